@@ -1,0 +1,209 @@
+import { z } from 'zod';
+import { Duration } from './duration.js';
+import { AccountConfig, EnpiConfig, EnergySettings } from './energy.js';
+import { OpcuaBusConfig, OpcuaPointFields } from './opcua.js';
+
+const Id = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]*$/, 'use letters, digits, "_", "-" or "." (no spaces or slashes)');
+
+export const GatewayConfig = z.strictObject({
+  id: Id,
+  site: Id,
+  timezone: z.string().default('Asia/Shanghai'),
+  data_dir: z.string().default('./data'),
+});
+export type GatewayConfig = z.infer<typeof GatewayConfig>;
+
+const ModbusTiming = {
+  timeout: Duration.default(1000),
+  /** Silence kept between two frames on the bus (RS-485 devices need it). */
+  inter_frame_delay: Duration.optional(),
+  /** Reconnect backoff upper bound. */
+  reconnect_max: Duration.default(30_000),
+};
+
+export const ModbusTcpBusConfig = z.strictObject({
+  id: Id,
+  type: z.literal('modbus_tcp'),
+  host: z.string().min(1),
+  port: z.number().int().min(1).max(65535).default(502),
+  ...ModbusTiming,
+});
+export const ModbusRtuOverTcpBusConfig = z.strictObject({
+  id: Id,
+  type: z.literal('modbus_rtu_over_tcp'),
+  host: z.string().min(1),
+  port: z.number().int().min(1).max(65535).default(4001),
+  ...ModbusTiming,
+});
+export const ModbusRtuBusConfig = z.strictObject({
+  id: Id,
+  type: z.literal('modbus_rtu'),
+  path: z.string().min(1),
+  baud_rate: z.number().int().positive().default(9600),
+  parity: z.enum(['none', 'even', 'odd']).default('none'),
+  data_bits: z.union([z.literal(7), z.literal(8)]).default(8),
+  stop_bits: z.union([z.literal(1), z.literal(2)]).default(1),
+  ...ModbusTiming,
+});
+export const BusConfig = z.discriminatedUnion('type', [
+  ModbusTcpBusConfig, ModbusRtuOverTcpBusConfig, ModbusRtuBusConfig, OpcuaBusConfig,
+]);
+export type BusConfig = z.infer<typeof BusConfig>;
+export type ModbusBusConfig = Exclude<BusConfig, { type: 'opcua' }>;
+
+/** A point declared inline on a device (PLC tags, or a meter without a profile). */
+export const InlinePointConfig = z.strictObject({
+  id: z.string().regex(/^[a-z][a-z0-9_]*$/, 'point ids are snake_case'),
+  unit: z.string().default(''),
+  /** Modbus: 0-based on-wire address. */
+  address: z.number().int().min(0).max(65535).optional(),
+  function: z.enum(['coil', 'discrete', 'holding', 'input']).optional(),
+  type: z.string().optional(),
+  order: z.string().optional(),
+  scale: z.number().optional(),
+  offset: z.number().optional(),
+  counter: z.strictObject({ max: z.number().positive().optional() }).optional(),
+  ...OpcuaPointFields,
+});
+export type InlinePointConfig = z.infer<typeof InlinePointConfig>;
+
+export const DeviceConfig = z.strictObject({
+  id: Id,
+  bus: Id,
+  /** A profile id from drivers/ (e.g. eastron-sdm630). */
+  driver: z.string().optional(),
+  unit_id: z.number().int().min(0).max(255).default(1),
+  poll_interval: Duration.default(5000),
+  timeout: Duration.optional(),
+  retries: z.number().int().min(0).max(5).default(0),
+  /** Values for the profile's settings (e.g. ct_ratio when the meter does not hold it). */
+  settings: z.record(z.string(), z.number()).optional(),
+  /** Restrict a profile to these point ids. */
+  only_points: z.array(z.string()).optional(),
+  points: z.array(InlinePointConfig).optional(),
+  model: z.string().optional(),
+  enabled: z.boolean().default(true),
+});
+export type DeviceConfig = z.infer<typeof DeviceConfig>;
+
+export const MqttConfig = z.strictObject({
+  url: z.string().min(1),
+  topic_root: z.string().optional(),
+  client_id: z.string().optional(),
+  username: z.string().optional(),
+  password: z.string().optional(),
+  protocol_version: z.union([z.literal(4), z.literal(5)]).default(4),
+  qos_telemetry: z.union([z.literal(0), z.literal(1)]).default(0),
+  tls: z.strictObject({
+    ca: z.string().optional(),
+    cert: z.string().optional(),
+    key: z.string().optional(),
+    /** Turning this off is for lab brokers only; it is logged as a warning. */
+    verify: z.boolean().default(true),
+  }).optional(),
+});
+export type MqttConfig = z.infer<typeof MqttConfig>;
+
+export const InfluxConfig = z.strictObject({
+  url: z.string().url(),
+  api: z.enum(['v1', 'v2']).default('v1'),
+  database: z.string().optional(),
+  retention_policy: z.string().optional(),
+  username: z.string().optional(),
+  password: z.string().optional(),
+  org: z.string().optional(),
+  bucket: z.string().optional(),
+  token: z.string().optional(),
+  batch_size: z.number().int().positive().default(5000),
+  flush_interval: Duration.default(1000),
+  timeout: Duration.default(10_000),
+}).superRefine((c, ctx) => {
+  if (c.api === 'v1' && !c.database) ctx.addIssue({ code: 'custom', path: ['database'], message: 'required when api is v1' });
+  if (c.api === 'v2' && !c.bucket) ctx.addIssue({ code: 'custom', path: ['bucket'], message: 'required when api is v2' });
+});
+export type InfluxConfig = z.infer<typeof InfluxConfig>;
+
+export const HttpConfig = z.strictObject({
+  listen: z.string().default('0.0.0.0:8080'),
+});
+export type HttpConfig = z.infer<typeof HttpConfig>;
+
+export const LoggingConfig = z.strictObject({
+  level: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal']).default('info'),
+  pretty: z.boolean().optional(),
+});
+export type LoggingConfig = z.infer<typeof LoggingConfig>;
+
+export const OutboxConfig = z.strictObject({
+  /** Upper bound of the on-disk queue; telemetry is dropped oldest-first beyond it. */
+  max_bytes: z.number().int().positive().default(512 * 1024 * 1024),
+  /** Telemetry older than this is dropped (intervals and EnPI are kept). */
+  max_age_telemetry: Duration.default(7 * 86_400_000),
+});
+export type OutboxConfig = z.infer<typeof OutboxConfig>;
+
+export const RootConfig = z.strictObject({
+  version: z.literal(1),
+  gateway: GatewayConfig,
+  buses: z.array(BusConfig).default([]),
+  devices: z.array(DeviceConfig).default([]),
+  accounts: z.array(AccountConfig).default([]),
+  enpi: z.array(EnpiConfig).default([]),
+  energy: EnergySettings.default(EnergySettings.parse({})),
+  mqtt: MqttConfig.optional(),
+  influx: InfluxConfig.optional(),
+  http: HttpConfig.optional(),
+  logging: LoggingConfig.default({ level: 'info' }),
+  outbox: OutboxConfig.default(OutboxConfig.parse({})),
+});
+export type RootConfig = z.infer<typeof RootConfig>;
+
+type Problem = { path: (string | number)[]; message: string };
+type Loose = Record<string, unknown>;
+const list = (v: unknown): Loose[] => (Array.isArray(v) ? v.map((x) => (x && typeof x === 'object' ? (x as Loose) : {})) : []);
+
+/**
+ * Cross-references between sections (duplicate ids, unknown bus or device). They
+ * run on the raw document so that they are reported together with schema problems:
+ * a user fixes a config in one pass, not one error at a time.
+ */
+export function crossCheck(raw: unknown): Problem[] {
+  const cfg = raw && typeof raw === 'object' ? (raw as Loose) : {};
+  const problems: Problem[] = [];
+  const ids = (section: string) => {
+    const seen = new Set<string>();
+    list(cfg[section]).forEach((item, i) => {
+      if (typeof item.id !== 'string') return;
+      if (seen.has(item.id)) problems.push({ path: [section, i, 'id'], message: `duplicate id "${item.id}"` });
+      seen.add(item.id);
+    });
+    return seen;
+  };
+  const buses = ids('buses');
+  const devices = ids('devices');
+  const accounts = ids('accounts');
+  ids('enpi');
+  list(cfg.devices).forEach((d, i) => {
+    if (typeof d.bus === 'string' && !buses.has(d.bus)) {
+      problems.push({ path: ['devices', i, 'bus'], message: `unknown bus "${d.bus}" (known: ${[...buses].join(', ') || 'none'})` });
+    }
+    if (d.driver === undefined && !(Array.isArray(d.points) && d.points.length > 0)) {
+      problems.push({ path: ['devices', i], message: 'a device needs a driver or inline points' });
+    }
+  });
+  list(cfg.accounts).forEach((a, i) => list(a.meters).forEach((m, j) => {
+    if (typeof m.device === 'string' && !devices.has(m.device)) {
+      problems.push({ path: ['accounts', i, 'meters', j, 'device'], message: `unknown device "${m.device}"` });
+    }
+  }));
+  list(cfg.enpi).forEach((e, i) => {
+    (Array.isArray(e.accounts) ? e.accounts : []).forEach((a: unknown, j: number) => {
+      if (typeof a === 'string' && !accounts.has(a)) problems.push({ path: ['enpi', i, 'accounts', j], message: `unknown account "${a}"` });
+    });
+    const out = e.output && typeof e.output === 'object' ? (e.output as Loose) : {};
+    if (typeof out.device === 'string' && !devices.has(out.device)) {
+      problems.push({ path: ['enpi', i, 'output', 'device'], message: `unknown device "${out.device}"` });
+    }
+  });
+  return problems;
+}

@@ -1,0 +1,63 @@
+// How gateway records become InfluxDB rows: the `reading`, `energy`, `enpi` and
+// `demand` measurements of the documented schema. Interval rows are stamped with the
+// interval start, so a replay of the same record overwrites instead of duplicating.
+import type { FieldValue, Point } from './line-protocol.js';
+
+export interface SeriesIdentity {
+  site: string;
+  gateway: string;
+}
+
+const INTERVAL_TAGS: Record<string, string[]> = {
+  energy: ['account', 'carrier', 'window', 'level'],
+  enpi: ['enpi', 'window'],
+  demand: ['account', 'window', 'method'],
+};
+const NOT_FIELDS = new Set(['kind', 'start_ms', 'end_ms', 'replayed']);
+
+export function recordToPoints(record: unknown, id: SeriesIdentity): Point[] {
+  const r = record as Record<string, unknown>;
+  const kind = r.kind;
+  if (kind === 'telemetry') return [readingPoint(r, id)];
+  const tagKeys = typeof kind === 'string' ? INTERVAL_TAGS[kind] : undefined;
+  if (!tagKeys) return [];
+  const tags: Record<string, string> = { site: id.site, gateway: id.gateway };
+  const fields: Record<string, FieldValue> = {};
+  for (const [k, v] of Object.entries(r)) {
+    if (NOT_FIELDS.has(k)) continue;
+    if (tagKeys.includes(k)) {
+      if (v !== null && v !== undefined) tags[k] = String(v);
+      continue;
+    }
+    flattenField(k, v, fields);
+  }
+  const tsMs = typeof r.start_ms === 'number' ? r.start_ms : 0;
+  if (typeof r.end_ms === 'number') fields.end_ms = r.end_ms;
+  return [{ measurement: kind as string, tags, fields, tsMs }];
+}
+
+function flattenField(key: string, v: unknown, out: Record<string, FieldValue>): void {
+  if (v === null || v === undefined) return;
+  if (typeof v === 'number' || typeof v === 'boolean' || typeof v === 'string') {
+    out[key] = v;
+  } else if (Array.isArray(v)) {
+    if (v.length > 0) out[key] = v.map(String).join(',');
+  } else if (typeof v === 'object') {
+    for (const [k, inner] of Object.entries(v)) flattenField(`${key}_${k}`, inner, out);
+  }
+}
+
+function readingPoint(r: Record<string, unknown>, id: SeriesIdentity): Point {
+  const tags: Record<string, string> = { site: id.site, gateway: id.gateway, device: String(r.device) };
+  if (typeof r.model === 'string') tags.model = r.model;
+  const fields: Record<string, FieldValue> = {};
+  const values = (r.values ?? {}) as Record<string, { value: unknown; quality: string }>;
+  for (const [point, v] of Object.entries(values)) {
+    if (v.quality === 'good' || v.quality === 'uncertain') {
+      if (typeof v.value === 'number' || typeof v.value === 'boolean' || typeof v.value === 'string') fields[point] = v.value;
+    }
+    // A value that is not plain good is marked, never silently written as a number.
+    if (v.quality !== 'good') fields[`${point}_quality`] = v.quality;
+  }
+  return { measurement: 'reading', tags, fields, tsMs: r.ts_ms as number };
+}
