@@ -1,0 +1,325 @@
+import { z } from 'zod';
+import { UNITS } from '../core/units.js';
+import { Duration } from '../config/duration.js';
+import { canonicalUnit } from './canonical.js';
+import { normaliseOrder, ORDERS, type Order } from './order.js';
+
+export const PROFILE_SCHEMA_ID = 'energy-gateway.driver/v1';
+
+export const MODBUS_FUNCTIONS = ['coil', 'discrete', 'holding', 'input'] as const;
+export const ModbusFunction = z.enum(MODBUS_FUNCTIONS);
+export type ModbusFunction = z.infer<typeof ModbusFunction>;
+
+export const VALUE_TYPES = [
+  'bool', 'bit', 'int16', 'uint16', 'int32', 'uint32', 'int64', 'uint64',
+  'float32', 'float64', 'bcd16', 'bcd32', 'string',
+] as const;
+export const ValueType = z.enum(VALUE_TYPES);
+export type ValueType = z.infer<typeof ValueType>;
+
+export const OrderName = z
+  .string()
+  .describe(`byte/word order: ${ORDERS.join(', ')} or an alias such as big, little, word-swap, byte-swap, ABCDEFGH, HGFEDCBA`)
+  .transform((text, ctx): Order => {
+    const order = normaliseOrder(text);
+    if (!order) {
+      ctx.addIssue({ code: 'custom', message: `unknown order "${text}" (use ${ORDERS.join(', ')} or an alias such as big, little, word-swap, byte-swap)` });
+      return z.NEVER;
+    }
+    return order;
+  });
+
+const SNAKE_ID = /^[a-z][a-z0-9_]*$/;
+const PointId = z.string().regex(SNAKE_ID, 'point ids are snake_case');
+const Address = z.number().int().min(0).max(65535);
+const Unit = z.enum(UNITS, {
+  error: (issue) => `unknown unit ${JSON.stringify(issue.input)} (spell units as in src/core/units.ts, e.g. V, A, W, kWh, kvarh, m3, GJ, "1" for ratios)`,
+});
+
+/**
+ * A raw value the device uses for "not available". Numbers compare with the raw integer
+ * (signed or unsigned reading) or with the float; `0x…` strings are for 64-bit patterns that
+ * a YAML number cannot hold exactly.
+ */
+export const Sentinel = z.union([
+  z.number(),
+  z.nan(),
+  z.string().regex(/^(0x[0-9a-fA-F]+|-?[0-9]+)$/, 'write a number, or a 0x… string for 64-bit patterns')
+    .transform((s) => BigInt(s)),
+]);
+export type Sentinel = z.infer<typeof Sentinel>;
+
+const PointFields = {
+  id: PointId,
+  /** 0-based on-wire address; the manual's printed number goes in a YAML comment. */
+  address: Address,
+  function: ModbusFunction.optional(),
+  type: ValueType.optional(),
+  order: OrderName.optional(),
+  /** For type `bit`: which bit of the register, 0 = least significant. */
+  bit: z.number().int().min(0).max(15).optional(),
+  /** For type `string`: length in registers. */
+  length: z.number().int().min(1).max(123).optional(),
+  /** Multiplier applied to the raw value (raw × scale + offset). */
+  scale: z.number().refine((n) => n !== 0, 'scale must not be 0').optional(),
+  offset: z.number().optional(),
+  /** Unit of the published value (after scale, offset, multiply_by and scale_register). */
+  unit: Unit.default(''),
+  /** A cumulative counter; `max` is where it rolls over, in published units. */
+  counter: z.strictObject({ max: z.number().positive().optional() }).optional(),
+  /** Raw values that mean "not available"; added to the type's defaults (NaN and ±∞ for floats). */
+  invalid: z.array(Sentinel).optional(),
+  /** Point ids or setting names whose values multiply this one (CT/PT ratios). */
+  multiply_by: z.array(z.string().regex(SNAKE_ID)).optional(),
+  /** A point holding a power-of-ten exponent applied to this value (SunSpec *_SF style). */
+  scale_register: PointId.optional(),
+  /** Read and used by other points, but not published. */
+  internal: z.boolean().optional(),
+  /** Poll class, e.g. "15m" for slow counters; defaults to the device's poll interval. */
+  interval: Duration.optional(),
+  description: z.string().optional(),
+};
+
+export const ProfilePoint = z.strictObject(PointFields);
+export type ProfilePoint = z.infer<typeof ProfilePoint>;
+
+export const ProfileDefaults = z.strictObject({
+  function: ModbusFunction.optional(),
+  type: ValueType.optional(),
+  order: OrderName.optional(),
+  interval: Duration.optional(),
+});
+export type ProfileDefaults = z.infer<typeof ProfileDefaults>;
+
+export const AddressRange = z.strictObject({
+  function: ModbusFunction,
+  from: Address,
+  to: Address,
+}).refine((r) => r.to >= r.from, { message: '"to" must not be below "from"', path: ['to'] });
+export type AddressRange = z.infer<typeof AddressRange>;
+
+export const ReadLimits = z.strictObject({
+  /** Registers per request; the protocol allows 125, many meters less. */
+  max_registers: z.number().int().min(1).max(125).optional(),
+  /** Coils/discrete inputs per request; the protocol allows 2000. */
+  max_bits: z.number().int().min(1).max(2000).optional(),
+  /** Unused registers a request may read to join two runs of points. */
+  max_gap: z.number().int().min(0).max(124).optional(),
+  /** One request per point, for devices that reject block reads. */
+  per_point: z.boolean().optional(),
+});
+export type ReadLimits = z.infer<typeof ReadLimits>;
+
+export const Reference = z.strictObject({
+  title: z.string().min(1),
+  revision: z.string().min(1),
+  url: z.string().optional(),
+  note: z.string().optional(),
+});
+export type Reference = z.infer<typeof Reference>;
+
+export const ProfileSetting = z.strictObject({
+  default: z.number(),
+  description: z.string().optional(),
+});
+export type ProfileSetting = z.infer<typeof ProfileSetting>;
+
+/** A point after the profile's defaults have been applied: what the decoder and planner use. */
+export interface ModbusPoint {
+  id: string;
+  address: number;
+  function: ModbusFunction;
+  type: ValueType;
+  order: Order;
+  bit?: number;
+  length?: number;
+  scale: number;
+  offset: number;
+  unit: string;
+  counter?: { max?: number };
+  invalid: Sentinel[];
+  multiply_by: string[];
+  scale_register?: string;
+  internal: boolean;
+  /** Poll class in ms; undefined = the device's poll interval. */
+  interval?: number;
+  description?: string;
+}
+
+export const BUILTIN_DEFAULTS = { function: 'holding', type: 'uint16', order: 'ABCD' } as const;
+
+/** Applies profile defaults to one parsed point. */
+export function resolvePoint(p: ProfilePoint, defaults: ProfileDefaults = {}): ModbusPoint {
+  const type = p.type ?? defaults.type ?? BUILTIN_DEFAULTS.type;
+  const fn = p.function ?? (type === 'bool' && defaults.function === undefined ? 'coil' : defaults.function ?? BUILTIN_DEFAULTS.function);
+  const point: ModbusPoint = {
+    id: p.id,
+    address: p.address,
+    function: fn,
+    type,
+    order: p.order ?? defaults.order ?? BUILTIN_DEFAULTS.order,
+    scale: p.scale ?? 1,
+    offset: p.offset ?? 0,
+    unit: p.unit,
+    invalid: p.invalid ?? [],
+    multiply_by: p.multiply_by ?? [],
+    internal: p.internal ?? false,
+  };
+  if (p.bit !== undefined) point.bit = p.bit;
+  if (p.length !== undefined) point.length = p.length;
+  if (p.counter !== undefined) point.counter = p.counter;
+  if (p.scale_register !== undefined) point.scale_register = p.scale_register;
+  const interval = p.interval ?? defaults.interval;
+  if (interval !== undefined) point.interval = interval;
+  if (p.description !== undefined) point.description = p.description;
+  return point;
+}
+
+/** Registers (or bits, for coil/discrete) a point occupies on the wire. */
+export function pointWidth(p: Pick<ModbusPoint, 'function' | 'type' | 'length'>): number {
+  if (p.function === 'coil' || p.function === 'discrete') return 1;
+  switch (p.type) {
+    case 'int32': case 'uint32': case 'float32': case 'bcd32': return 2;
+    case 'int64': case 'uint64': case 'float64': return 4;
+    case 'string': return p.length ?? 1;
+    default: return 1;
+  }
+}
+
+const NUMERIC_TYPES: ReadonlySet<ValueType> = new Set([
+  'int16', 'uint16', 'int32', 'uint32', 'int64', 'uint64', 'float32', 'float64', 'bcd16', 'bcd32',
+]);
+export function isNumericType(t: ValueType): boolean {
+  return NUMERIC_TYPES.has(t);
+}
+
+type Ctx = z.core.$RefinementCtx;
+
+/** Problems in one point that need no knowledge of its neighbours. */
+function checkPoint(p: ModbusPoint, i: number, ctx: Ctx): void {
+  const at = (field: string): (string | number)[] => ['points', i, field];
+  const bitFn = p.function === 'coil' || p.function === 'discrete';
+  if (bitFn && p.type !== 'bool') {
+    ctx.addIssue({ code: 'custom', path: at('type'), message: `${p.function} points are type bool, not ${p.type}` });
+  }
+  if (p.type === 'bit' && p.bit === undefined) {
+    ctx.addIssue({ code: 'custom', path: at('bit'), message: 'type bit needs "bit: 0..15"' });
+  }
+  if (p.type !== 'bit' && p.bit !== undefined) {
+    ctx.addIssue({ code: 'custom', path: at('bit'), message: `"bit" only applies to type bit, not ${p.type}` });
+  }
+  if (p.type === 'string' && p.length === undefined) {
+    ctx.addIssue({ code: 'custom', path: at('length'), message: 'type string needs "length" in registers' });
+  }
+  if (p.type !== 'string' && p.length !== undefined) {
+    ctx.addIssue({ code: 'custom', path: at('length'), message: `"length" only applies to type string, not ${p.type}` });
+  }
+  if (!isNumericType(p.type)) {
+    for (const field of ['counter', 'scale_register'] as const) {
+      if (p[field] !== undefined) {
+        ctx.addIssue({ code: 'custom', path: at(field), message: `"${field}" needs a numeric type, not ${p.type}` });
+      }
+    }
+    if (p.multiply_by.length > 0) {
+      ctx.addIssue({ code: 'custom', path: at('multiply_by'), message: `"multiply_by" needs a numeric type, not ${p.type}` });
+    }
+  }
+  if (p.address + pointWidth(p) - 1 > 65535) {
+    ctx.addIssue({ code: 'custom', path: at('address'), message: 'point runs past address 65535' });
+  }
+  const canonical = canonicalUnit(p.id);
+  if (canonical && !p.internal && p.unit !== canonical.unit) {
+    ctx.addIssue({
+      code: 'custom', path: at('unit'),
+      message: `${p.id} is ${canonical.quantity}, published in ${canonical.unit} (scale the register), not "${p.unit}"`,
+    });
+  }
+}
+
+function overlaps(a: { from: number; to: number }, b: { from: number; to: number }): boolean {
+  return a.from <= b.to && b.from <= a.to;
+}
+
+function checkProfile(profile: DriverProfile, ctx: Ctx): void {
+  const byId = new Map<string, ModbusPoint>();
+  profile.points.forEach((p, i) => {
+    if (byId.has(p.id)) ctx.addIssue({ code: 'custom', path: ['points', i, 'id'], message: `duplicate point id "${p.id}"` });
+    byId.set(p.id, p);
+    checkPoint(p, i, ctx);
+  });
+
+  profile.points.forEach((p, i) => {
+    p.multiply_by.forEach((name, j) => {
+      const source = byId.get(name);
+      if (name === p.id) {
+        ctx.addIssue({ code: 'custom', path: ['points', i, 'multiply_by', j], message: 'a point cannot multiply itself' });
+      } else if (source) {
+        if (!isNumericType(source.type)) {
+          ctx.addIssue({ code: 'custom', path: ['points', i, 'multiply_by', j], message: `"${name}" is not numeric` });
+        }
+        if (source.multiply_by.length > 0 || source.scale_register !== undefined) {
+          ctx.addIssue({ code: 'custom', path: ['points', i, 'multiply_by', j], message: `"${name}" is itself derived; multiply by raw registers or settings only` });
+        }
+      } else if (!(name in profile.settings)) {
+        ctx.addIssue({ code: 'custom', path: ['points', i, 'multiply_by', j], message: `"${name}" is neither a point nor a setting of this profile` });
+      }
+    });
+    if (p.scale_register !== undefined) {
+      const source = byId.get(p.scale_register);
+      if (!source || source.id === p.id) {
+        ctx.addIssue({ code: 'custom', path: ['points', i, 'scale_register'], message: `"${p.scale_register}" is not another point of this profile` });
+      } else if (!isNumericType(source.type)) {
+        ctx.addIssue({ code: 'custom', path: ['points', i, 'scale_register'], message: `"${p.scale_register}" is not numeric` });
+      }
+    }
+  });
+
+  // Two points may share a register only when both pick single bits out of it.
+  const spans = profile.points.map((p, i) => ({ p, i, from: p.address, to: p.address + pointWidth(p) - 1 }));
+  spans.sort((a, b) => a.p.function.localeCompare(b.p.function) || a.from - b.from);
+  for (let k = 1; k < spans.length; k++) {
+    const cur = spans[k]!;
+    for (let m = k - 1; m >= 0; m--) {
+      const prev = spans[m]!;
+      if (prev.p.function !== cur.p.function) break;
+      if (!overlaps(prev, cur)) continue;
+      const bothBits = prev.p.type === 'bit' && cur.p.type === 'bit' && prev.p.bit !== cur.p.bit;
+      if (!bothBits) {
+        ctx.addIssue({
+          code: 'custom', path: ['points', cur.i, 'address'],
+          message: `${cur.p.function} registers of "${cur.p.id}" overlap "${prev.p.id}"`,
+        });
+      }
+    }
+  }
+
+  profile.points.forEach((p, i) => {
+    const span = { from: p.address, to: p.address + pointWidth(p) - 1 };
+    const hit = profile.unreadable.find((r) => r.function === p.function && overlaps(r, span));
+    if (hit) {
+      ctx.addIssue({ code: 'custom', path: ['points', i, 'address'], message: `"${p.id}" lies in an unreadable ${hit.function} range` });
+    }
+  });
+}
+
+const ProfileShape = z.strictObject({
+  schema: z.literal(PROFILE_SCHEMA_ID),
+  /** Lower-case `<vendor>-<model>`, the name devices use in `driver:`. */
+  id: z.string().regex(/^[a-z0-9][a-z0-9-]*$/, 'profile ids are lower-case, digits and "-"'),
+  manufacturer: z.string().min(1),
+  model: z.string().min(1),
+  description: z.string().optional(),
+  references: z.array(Reference).min(1, 'name the manual (title and revision) the register map comes from'),
+  protocol: z.literal('modbus'),
+  defaults: ProfileDefaults.default({}),
+  read: ReadLimits.default({}),
+  unreadable: z.array(AddressRange).default([]),
+  settings: z.record(z.string().regex(SNAKE_ID, 'setting names are snake_case'), ProfileSetting).default({}),
+  points: z.array(ProfilePoint).min(1),
+});
+
+/** One meter model: a YAML file under drivers/. Points come out with defaults applied. */
+export const DriverProfile = ProfileShape
+  .transform(({ points, ...rest }) => ({ ...rest, points: points.map((p) => resolvePoint(p, rest.defaults)) }))
+  .superRefine((profile, ctx) => checkProfile(profile, ctx));
+export type DriverProfile = z.infer<typeof DriverProfile>;
