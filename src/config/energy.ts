@@ -84,6 +84,18 @@ export const ChannelConfig = z.strictObject({
   /** Headroom k on max_rate (reference §6.3: 1.2–1.5). */
   rate_headroom: z.number().min(1).default(1.2),
   multipliers: z.array(MultiplierConfig).default([]),
+  /** Steam mass meter: heat from pressure and temperature by IAPWS-IF97 (enthalpy mode, reference §1.6). */
+  steam: z.strictObject({
+    /** Point on the same device with the steam pressure. */
+    pressure_point: z.string(),
+    pressure_unit: z.enum(['MPa', 'kPa', 'bar']).default('MPa'),
+    /** The pressure is gauge (表压): 0.101325 MPa is added. */
+    gauge: z.boolean().default(false),
+    /** Point with the steam temperature in °C; absent: dry saturated steam. */
+    temperature_point: z.string().optional(),
+    /** Reference enthalpy, kJ/kg (83.74 = water at 20 °C, Chinese GHG guideline convention [M]). */
+    h_ref: z.number().default(83.74),
+  }).optional(),
 });
 export type ChannelConfig = z.infer<typeof ChannelConfig>;
 

@@ -40,11 +40,25 @@ export interface Converted {
 export function convert(coal: FactorSet | undefined, co2: FactorSet | undefined, carrier: string, unit: string, quantity: number): Converted {
   const key = factorKey(carrier, unit);
   const flags: string[] = [];
+  if (quantity === 0) return { kgce: 0, kgco2: 0, flags };
   const c = coefficient(coal, key, unit);
   const e = coefficient(co2, key, unit);
   for (const x of [c, e]) for (const f of x?.entry.flags ?? []) if (!flags.includes(f)) flags.push(f);
   if (!c || !e) flags.push('no_factor');
   return { kgce: c ? quantity * c.perUnit : null, kgco2: e ? quantity * e.perUnit : null, flags };
+}
+
+/**
+ * Converts an account's window sums. Steam metered by mass converts the part whose heat
+ * is known (enthalpy mode, preferred) through the heat coefficient, and only the rest
+ * through the steam table coefficient (a flagged legacy default).
+ */
+export function convertSums(coal: FactorSet | undefined, co2: FactorSet | undefined, carrier: string, unit: string, q: number, heatGj: number, qWithHeat: number): Converted {
+  if (carrier !== 'steam' || unit !== 't' || qWithHeat === 0) return convert(coal, co2, carrier, unit, q);
+  const heat = convert(coal, co2, 'heat', 'GJ', heatGj);
+  const rest = convert(coal, co2, carrier, unit, q - qWithHeat);
+  const add = (a: number | null, b: number | null) => (a === null || b === null ? null : a + b);
+  return { kgce: add(heat.kgce, rest.kgce), kgco2: add(heat.kgco2, rest.kgco2), flags: [...new Set([...heat.flags, ...rest.flags])] };
 }
 
 function coverageOf(s: SeriesModel, w: OpenWindow): number {
@@ -74,9 +88,12 @@ export function closeWindow(model: Model, st: UnitsView, s: SeriesModel, w: Open
     const a = s.account!;
     const unit = st.accountUnits[a.id] ?? CARRIER_UNITS[a.carrier] ?? '';
     const q = fromMicro(w.sums.q ?? 0);
+    const heatGj = fromMicro(w.sums.heat ?? 0);
+    const qHeat = fromMicro(w.sums.q_heat ?? 0);
     const feedstock = fromMicro(w.sums['use:feedstock'] ?? 0);
-    const conv = convert(model.factors.coal, model.factors.co2, a.carrier, unit, q);
-    const convNoFeed = convert(model.factors.coal, undefined, a.carrier, unit, q - feedstock);
+    const conv = convertSums(model.factors.coal, model.factors.co2, a.carrier, unit, q, heatGj, qHeat);
+    // Feedstock share of the kgce, pro rata to quantity (a feedstock channel's heat is not split out).
+    const convNoFeed = conv.kgce === null || q === 0 ? { kgce: conv.kgce } : { kgce: (conv.kgce * (q - feedstock)) / q };
     for (const f of conv.flags) if (!flags.includes(f)) flags.push(f);
     return {
       kind: 'energy',
@@ -100,6 +117,7 @@ export function closeWindow(model: Model, st: UnitsView, s: SeriesModel, w: Open
         power: fromMicro(w.sums['use:power'] ?? 0),
         feedstock,
       },
+      heat_gj: a.carrier === 'steam' && unit === 't' && qHeat !== 0 ? heatGj : null,
     };
   }
   const e = s.enpi!;
@@ -108,9 +126,10 @@ export function closeWindow(model: Model, st: UnitsView, s: SeriesModel, w: Open
   let kgco2: number | null = 0;
   for (const a of s.enpiAccounts ?? []) {
     const unit = st.accountUnits[a.id] ?? CARRIER_UNITS[a.carrier] ?? '';
-    const q = fromMicro(w.sums[`a:${a.id}`] ?? 0);
+    const q = fromMicro(w.sums[`a:${a.id}:q`] ?? 0);
     if (a.carrier === 'electricity' && unit === 'kWh') kwh = (kwh ?? 0) + q;
-    const conv = convert(model.factors.coal, model.factors.co2, a.carrier, unit, q);
+    const conv = convertSums(model.factors.coal, model.factors.co2, a.carrier, unit, q,
+      fromMicro(w.sums[`a:${a.id}:heat`] ?? 0), fromMicro(w.sums[`a:${a.id}:q_heat`] ?? 0));
     for (const f of conv.flags) if (!flags.includes(f)) flags.push(f);
     kgce = kgce === null || conv.kgce === null ? null : kgce + conv.kgce;
     kgco2 = kgco2 === null || conv.kgco2 === null ? null : kgco2 + conv.kgco2;

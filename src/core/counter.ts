@@ -56,6 +56,8 @@ export interface CounterEvent {
   type: 'reset' | 'rollover' | 'spike_dropped' | 'spike_confirmed' | 'out_of_order';
   tsMs: number;
   previousMicro: number | null;
+  /** Time of the last accepted reading before the event. */
+  previousTsMs: number | null;
   micro: number;
   /** Delta credited because of this event (micro-units), null when none. */
   deltaMicro: number | null;
@@ -112,7 +114,7 @@ export function stepCounter(rules: CounterRules, state: CounterState | undefined
   const p = state.last;
   if (r.tsMs <= (state.pending?.tsMs ?? p.tsMs)) {
     // Out of order or repeated: a cumulative counter loses nothing by ignoring it.
-    return { state, deltas: [], events: r.tsMs < p.tsMs ? [{ type: 'out_of_order', tsMs: r.tsMs, previousMicro: p.micro, micro: r.micro, deltaMicro: null }] : [] };
+    return { state, deltas: [], events: r.tsMs < p.tsMs ? [{ type: 'out_of_order', tsMs: r.tsMs, previousMicro: p.micro, previousTsMs: p.tsMs, micro: r.micro, deltaMicro: null }] : [] };
   }
   const pending = state.pending;
   if (!pending) return fresh(rules, p, r);
@@ -129,11 +131,11 @@ export function stepCounter(rules: CounterRules, state: CounterState | undefined
       return {
         state: { last: cont.newLast },
         deltas,
-        events: [{ type: 'spike_confirmed', tsMs: pending.tsMs, previousMicro: p.micro, micro: pending.micro, deltaMicro: jump }],
+        events: [{ type: 'spike_confirmed', tsMs: pending.tsMs, previousMicro: p.micro, previousTsMs: p.tsMs, micro: pending.micro, deltaMicro: jump }],
       };
     }
     // Not a continuation: the candidate was a glitch. Judge r against the accepted level.
-    const dropped: CounterEvent = { type: 'spike_dropped', tsMs: pending.tsMs, previousMicro: p.micro, micro: pending.micro, deltaMicro: null };
+    const dropped: CounterEvent = { type: 'spike_dropped', tsMs: pending.tsMs, previousMicro: p.micro, previousTsMs: p.tsMs, micro: pending.micro, deltaMicro: null };
     const next = fresh(rules, p, r);
     return { ...next, deltas: next.deltas.map((d) => ({ ...d, flags: [...d.flags, 'spike_dropped'] })), events: [dropped, ...next.events] };
   }
@@ -142,7 +144,7 @@ export function stepCounter(rules: CounterRules, state: CounterState | undefined
   const back = classify(rules, p, r);
   if (back.kind === 'delta' && !back.flags.includes('rollover')) {
     // The level came back: the low reading was a glitch (e.g. a zero read).
-    const dropped: CounterEvent = { type: 'spike_dropped', tsMs: pending.tsMs, previousMicro: p.micro, micro: pending.micro, deltaMicro: null };
+    const dropped: CounterEvent = { type: 'spike_dropped', tsMs: pending.tsMs, previousMicro: p.micro, previousTsMs: p.tsMs, micro: pending.micro, deltaMicro: null };
     return { state: { last: back.newLast }, deltas: [{ fromMs: p.tsMs, toMs: r.tsMs, micro: back.micro, flags: [...back.flags, 'spike_dropped'] }], events: [dropped] };
   }
   const after = classify(rules, pending, r);
@@ -160,7 +162,7 @@ export function stepCounter(rules: CounterRules, state: CounterState | undefined
     return {
       state: { last: after.newLast },
       deltas,
-      events: [{ type: 'reset', tsMs: pending.tsMs, previousMicro: p.micro, micro: pending.micro, deltaMicro: credited }],
+      events: [{ type: 'reset', tsMs: pending.tsMs, previousMicro: p.micro, previousTsMs: p.tsMs, micro: pending.micro, deltaMicro: credited }],
     };
   }
   // Neither: replace the candidate with this reading and wait again.
@@ -171,7 +173,7 @@ function fresh(rules: CounterRules, p: CounterReading, r: CounterReading): Count
   const v = classify(rules, p, r);
   if (v.kind === 'delta') {
     const events: CounterEvent[] = v.flags.includes('rollover')
-      ? [{ type: 'rollover', tsMs: r.tsMs, previousMicro: p.micro, micro: r.micro, deltaMicro: v.micro }]
+      ? [{ type: 'rollover', tsMs: r.tsMs, previousMicro: p.micro, previousTsMs: p.tsMs, micro: r.micro, deltaMicro: v.micro }]
       : [];
     return { state: { last: v.newLast }, deltas: [{ fromMs: p.tsMs, toMs: r.tsMs, micro: v.micro, flags: v.flags }], events };
   }

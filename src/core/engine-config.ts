@@ -52,6 +52,15 @@ export interface EngineChannel {
   max_rate?: number | undefined;
   rate_headroom?: number | undefined;
   multipliers?: EngineMultiplier[];
+  steam?: EngineSteam | undefined;
+}
+
+export interface EngineSteam {
+  pressure_point: string;
+  pressure_unit?: 'MPa' | 'kPa' | 'bar';
+  gauge?: boolean;
+  temperature_point?: string | undefined;
+  h_ref?: number;
 }
 
 export interface EngineShift {

@@ -12,11 +12,14 @@ import type { EngineConfig } from './engine-config.js';
 import type { CounterState } from './counter.js';
 import { stepCounter } from './counter.js';
 import { toMicro, scaleMicro, splitProRata } from './exact.js';
-import { nextBoundary, windowStart } from './calendar.js';
-import { buildModel, type Model, type ChannelModel, type SeriesModel } from './model.js';
-import type { EngineRecord, EventRecord } from './records.js';
+import { nextBoundary, parseWindow, windowStart, type WindowSpec } from './calendar.js';
+import { buildModel, channelKey, manualOutputKey, manualQuantityKey, type Model, type ChannelModel, type SeriesModel } from './model.js';
+import type { DemandRecord, EngineRecord, EventRecord } from './records.js';
+import { recordId } from './records.js';
 import { closeWindow, type OpenWindow } from './close.js';
 import { integrateTrapezoid, type PowerSample } from './power.js';
+import { steamEnthalpy } from './steam.js';
+import { demandKw, emptyPeriod, foldWindow, pushMinute, type DemandState, type PeriodMax } from './demand.js';
 
 export type { EngineConfig } from './engine-config.js';
 
@@ -26,6 +29,13 @@ export interface ChannelState {
   power?: PowerSample;
   /** Canonical unit of the channel's deltas, as first seen. */
   unit?: string;
+  /**
+   * A reset confirmed without a credited delta: what a later replacement record needs to
+   * credit the energy across it (old final − prev, new reading − new initial).
+   */
+  openReset?: { prevTsMs: number; prevMicro: number; newTsMs: number; newMicro: number };
+  /** Last known steam pressure (absolute MPa) and temperature (°C). */
+  steam?: { pressureMpa?: number; temperatureC?: number };
 }
 
 export interface SeriesState {
@@ -37,12 +47,56 @@ export interface SeriesState {
   open: Record<string, OpenWindow>;
 }
 
+/** A meter replacement (换表) as recorded by an operator (CLI or MQTT request). */
+export interface MeterReplacement {
+  device: string;
+  point: string;
+  /** When the old meter was removed / the new one started counting. */
+  ts_ms: number;
+  /** Last reading of the old meter, in the point's unit (register side, before CT/PT). */
+  old_final: number;
+  /** First reading of the new meter. */
+  new_initial: number;
+  old_serial?: string;
+  new_serial?: string;
+  by?: string;
+  note?: string;
+}
+
+/** Output entered by hand for an EnPI (or a correction on top of a counter). */
+export interface ManualOutput {
+  enpi: string;
+  start_ms: number;
+  end_ms: number;
+  /** Quantity in the EnPI's output unit. Re-entering the same span replaces the earlier value. */
+  quantity: number;
+  by?: string;
+  note?: string;
+}
+
+/** A quantity entered by hand for an account (e.g. diesel delivered, coal burnt per shift). */
+export interface ManualQuantity {
+  account: string;
+  start_ms: number;
+  end_ms: number;
+  /** Quantity in the account's unit (carrier default: kWh, m3, t, GJ). Re-entering replaces. */
+  quantity: number;
+  by?: string;
+  note?: string;
+}
+
 export interface EngineState {
   version: 1;
   channels: Record<string, ChannelState>;
   series: Record<string, SeriesState>;
   /** Unit each account books in (from its first delta). */
   accountUnits: Record<string, string>;
+  /** Recorded meter replacements (kept: they are the audit trail), by device/point/ts. */
+  replacements: Record<string, MeterReplacement>;
+  /** Manual entries by target/start/end → booked micro-units (so a re-entry books the difference). */
+  manual: Record<string, number>;
+  /** Maximum-demand trackers per account. */
+  demand: Record<string, DemandState>;
 }
 
 export interface Engine {
@@ -52,19 +106,29 @@ export interface Engine {
   advance(nowMs: number): EngineRecord[];
   /** JSON-serialisable state; createEngine(config, snapshot) resumes exactly. */
   snapshot(): EngineState;
+  /** Records a meter replacement; credits (old_final − last) + (new − new_initial). Idempotent. */
+  recordReplacement(r: MeterReplacement): EngineRecord[];
+  /** Enters output for an EnPI over a span (flagged manual). Idempotent per span. */
+  recordOutput(o: ManualOutput): EngineRecord[];
+  /** Enters a quantity for an account over a span (flagged manual). Idempotent per span. */
+  recordQuantity(q: ManualQuantity): EngineRecord[];
 }
 
 export function emptyState(): EngineState {
-  return { version: 1, channels: {}, series: {}, accountUnits: {} };
+  return { version: 1, channels: {}, series: {}, accountUnits: {}, replacements: {}, manual: {}, demand: {} };
 }
 
 export function createEngine(config: EngineConfig, state?: EngineState): Engine {
   const model = buildModel(config);
-  const st: EngineState = state ? structuredClone(state) : emptyState();
+  // Tolerate snapshots written before a field existed.
+  const st: EngineState = { ...emptyState(), ...(state ? structuredClone(state) : {}) };
   return {
     ingest: (poll) => ingest(model, st, poll),
     advance: (nowMs) => advance(model, st, nowMs),
     snapshot: () => structuredClone(st),
+    recordReplacement: (r) => recordReplacement(model, st, r),
+    recordOutput: (o) => recordManual(model, st, manualOutputKey(o.enpi), o, 'manual_output', `output for ${o.enpi}`),
+    recordQuantity: (q) => recordManual(model, st, manualQuantityKey(q.account), q, 'manual_quantity', `quantity for ${q.account}`),
   };
 }
 
@@ -72,8 +136,19 @@ export function createEngine(config: EngineConfig, state?: EngineState): Engine 
 
 function ingest(model: Model, st: EngineState, poll: DevicePoll): EngineRecord[] {
   const out: EngineRecord[] = [];
+  // Steam pressure/temperature first, so a mass delta in the same poll uses them.
   for (const [point, pv] of Object.entries(poll.values)) {
-    const ch = model.channels.get(`${poll.device}/${point}`);
+    const watchers = model.steamWatch.get(channelKey(poll.device, point));
+    if (!watchers || pv.quality !== 'good' || typeof pv.value !== 'number' || !Number.isFinite(pv.value)) continue;
+    for (const { channel, role } of watchers) {
+      const cs = channelState(st, channel.key);
+      cs.steam ??= {};
+      if (role === 'p') cs.steam.pressureMpa = channel.steam!.toAbsMpa(pv.value);
+      else cs.steam.temperatureC = pv.value;
+    }
+  }
+  for (const [point, pv] of Object.entries(poll.values)) {
+    const ch = model.channels.get(channelKey(poll.device, point));
     if (!ch) continue;
     if (pv.quality !== 'good' || typeof pv.value !== 'number' || !Number.isFinite(pv.value)) continue;
     const tsMs = pv.sourceTsMs ?? poll.tsMs;
@@ -93,6 +168,23 @@ function channelState(st: EngineState, key: string): ChannelState {
   return cs;
 }
 
+interface Amounts {
+  q: number;
+  heat: number;
+  q_heat: number;
+}
+
+/** Quantity amounts of a scaled delta; steam mass also carries its heat when P is known. */
+function amountsOf(ch: ChannelModel, cs: ChannelState, micro: number): { amounts: Amounts; flags: string[] } {
+  if (!ch.steam || cs.unit !== 't') return { amounts: { q: micro, heat: 0, q_heat: 0 }, flags: [] };
+  const p = cs.steam?.pressureMpa;
+  const h = p === undefined ? undefined : steamEnthalpy({ pressureMpa: p, temperatureC: cs.steam?.temperatureC });
+  if (!h) return { amounts: { q: micro, heat: 0, q_heat: 0 }, flags: [] };
+  // t × kJ/kg = MJ; /1000 → GJ. Micro-units stay micro-units.
+  const heat = Math.round((micro * (h.hKjPerKg - ch.steam.hRefKjPerKg)) / 1000);
+  return { amounts: { q: micro, heat, q_heat: micro }, flags: [] };
+}
+
 function ingestCounter(model: Model, st: EngineState, ch: ChannelModel, tsMs: number, value: number, unit: string, out: EngineRecord[]): void {
   const micro = toMicro(value);
   if (micro === undefined) return;
@@ -105,10 +197,19 @@ function ingestCounter(model: Model, st: EngineState, ch: ChannelModel, tsMs: nu
   if (first) startSeries(model, st, ch, tsMs);
   for (const d of step.deltas) {
     const scaled = scaleMicro(d.micro, q.scale * ch.multiplierAt(d.toMs));
-    deliver(model, st, ch, d.fromMs, d.toMs, scaled, d.flags.filter((f) => f !== 'valid'));
+    const { amounts } = amountsOf(ch, cs, scaled);
+    deliver(model, st, ch, d.fromMs, d.toMs, amounts, d.flags.filter((f) => f !== 'valid'));
   }
   for (const e of step.events) {
-    const rec: EventRecord = {
+    if (e.type === 'reset') {
+      // Remember the reset so a replacement record entered later can credit across it.
+      if (e.deltaMicro === null && e.previousMicro !== null && e.previousTsMs !== null) {
+        cs.openReset = { prevTsMs: e.previousTsMs, prevMicro: e.previousMicro, newTsMs: e.tsMs, newMicro: e.micro };
+      }
+      deliverFlag(model, st, ch, e.tsMs, 'reset');
+    }
+    if (e.type === 'spike_dropped') deliverFlag(model, st, ch, e.tsMs, 'spike_dropped');
+    out.push({
       kind: 'event',
       id: `event/${e.type}/${ch.device}/${ch.point}/${e.tsMs}`,
       type: e.type,
@@ -119,18 +220,18 @@ function ingestCounter(model: Model, st: EngineState, ch: ChannelModel, tsMs: nu
       value: e.micro / 1e6,
       delta: e.deltaMicro === null ? null : scaleMicro(e.deltaMicro, q.scale * ch.multiplierAt(e.tsMs)) / 1e6,
       message: EVENT_MESSAGES[e.type],
-    };
-    out.push(rec);
+    });
   }
 }
 
 const EVENT_MESSAGES: Record<EventRecord['type'], string> = {
-  reset: 'counter reset: no delta across the reset unless the restart value is configured',
+  reset: 'counter reset: no delta across the reset unless the restart value is configured or a replacement is recorded',
   replacement: 'meter replaced: old final and new initial readings recorded',
   rollover: 'counter wrapped at the top of its range',
   spike_dropped: 'implausible reading dropped (it did not persist)',
   spike_confirmed: 'large increase confirmed by the next reading (e.g. a backlog after an outage)',
   manual_output: 'output entered manually',
+  manual_quantity: 'quantity entered manually',
   out_of_order: 'reading older than the last accepted one ignored',
 };
 
@@ -151,7 +252,7 @@ function ingestPower(model: Model, st: EngineState, ch: ChannelModel, tsMs: numb
   if (tsMs - prev.tsMs > model.maxGapMs) return;
   const micro = integrateTrapezoid(prev, sample);
   if (micro === undefined) return;
-  deliver(model, st, ch, prev.tsMs, tsMs, micro, ['estimated_value']);
+  deliver(model, st, ch, prev.tsMs, tsMs, { q: micro, heat: 0, q_heat: 0 }, ['estimated_value']);
 }
 
 function seriesState(st: EngineState, key: string): SeriesState {
@@ -186,51 +287,182 @@ function addFlag(w: OpenWindow, flag: string): void {
   if (!w.flags.includes(flag)) w.flags.push(flag);
 }
 
+/** The open window a moment belongs to (the oldest open one if its own has closed). */
+function windowAt(model: Model, s: SeriesModel, ss: SeriesState, tMs: number): { w: OpenWindow; late: boolean } {
+  const start = windowStart(model.timezone, s.spec, tMs);
+  const late = ss.closedUntilMs !== undefined && start < ss.closedUntilMs;
+  return { w: getWindow(model, s, ss, late ? (ss.closedUntilMs as number) : start), late };
+}
+
+/** Marks the window containing tsMs (every series of the channel) with a flag. */
+function deliverFlag(model: Model, st: EngineState, ch: ChannelModel, tsMs: number, flag: string): void {
+  for (const link of ch.links) {
+    const ss = seriesState(st, link.series.key);
+    if (ss.startMs === undefined) ss.startMs = windowStart(model.timezone, link.series.spec, tsMs);
+    addFlag(windowAt(model, link.series, ss, tsMs).w, flag);
+  }
+}
+
+/** Segments of (fromMs, toMs] per window of a spec: window starts and overlap lengths. */
+function segments(timezone: string, spec: WindowSpec, fromMs: number, toMs: number): { starts: number[]; overlaps: number[] } {
+  const starts: number[] = [];
+  const overlaps: number[] = [];
+  // A zero-length span (a correction at one instant) belongs to the window containing it.
+  let b = windowStart(timezone, spec, fromMs);
+  for (;;) {
+    const e = nextBoundary(timezone, spec, b);
+    starts.push(b);
+    overlaps.push(Math.max(0, Math.min(e, toMs) - Math.max(b, fromMs)));
+    if (e >= toMs) break;
+    b = e;
+  }
+  return { starts, overlaps };
+}
+
 /**
- * Books a delta that accrued over (fromMs, toMs] into every series using the channel.
+ * Books amounts that accrued over (fromMs, toMs] into every series using the channel.
  * Spread over several windows pro rata by time, exactly (integer parts). A spread over
  * a gap longer than maxGap is an estimate and flagged; parts that fall into windows
  * already emitted are booked in the oldest open window (totals stay exact) and flagged.
  */
-function deliver(model: Model, st: EngineState, ch: ChannelModel, fromMs: number, toMs: number, micro: number, flags: string[]): void {
+function deliver(model: Model, st: EngineState, ch: ChannelModel, fromMs: number, toMs: number, amounts: Amounts, flags: string[], covers = true): void {
   const gap = toMs - fromMs > model.maxGapMs;
   for (const link of ch.links) {
     const s = link.series;
     const ss = seriesState(st, s.key);
-    const accountUnitFactor = link.unitFactor(st, ch);
-    if (accountUnitFactor === undefined) continue;
-    const value = accountUnitFactor === 1 ? micro : scaleMicro(micro, accountUnitFactor);
+    const unitFactor = link.unitFactor(st, ch);
+    if (unitFactor === undefined) continue;
     if (ss.startMs === undefined) ss.startMs = windowStart(model.timezone, s.spec, fromMs);
-    // Segments of (fromMs, toMs] per window.
-    const starts: number[] = [];
-    const overlaps: number[] = [];
-    let b = windowStart(model.timezone, s.spec, fromMs);
-    for (;;) {
-      const e = nextBoundary(model.timezone, s.spec, b);
-      starts.push(b);
-      overlaps.push(Math.min(e, toMs) - Math.max(b, fromMs));
-      if (e >= toMs) break;
-      b = e;
-    }
-    const parts = splitProRata(value, overlaps);
+    const { starts, overlaps } = segments(model.timezone, s.spec, fromMs, toMs);
+    const parts = {
+      q: splitProRata(scaleMicro(amounts.q, unitFactor), overlaps),
+      q_heat: splitProRata(scaleMicro(amounts.q_heat, unitFactor), overlaps),
+      heat: splitProRata(amounts.heat, overlaps),
+    };
     const spread = starts.length > 1;
     for (let i = 0; i < starts.length; i++) {
       const segStart = starts[i] as number;
       const late = ss.closedUntilMs !== undefined && segStart < ss.closedUntilMs;
       const w = getWindow(model, s, ss, late ? (ss.closedUntilMs as number) : segStart);
-      const part = parts[i] as number;
+      let any = false;
       for (const c of link.contributions) {
+        const part = parts[c.amount][i] as number;
+        if (part === 0) continue;
+        any = true;
         w.sums[c.bucket] = (w.sums[c.bucket] ?? 0) + c.sign * part;
       }
-      if (!gap && !late) w.coveredMs[ch.key] = (w.coveredMs[ch.key] ?? 0) + (overlaps[i] as number);
+      if (covers && !gap && !late) w.coveredMs[ch.key] = (w.coveredMs[ch.key] ?? 0) + (overlaps[i] as number);
       for (const f of flags) addFlag(w, f);
       if (gap && spread) addFlag(w, 'estimated_distribution');
-      if (late && part !== 0) addFlag(w, 'late_carried');
+      if (late && any) addFlag(w, 'late_carried');
     }
   }
 }
 
+// ---------------------------------------------------------------- operator entries
+
+function recordReplacement(model: Model, st: EngineState, r: MeterReplacement): EngineRecord[] {
+  const key = `${r.device}/${r.point}/${r.ts_ms}`;
+  if (st.replacements[key]) return []; // redelivered request: already booked
+  const ch = model.channels.get(channelKey(r.device, r.point));
+  const oldFinal = toMicro(r.old_final);
+  const newInitial = toMicro(r.new_initial);
+  if (!ch || ch.kind !== 'counter' || oldFinal === undefined || newInitial === undefined) return [];
+  st.replacements[key] = { ...r };
+  const cs = channelState(st, ch.key);
+  const unit = cs.unit ?? ch.unit ?? '';
+  const scale = ch.quantityUnit(unit).scale;
+  const book = (fromMs: number, toMs: number, micro: number) => {
+    const scaled = scaleMicro(micro, scale * ch.multiplierAt(toMs));
+    deliver(model, st, ch, fromMs, toMs, amountsOf(ch, cs, scaled).amounts, ['replaced'], false);
+    return scaled;
+  };
+  let creditedMicro = 0;
+  const c = cs.counter;
+  const pending = c?.pending;
+  if (c && pending && pending.tsMs >= r.ts_ms) {
+    // The new meter's first reading is held as a reset/spike candidate: resolve it.
+    creditedMicro += book(c.last.tsMs, Math.max(c.last.tsMs, r.ts_ms), Math.max(0, oldFinal - c.last.micro));
+    creditedMicro += book(Math.max(c.last.tsMs, r.ts_ms), pending.tsMs, Math.max(0, pending.micro - newInitial));
+    cs.counter = { last: { tsMs: pending.tsMs, micro: pending.micro } };
+  } else if (cs.openReset && cs.openReset.newTsMs >= r.ts_ms) {
+    // A reset was already confirmed with no delta across it: credit both sides now.
+    const o = cs.openReset;
+    creditedMicro += book(o.prevTsMs, Math.max(o.prevTsMs, r.ts_ms), Math.max(0, oldFinal - o.prevMicro));
+    creditedMicro += book(Math.max(o.prevTsMs, r.ts_ms), o.newTsMs, Math.max(0, o.newMicro - newInitial));
+    delete cs.openReset;
+  } else if (c && r.ts_ms >= c.last.tsMs && !pending) {
+    // Recorded before the new meter reported: close the old meter, start the new one.
+    creditedMicro += book(c.last.tsMs, r.ts_ms, Math.max(0, oldFinal - c.last.micro));
+    cs.counter = { last: { tsMs: r.ts_ms, micro: newInitial } };
+  } else if (c) {
+    // The new meter's readings were taken as a continuation (it started above the old
+    // one): the continuous delta overcounted by new_initial − old_final.
+    creditedMicro += book(r.ts_ms, r.ts_ms, oldFinal - newInitial);
+  } else {
+    // No history yet: the new meter starts here.
+    cs.counter = { last: { tsMs: r.ts_ms, micro: newInitial } };
+  }
+  const details: Record<string, string | number | null> = { old_final: r.old_final, new_initial: r.new_initial };
+  for (const k of ['old_serial', 'new_serial', 'by', 'note'] as const) if (r[k] !== undefined) details[k] = r[k] ?? null;
+  return [{
+    kind: 'event',
+    id: `event/replacement/${r.device}/${r.point}/${r.ts_ms}`,
+    type: 'replacement',
+    device: r.device,
+    point: r.point,
+    ts_ms: r.ts_ms,
+    previous_value: r.old_final,
+    value: r.new_initial,
+    delta: creditedMicro / 1e6,
+    message: EVENT_MESSAGES.replacement,
+    details,
+  }];
+}
+
+function recordManual(
+  model: Model, st: EngineState, key: string,
+  entry: { start_ms: number; end_ms: number; quantity: number; by?: string; note?: string },
+  type: 'manual_output' | 'manual_quantity', what: string,
+): EngineRecord[] {
+  const ch = model.manual.get(key);
+  const micro = toMicro(entry.quantity);
+  if (!ch || micro === undefined || !(entry.end_ms > entry.start_ms)) return [];
+  const entryKey = `${key}/${entry.start_ms}/${entry.end_ms}`;
+  const before = st.manual[entryKey] ?? 0;
+  const diff = micro - before;
+  st.manual[entryKey] = micro;
+  if (diff !== 0) {
+    for (const link of ch.links) {
+      const ss = seriesState(st, link.series.key);
+      if (ss.startMs === undefined) ss.startMs = windowStart(model.timezone, link.series.spec, entry.start_ms);
+    }
+    // A first entry covers its span; a correction only changes the sums.
+    deliver(model, st, ch, entry.start_ms, entry.end_ms, { q: diff, heat: 0, q_heat: 0 }, ['manual'], before === 0);
+  }
+  const details: Record<string, string | number | null> = { start_ms: entry.start_ms, end_ms: entry.end_ms };
+  if (entry.by !== undefined) details.by = entry.by;
+  if (entry.note !== undefined) details.note = entry.note;
+  return [{
+    kind: 'event',
+    id: `event/${type}/manual/${key.split('/').slice(1).join('/')}/${entry.start_ms}`,
+    type,
+    device: 'manual',
+    point: key.split('/').slice(1).join('/'),
+    ts_ms: entry.end_ms,
+    previous_value: before / 1e6,
+    value: entry.quantity,
+    delta: diff / 1e6,
+    message: `${what} entered manually`,
+    details,
+  }];
+}
+
 // ---------------------------------------------------------------- close windows
+
+const FIFTEEN = parseWindow('15m') as WindowSpec;
+const DAY = parseWindow('1d') as WindowSpec;
+const MONTH = parseWindow('month') as WindowSpec;
 
 function advance(model: Model, st: EngineState, nowMs: number): EngineRecord[] {
   const out: EngineRecord[] = [];
@@ -243,7 +475,8 @@ function advance(model: Model, st: EngineState, nowMs: number): EngineRecord[] {
       const endMs = open?.endMs ?? nextBoundary(model.timezone, s.spec, cursor);
       if (endMs + model.graceMs > nowMs) break;
       const w = open ?? { startMs: cursor, endMs, sums: {}, coveredMs: {}, flags: [] };
-      out.push(closeWindow(model, st, s, w));
+      if (s.kind === 'demand') out.push(...closeMinute(model, st, s, w));
+      else out.push(closeWindow(model, st, s, w));
       delete ss.open[cursor];
       ss.closedUntilMs = endMs;
       cursor = endMs;
@@ -255,4 +488,56 @@ function advance(model: Model, st: EngineState, nowMs: number): EngineRecord[] {
 
 function recordEnd(r: EngineRecord): number {
   return r.kind === 'event' ? r.ts_ms : r.end_ms;
+}
+
+function closeMinute(model: Model, st: EngineState, s: SeriesModel, w: OpenWindow): DemandRecord[] {
+  const tz = model.timezone;
+  const ds = (st.demand[s.ownerId] ??= { ring: [] });
+  const len = w.endMs - w.startMs;
+  const full = s.coverageChannels.every((k) => (w.coveredMs[k] ?? 0) >= len);
+  const out: DemandRecord[] = [];
+  const dayStart = windowStart(tz, DAY, w.startMs);
+  const monthStart = windowStart(tz, MONTH, w.startMs);
+  ds.day ??= emptyPeriod(dayStart, nextBoundary(tz, DAY, dayStart));
+  ds.month ??= emptyPeriod(monthStart, nextBoundary(tz, MONTH, monthStart));
+  for (const p of [ds.day, ds.month]) {
+    p.minutes += 1;
+    if (full) p.fullMinutes += 1;
+  }
+  const win = pushMinute(ds, { startMs: w.startMs, micro: w.sums.q ?? 0, full }, (t) => windowStart(tz, FIFTEEN, t) === t);
+  if (win) {
+    foldWindow(ds.day, win);
+    foldWindow(ds.month, win);
+  }
+  // The period ends with this minute: emit it. Windows ending exactly here are included.
+  if (w.endMs >= ds.day.endMs) {
+    out.push(demandRecord(s.ownerId, '1d', ds.day));
+    delete ds.day;
+  }
+  if (w.endMs >= ds.month.endMs) {
+    out.push(demandRecord(s.ownerId, 'month', ds.month));
+    delete ds.month;
+  }
+  return out;
+}
+
+function demandRecord(account: string, window: string, p: PeriodMax): DemandRecord {
+  const periodMinutes = Math.round((p.endMs - p.startMs) / 60_000);
+  const flags: string[] = [];
+  if (p.partialWindows) flags.push('incomplete_windows');
+  return {
+    kind: 'demand',
+    id: recordId('demand', account, window, p.startMs),
+    account,
+    window,
+    start_ms: p.startMs,
+    end_ms: p.endMs,
+    fixed_max_kw: demandKw(p.fixedMaxMicro),
+    fixed_max_start_ms: p.fixedAtMs,
+    sliding_max_kw: demandKw(p.slidingMaxMicro),
+    sliding_max_start_ms: p.slidingAtMs,
+    period_ms: p.endMs - p.startMs,
+    coverage: periodMinutes > 0 ? Math.round((p.fullMinutes / periodMinutes) * 1e6) / 1e6 : 0,
+    flags,
+  };
 }

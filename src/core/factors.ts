@@ -56,3 +56,49 @@ export function coefficient(set: FactorSet | undefined, key: string, quantityUni
   }
   return undefined;
 }
+
+/** A set as written in a file: may extend another set and override its entries by key. */
+export interface FactorSetDoc extends FactorSet {
+  extends?: string | undefined;
+  notes?: string | undefined;
+}
+
+/**
+ * Resolves `extends` chains (child entries replace parent entries with the same key).
+ * Unknown parents and cycles are reported, never thrown.
+ */
+export function resolveFactorSets(docs: readonly FactorSetDoc[]): { sets: Map<string, FactorSet>; errors: string[] } {
+  const byId = new Map<string, FactorSetDoc>();
+  const errors: string[] = [];
+  for (const d of docs) {
+    if (byId.has(d.id)) errors.push(`factor set "${d.id}" is defined twice`);
+    byId.set(d.id, d);
+  }
+  const sets = new Map<string, FactorSet>();
+  const resolve = (id: string, chain: string[]): FactorSet | undefined => {
+    const done = sets.get(id);
+    if (done) return done;
+    const d = byId.get(id);
+    if (!d) return undefined;
+    if (chain.includes(id)) {
+      errors.push(`factor sets extend each other in a cycle: ${[...chain, id].join(' → ')}`);
+      return undefined;
+    }
+    let entries = d.entries;
+    if (d.extends !== undefined) {
+      const parent = resolve(d.extends, [...chain, id]);
+      if (!parent) {
+        if (!byId.has(d.extends)) errors.push(`factor set "${id}" extends unknown set "${d.extends}"`);
+        return undefined;
+      }
+      if (parent.kind !== d.kind) errors.push(`factor set "${id}" (${d.kind}) extends "${parent.id}" of another kind (${parent.kind})`);
+      const own = new Set(d.entries.map((e) => e.key));
+      entries = [...d.entries, ...parent.entries.filter((e) => !own.has(e.key))];
+    }
+    const set: FactorSet = { id: d.id, kind: d.kind, title: d.title, basis: d.basis, entries };
+    sets.set(id, set);
+    return set;
+  };
+  for (const d of docs) resolve(d.id, []);
+  return { sets, errors };
+}

@@ -7,14 +7,19 @@ import { parseWindow, parseTimeOfDay, tzOffsetMs, type WindowSpec, type ShiftSta
 import { quantityUnit, rateUnit, convertFactor } from './quantity.js';
 import { MICRO } from './exact.js';
 
+/** Which amount of a delta a contribution books: the quantity, or the steam heat part. */
+export type Amount = 'q' | 'heat' | 'q_heat';
+
 export interface Contribution {
   bucket: string;
   sign: 1 | -1;
+  amount: Amount;
 }
 
 export interface SeriesModel {
   key: string;
-  kind: 'energy' | 'enpi';
+  /** demand: a hidden 1-minute series feeding the maximum-demand tracker. */
+  kind: 'energy' | 'enpi' | 'demand';
   ownerId: string;
   windowId: string;
   spec: WindowSpec;
@@ -43,7 +48,8 @@ export interface ChannelModel {
   key: string;
   device: string;
   point: string;
-  kind: 'counter' | 'power';
+  kind: 'counter' | 'power' | 'manual';
+  steam?: SteamModel | undefined;
   /** Configured unit overriding the poll's. */
   unit?: string | undefined;
   links: Link[];
@@ -55,7 +61,19 @@ export interface ChannelModel {
   rateUnit: typeof rateUnit;
 }
 
+export interface SteamModel {
+  pressurePoint: string;
+  /** Pressure in the point's unit → absolute MPa. */
+  toAbsMpa(value: number): number;
+  temperaturePoint?: string | undefined;
+  hRefKjPerKg: number;
+}
+
 export interface Model {
+  /** Steam pressure/temperature points to watch: device/point → steam channels needing it. */
+  steamWatch: Map<string, Array<{ channel: ChannelModel; role: 'p' | 't' }>>;
+  /** Virtual channels for manual entries: manual/account/<id>, manual/enpi/<id>. */
+  manual: Map<string, ChannelModel>;
   timezone: string;
   graceMs: number;
   maxGapMs: number;
@@ -77,8 +95,14 @@ export function channelKey(device: string, point: string): string {
 }
 
 export function manualOutputKey(enpiId: string): string {
-  return `manual/${enpiId}`;
+  return `manual/enpi/${enpiId}`;
 }
+
+export function manualQuantityKey(accountId: string): string {
+  return `manual/account/${accountId}`;
+}
+
+const PRESSURE_TO_MPA = { MPa: 1, kPa: 0.001, bar: 0.1 } as const;
 
 function parseRatio(r: number | string | undefined): number {
   if (r === undefined) return 1;
@@ -130,11 +154,19 @@ function buildChannel(cfg: EngineChannel | undefined, device: string, point: str
     return f;
   };
   const headroom = cfg?.rate_headroom ?? 1.2;
+  const st = cfg?.steam;
+  const scale = PRESSURE_TO_MPA[st?.pressure_unit ?? 'MPa'];
   return {
     key: channelKey(device, point),
     device,
     point,
     kind: cfg?.kind ?? 'counter',
+    steam: st && {
+      pressurePoint: st.pressure_point,
+      toAbsMpa: (v) => v * scale + (st.gauge ? 0.101325 : 0),
+      temperaturePoint: st.temperature_point,
+      hRefKjPerKg: st.h_ref ?? 83.74,
+    },
     unit: cfg?.unit,
     links: [],
     multiplierAt,
@@ -153,6 +185,24 @@ function buildChannel(cfg: EngineChannel | undefined, device: string, point: str
   };
 }
 
+function manualChannel(key: string): ChannelModel {
+  return {
+    key, device: 'manual', point: key.slice('manual/'.length), kind: 'manual', links: [],
+    multiplierAt: () => 1, quantityUnit, rateUnit,
+    rules: () => ({ jitterMicro: 0, rolloverFraction: 0.1 }),
+  };
+}
+
+/** Contributions of one account channel into the given bucket prefix ('' for an account series). */
+function accountContributions(prefix: string, sign: 1 | -1, use: string): Contribution[] {
+  return [
+    { bucket: `${prefix}q`, sign, amount: 'q' },
+    { bucket: `${prefix}use:${use}`, sign, amount: 'q' },
+    { bucket: `${prefix}heat`, sign, amount: 'heat' },
+    { bucket: `${prefix}q_heat`, sign, amount: 'q_heat' },
+  ];
+}
+
 export function buildModel(config: EngineConfig): Model {
   const tz = config.timezone || 'Asia/Shanghai';
   const shifts: ShiftStart[] = (config.shifts ?? []).flatMap((s) => {
@@ -161,6 +211,7 @@ export function buildModel(config: EngineConfig): Model {
   });
   const channelCfg = new Map((config.channels ?? []).map((c) => [channelKey(c.device, c.point), c]));
   const channels = new Map<string, ChannelModel>();
+  const manual = new Map<string, ChannelModel>();
   const getChannel = (device: string, point: string, isOutput: boolean): ChannelModel => {
     const key = channelKey(device, point);
     let ch = channels.get(key);
@@ -170,31 +221,50 @@ export function buildModel(config: EngineConfig): Model {
     }
     return ch;
   };
+  const getManual = (key: string): ChannelModel => {
+    let ch = manual.get(key);
+    if (!ch) {
+      ch = manualChannel(key);
+      manual.set(key, ch);
+    }
+    return ch;
+  };
   const accounts = new Map(config.accounts.map((a) => [a.id, a]));
   const series: SeriesModel[] = [];
 
   const accountUnitFactor = (accountId: string, carrier: string) => (st: UnitState, ch: ChannelModel): number | undefined => {
-    const from = st.channels[ch.key]?.unit;
+    const from = st.channels[ch.key]?.unit ?? (ch.kind === 'manual' ? (st.accountUnits[accountId] ?? CARRIER_UNITS[carrier]) : undefined);
     if (from === undefined) return undefined;
-    const unit = (st.accountUnits[accountId] ??= from ?? CARRIER_UNITS[carrier] ?? from);
+    const unit = (st.accountUnits[accountId] ??= from);
     return convertFactor(from, unit);
   };
 
+  const linkAccount = (s: SeriesModel, a: EngineAccount, prefix: string): void => {
+    for (const m of a.meters) {
+      const ch = getChannel(m.device, m.point, false);
+      if (!s.coverageChannels.includes(ch.key)) s.coverageChannels.push(ch.key);
+      ch.links.push({ series: s, contributions: accountContributions(prefix, m.sign, m.use), unitFactor: accountUnitFactor(a.id, a.carrier) });
+    }
+    // Manual quantities (e.g. diesel deliveries) book like a channel with use "fuel".
+    getManual(manualQuantityKey(a.id)).links.push({
+      series: s, contributions: accountContributions(prefix, 1, 'fuel'), unitFactor: accountUnitFactor(a.id, a.carrier),
+    });
+  };
+
   for (const a of config.accounts) {
-    for (const w of a.windows) {
+    const windows = [...a.windows];
+    for (const w of windows) {
       const spec = parseWindow(w, shifts);
       if (!spec) continue;
       const s: SeriesModel = { key: `energy/${a.id}/${w}`, kind: 'energy', ownerId: a.id, windowId: w, spec, account: a, coverageChannels: [] };
       series.push(s);
-      for (const m of a.meters) {
-        const ch = getChannel(m.device, m.point, false);
-        if (!s.coverageChannels.includes(ch.key)) s.coverageChannels.push(ch.key);
-        ch.links.push({
-          series: s,
-          contributions: [{ bucket: 'q', sign: m.sign }, { bucket: `use:${m.use}`, sign: m.sign }],
-          unitFactor: accountUnitFactor(a.id, a.carrier),
-        });
-      }
+      linkAccount(s, a, '');
+    }
+    if (a.demand && a.carrier === 'electricity') {
+      const spec = parseWindow('1m') as WindowSpec;
+      const s: SeriesModel = { key: `demand/${a.id}/1m`, kind: 'demand', ownerId: a.id, windowId: '1m', spec, account: a, coverageChannels: [] };
+      series.push(s);
+      linkAccount(s, a, '');
     }
   }
 
@@ -205,34 +275,39 @@ export function buildModel(config: EngineConfig): Model {
       if (!spec) continue;
       const s: SeriesModel = { key: `enpi/${e.id}/${w}`, kind: 'enpi', ownerId: e.id, windowId: w, spec, enpi: e, enpiAccounts, coverageChannels: [] };
       series.push(s);
-      for (const a of enpiAccounts) {
-        for (const m of a.meters) {
-          const ch = getChannel(m.device, m.point, false);
-          if (!s.coverageChannels.includes(ch.key)) s.coverageChannels.push(ch.key);
-          ch.links.push({
-            series: s,
-            contributions: [{ bucket: `a:${a.id}`, sign: m.sign }, { bucket: `a:${a.id}:use:${m.use}`, sign: m.sign }],
-            unitFactor: accountUnitFactor(a.id, a.carrier),
-          });
-        }
-      }
-      const outKey = e.output.device !== undefined ? channelKey(e.output.device, e.output.point) : manualOutputKey(e.id);
+      for (const a of enpiAccounts) linkAccount(s, a, `a:${a.id}:`);
+      const outputUnitFactor = (st: UnitState, c: ChannelModel): number => {
+        const from = st.channels[c.key]?.unit;
+        return from === undefined ? 1 : (convertFactor(from, e.output.unit) ?? 1);
+      };
+      const outContribution: Contribution[] = [{ bucket: 'out', sign: 1, amount: 'q' }];
       if (e.output.device !== undefined) {
         const ch = getChannel(e.output.device, e.output.point, true);
-        ch.links.push({
-          series: s,
-          contributions: [{ bucket: 'out', sign: 1 }],
-          unitFactor: (st, c) => {
-            const from = st.channels[c.key]?.unit;
-            return from === undefined ? 1 : (convertFactor(from, e.output.unit) ?? 1);
-          },
-        });
+        ch.links.push({ series: s, contributions: outContribution, unitFactor: outputUnitFactor });
+        s.coverageChannels.push(ch.key);
+      } else {
+        s.coverageChannels.push(manualOutputKey(e.id));
       }
-      s.coverageChannels.push(outKey);
+      // Manual output entries are always accepted (corrections, or the only source).
+      getManual(manualOutputKey(e.id)).links.push({ series: s, contributions: outContribution, unitFactor: () => 1 });
+    }
+  }
+
+  const steamWatch = new Map<string, Array<{ channel: ChannelModel; role: 'p' | 't' }>>();
+  for (const ch of channels.values()) {
+    if (!ch.steam) continue;
+    for (const [point, role] of [[ch.steam.pressurePoint, 'p'], [ch.steam.temperaturePoint, 't']] as const) {
+      if (point === undefined) continue;
+      const key = channelKey(ch.device, point);
+      const list = steamWatch.get(key) ?? [];
+      list.push({ channel: ch, role });
+      steamWatch.set(key, list);
     }
   }
 
   return {
+    steamWatch,
+    manual,
     timezone: tz,
     graceMs: config.graceMs,
     maxGapMs: config.maxGapMs ?? 300_000,

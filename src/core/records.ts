@@ -13,6 +13,7 @@ export const QUALITY_FLAGS = [
   'default_coefficient', // a flagged fallback coefficient was used (e.g. legacy steam 0.1286)
   'no_factor', // no coefficient for this carrier in the active factor sets
   'bad_quality', // a reading with quality other than good was skipped
+  'incomplete_windows', // demand: a maximum includes minutes without full coverage
 ] as const;
 export type QualityFlag = (typeof QUALITY_FLAGS)[number];
 
@@ -56,6 +57,8 @@ export interface EnergyRecord {
   factor_sets: FactorSetRefs;
   /** Quantity per use tag (fuel / power / feedstock), same unit as `quantity`. */
   use_totals: UseTotals;
+  /** Steam metered by mass: heat from pressure/temperature (IAPWS-IF97) above h_ref, GJ; else null. */
+  heat_gj: number | null;
 }
 
 export type EnpiStatus = 'ok' | 'no_output' | 'incomplete';
@@ -107,7 +110,8 @@ export interface DemandRecord {
 }
 
 export type EventType =
-  | 'reset' | 'replacement' | 'rollover' | 'spike_dropped' | 'spike_confirmed' | 'manual_output' | 'out_of_order';
+  | 'reset' | 'replacement' | 'rollover' | 'spike_dropped' | 'spike_confirmed' | 'manual_output' | 'manual_quantity'
+  | 'out_of_order';
 
 export interface EventRecord {
   kind: 'event';
