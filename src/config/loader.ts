@@ -33,9 +33,11 @@ export function parseConfigText(text: string, file: string, options: LoadOptions
   });
 
   if (located.doc.errors.length > 0) {
-    throw new ConfigError(located.doc.errors.map((e) => ({
-      file, line: e.linePos?.[0]?.line ?? 0, path: '', message: `YAML syntax: ${e.message.split('\n')[0]}`,
-    })));
+    // After the first syntax error the parser's view is unreliable: report where it starts.
+    const first = located.doc.errors[0]!;
+    throw new ConfigError([{
+      file, line: located.lineAtOffset(first.pos[0]), path: '', message: `YAML syntax: ${first.message.split('\n')[0]}`,
+    }]);
   }
   const raw: unknown = located.doc.toJS();
   const secretProblems: SecretProblem[] = [];

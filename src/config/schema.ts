@@ -3,6 +3,10 @@ import { Duration } from './duration.js';
 import { AccountConfig, EnpiConfig, EnergySettings } from './energy.js';
 import { OpcuaBusConfig, OpcuaPointFields } from './opcua.js';
 
+/** A TCP port; a numeric string is accepted so that `${env:PORT}` works in containers. */
+const Port = z.union([z.number(), z.string().regex(/^\d+$/, 'a port is a number').transform(Number)])
+  .pipe(z.number().int().min(1, 'a port is 1..65535').max(65535, 'a port is 1..65535'));
+
 const Id = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]*$/, 'use letters, digits, "_", "-" or "." (no spaces or slashes)');
 
 export const GatewayConfig = z.strictObject({
@@ -25,14 +29,14 @@ export const ModbusTcpBusConfig = z.strictObject({
   id: Id,
   type: z.literal('modbus_tcp'),
   host: z.string().min(1),
-  port: z.number().int().min(1).max(65535).default(502),
+  port: Port.default(502),
   ...ModbusTiming,
 });
 export const ModbusRtuOverTcpBusConfig = z.strictObject({
   id: Id,
   type: z.literal('modbus_rtu_over_tcp'),
   host: z.string().min(1),
-  port: z.number().int().min(1).max(65535).default(4001),
+  port: Port.default(4001),
   ...ModbusTiming,
 });
 export const ModbusRtuBusConfig = z.strictObject({

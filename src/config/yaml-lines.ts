@@ -2,6 +2,7 @@ import { isMap, isScalar, isSeq, LineCounter, parseDocument, type Document } fro
 
 export interface LocatedDocument {
   doc: Document;
+  lineAtOffset(offset: number): number;
   lineOf(path: readonly PropertyKey[]): number;
 }
 
@@ -35,5 +36,5 @@ export function parseLocated(text: string): LocatedDocument {
     }
     return best;
   }
-  return { doc, lineOf };
+  return { doc, lineOf, lineAtOffset: (offset) => lineAt(offset) };
 }

@@ -27,6 +27,8 @@ export class Outbox {
   private readonly insert: Database.Statement;
   private readonly insertMany: (rows: Array<{ kind: string; payload: string; createdMs: number }>) => void;
   private readonly sinks: string[];
+  private readonly putState: Database.Statement;
+  private readonly commitTx: (rows: Array<{ kind: string; payload: string; createdMs: number }>, states: Array<[string, string]>) => void;
 
   constructor(file: string, sinks: string[]) {
     if (file !== ':memory:') mkdirSync(dirname(file), { recursive: true });
@@ -42,7 +44,13 @@ export class Outbox {
         payload TEXT NOT NULL
       );
       CREATE TABLE IF NOT EXISTS cursors (sink TEXT PRIMARY KEY, seq INTEGER NOT NULL);
+      CREATE TABLE IF NOT EXISTS state (key TEXT PRIMARY KEY, value TEXT NOT NULL);
     `);
+    this.putState = this.db.prepare('INSERT INTO state (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value');
+    this.commitTx = this.db.transaction((rows: Array<{ kind: string; payload: string; createdMs: number }>, states: Array<[string, string]>) => {
+      for (const row of rows) this.insert.run(row);
+      for (const [key, value] of states) this.putState.run(key, value);
+    });
     this.sinks = sinks;
     const maxSeq = (this.db.prepare('SELECT COALESCE(MAX(seq), 0) AS m FROM records').get() as { m: number }).m;
     const minSeq = (this.db.prepare('SELECT COALESCE(MIN(seq), 1) - 1 AS m FROM records').get() as { m: number }).m;
@@ -59,6 +67,23 @@ export class Outbox {
   append(records: Array<{ kind: string; record: unknown }>, nowMs: number): void {
     if (records.length === 0) return;
     this.insertMany(records.map((r) => ({ kind: r.kind, payload: JSON.stringify(r.record), createdMs: nowMs })));
+  }
+
+  /**
+   * Stores records and the state that produced them in one transaction, so that after
+   * a crash the energy core resumes exactly where its last stored record left off:
+   * nothing double-counted, nothing lost.
+   */
+  commit(records: Array<{ kind: string; record: unknown }>, states: Record<string, unknown>, nowMs: number): void {
+    this.commitTx(
+      records.map((r) => ({ kind: r.kind, payload: JSON.stringify(r.record), createdMs: nowMs })),
+      Object.entries(states).map(([k, v]) => [k, JSON.stringify(v)]),
+    );
+  }
+
+  loadState<T>(key: string): T | undefined {
+    const row = this.db.prepare('SELECT value FROM state WHERE key = ?').get(key) as { value: string } | undefined;
+    return row ? (JSON.parse(row.value) as T) : undefined;
   }
 
   /** The next records a sink has not acknowledged, oldest first. */

@@ -49,6 +49,24 @@ export class InfluxWriter implements Sink {
     return true;
   }
 
+  /**
+   * API v1 only: creates the database if it is missing (CREATE DATABASE is idempotent).
+   * Best effort — without the right, the writes report the problem themselves.
+   */
+  async ensureDatabase(): Promise<void> {
+    if (this.config.api !== 'v1' || !this.config.database) return;
+    const base = this.config.url.replace(/\/+$/, '');
+    const q = new URLSearchParams({ q: `CREATE DATABASE "${this.config.database.replace(/"/g, '\\"')}"` });
+    const headers: Record<string, string> = {};
+    if (this.headers.authorization) headers.authorization = this.headers.authorization;
+    try {
+      const res = await fetch(`${base}/query?${q.toString()}`, { method: 'POST', headers, signal: AbortSignal.timeout(this.config.timeout) });
+      if (!res.ok) this.log.warn({ status: res.status, database: this.config.database }, 'influx database not created');
+    } catch (err) {
+      this.log.debug({ err }, 'influx not reachable yet; database creation retried on next start');
+    }
+  }
+
   async deliver(batch: Array<QueuedRecord>): Promise<void> {
     const lines: string[] = [];
     for (const item of batch) {

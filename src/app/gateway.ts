@@ -1,0 +1,177 @@
+import { join } from 'node:path';
+import type { Logger } from 'pino';
+import { createEngine, type EngineState } from '../core/engine.js';
+import type { RootConfig, ModbusBusConfig } from '../config/schema.js';
+import { ConfigError, formatPath } from '../config/errors.js';
+import { startHttp, MetricsText } from '../http/server.js';
+import { Outbox } from '../outbox/outbox.js';
+import { ENGINE_STATE_KEY, Pipeline, type GatewayRecord } from '../pipeline/pipeline.js';
+import { loadCatalogueSync } from '../profiles/catalogue.js';
+import type { DriverProfile } from '../profiles/schema.js';
+import { ModbusBus } from '../protocols/modbus/bus.js';
+import { resolveModbusDevice, type ModbusDevice, type Problem } from '../protocols/modbus/device.js';
+import { BusScheduler } from '../protocols/modbus/scheduler.js';
+import { InfluxWriter } from '../sinks/influx/writer.js';
+import { MqttPublisher } from '../sinks/mqtt/publisher.js';
+import { createTopics, defaultTopicRoot } from '../sinks/mqtt/topics.js';
+import { SinkRunner, type Sink } from '../sinks/runner.js';
+import { VERSION } from '../version.js';
+import { engineConfigFrom } from './engine-config.js';
+import { startOpcuaSources, type AcquisitionEvents, type Source } from './opcua-sources.js';
+
+export interface GatewayOptions {
+  log: Logger;
+  configFile?: string;
+  catalogue?: ReadonlyMap<string, DriverProfile>;
+  /** Listen address override (tests use 127.0.0.1:0). */
+  httpListen?: string;
+  /** Observes every record once it is stored (the demo's live summary). */
+  onRecord?: (record: GatewayRecord) => void;
+  onAvailability?: (device: string, state: string) => void;
+}
+
+export interface RunningGateway {
+  pipeline: Pipeline;
+  outbox: Outbox;
+  httpPort: number | null;
+  schedulers: BusScheduler[];
+  stop(): Promise<void>;
+}
+
+/** Resolves every Modbus device against the catalogue, collecting every problem. */
+export function resolveModbusDevices(config: RootConfig, catalogue: ReadonlyMap<string, DriverProfile>): { byBus: Map<string, ModbusDevice[]>; problems: Problem[] } {
+  const buses = new Map(config.buses.map((b) => [b.id, b]));
+  const byBus = new Map<string, ModbusDevice[]>();
+  const problems: Problem[] = [];
+  config.devices.forEach((d, i) => {
+    const bus = buses.get(d.bus);
+    if (!bus || bus.type === 'opcua' || !d.enabled) return;
+    const r = resolveModbusDevice(d, i, bus, catalogue);
+    problems.push(...r.problems);
+    if (r.device) byBus.set(bus.id, [...(byBus.get(bus.id) ?? []), r.device]);
+  });
+  return { byBus, problems };
+}
+
+/** The composition root: builds every adapter, starts them in order, stops them in reverse. */
+export async function startGateway(config: RootConfig, opts: GatewayOptions): Promise<RunningGateway> {
+  const log = opts.log;
+  const catalogue = opts.catalogue ?? loadCatalogueSync();
+  const { byBus: modbusByBus, problems } = resolveModbusDevices(config, catalogue);
+  if (problems.length > 0) {
+    throw new ConfigError(problems.map((p) => ({ file: opts.configFile ?? '(config)', line: 0, path: formatPath(p.path), message: p.message })));
+  }
+  const startedAt = new Date();
+
+  const sinks: Sink[] = [];
+  const topicRoot = config.mqtt?.topic_root ?? defaultTopicRoot(config.gateway.site, config.gateway.id);
+  const publisher = config.mqtt
+    ? new MqttPublisher({
+      config: config.mqtt, topics: createTopics(topicRoot), version: VERSION, startedAt, log: log.child({ sink: 'mqtt' }),
+      clientId: config.mqtt.client_id ?? `energy-gateway-${config.gateway.site}-${config.gateway.id}`,
+    })
+    : null;
+  if (publisher) sinks.push(publisher);
+  const influx = config.influx ? new InfluxWriter(config.influx, { site: config.gateway.site, gateway: config.gateway.id }, log.child({ sink: 'influx' })) : null;
+  if (influx) sinks.push(influx);
+  if (sinks.length === 0) log.warn('no mqtt or influx configured: records are computed and discarded');
+
+  // Without sinks the outbox still runs, under one cursor that acknowledges at once.
+  const outbox = new Outbox(join(config.gateway.data_dir, 'outbox.sqlite'), sinks.length > 0 ? sinks.map((s) => s.name) : ['discard']);
+  const engine = createEngine(engineConfigFrom(config, catalogue), outbox.loadState<EngineState>(ENGINE_STATE_KEY));
+  const runners = sinks.map((s) => new SinkRunner(outbox, s, log.child({ sink: s.name })));
+  const models = new Map<string, string | null>();
+  for (const d of config.devices) models.set(d.id, d.model ?? d.driver ?? null);
+
+  const pipeline = new Pipeline({
+    engine, outbox, log, models,
+    onStored: (records) => {
+      if (sinks.length === 0) outbox.ack('discard', Number.MAX_SAFE_INTEGER);
+      for (const r of runners) r.notify();
+      if (opts.onRecord) for (const r of records) opts.onRecord(r);
+    },
+  });
+
+  const events: AcquisitionEvents = {
+    onPoll: (poll) => pipeline.onPoll(poll),
+    onAvailability: (device, state, reason) => {
+      publisher?.setAvailability(device, state, reason);
+      opts.onAvailability?.(device, state);
+    },
+  };
+
+  publisher?.start();
+  await influx?.ensureDatabase();
+  for (const r of runners) r.start();
+
+  const buses: ModbusBus[] = [];
+  const schedulers: BusScheduler[] = [];
+  for (const busConfig of config.buses) {
+    const devices = modbusByBus.get(busConfig.id);
+    if (!devices || busConfig.type === 'opcua') continue;
+    const bus = new ModbusBus(busConfig as ModbusBusConfig, log.child({ bus: busConfig.id }));
+    buses.push(bus);
+    const scheduler = new BusScheduler(bus, devices, events, log.child({ bus: busConfig.id }));
+    schedulers.push(scheduler);
+    scheduler.start();
+  }
+  const opcua: Source[] = await startOpcuaSources(config, catalogue, events, log);
+
+  const ticker = setInterval(() => pipeline.tick(), 1000);
+
+  const http = config.http || opts.httpListen
+    ? await startHttp(opts.httpListen ?? config.http!.listen, {
+      ready: () => {
+        const since = pipeline.stats.lastRecordMs;
+        if (since === null) return { ready: false, reason: 'no records yet' };
+        return Date.now() - since < 120_000 ? { ready: true } : { ready: false, reason: 'no records for 2 minutes' };
+      },
+      metrics: () => gatewayMetrics(pipeline, outbox, schedulers, runners, sinks),
+    }, log)
+    : null;
+
+  log.info({ version: VERSION, gateway: config.gateway.id, site: config.gateway.site, devices: config.devices.length }, 'gateway started');
+
+  let stopping: Promise<void> | null = null;
+  return {
+    pipeline, outbox, schedulers, httpPort: http?.port ?? null,
+    stop: () => {
+      stopping ??= (async () => {
+        clearInterval(ticker);
+        await Promise.all(schedulers.map((s) => s.stop()));
+        await Promise.all(opcua.map((s) => s.stop()));
+        await Promise.all(buses.map((b) => b.close()));
+        pipeline.tick();
+        pipeline.flush();
+        // Give the sinks a moment to deliver what is queued; the rest waits on disk.
+        await Promise.all(runners.map((r) => r.drain(Date.now() + 2000)));
+        await Promise.all(runners.map((r) => r.stop()));
+        await publisher?.stop();
+        await http?.close();
+        outbox.close();
+        log.info('gateway stopped');
+      })();
+      return stopping;
+    },
+  };
+}
+
+function gatewayMetrics(pipeline: Pipeline, outbox: Outbox, schedulers: BusScheduler[], runners: SinkRunner[], sinks: Sink[]): string {
+  const m = new MetricsText();
+  const devices = schedulers.flatMap((s) => s.deviceStats());
+  m.add('energy_gateway_polls_total', 'counter', 'Successful device polls', devices.map((d) => ({ labels: { device: d.device }, value: d.polls })));
+  m.add('energy_gateway_poll_errors_total', 'counter', 'Failed device polls', devices.map((d) => ({ labels: { device: d.device }, value: d.errors })));
+  m.add('energy_gateway_poll_skipped_total', 'counter', 'Polls skipped while a device backs off', devices.map((d) => ({ labels: { device: d.device }, value: d.skipped })));
+  m.add('energy_gateway_poll_latency_seconds', 'gauge', 'Duration of the last poll', devices.map((d) => ({ labels: { device: d.device }, value: d.lastLatencyMs / 1000 })));
+  m.add('energy_gateway_device_up', 'gauge', '1 when the device is online', devices.map((d) => ({ labels: { device: d.device }, value: d.availability === 'online' ? 1 : 0 })));
+  const st = outbox.stats();
+  m.add('energy_gateway_outbox_depth', 'gauge', 'Records held in the outbox', [{ value: st.depth }]);
+  m.add('energy_gateway_outbox_bytes', 'gauge', 'Payload bytes held in the outbox', [{ value: st.bytes }]);
+  m.add('energy_gateway_outbox_oldest_age_seconds', 'gauge', 'Age of the oldest held record', [{ value: st.oldestCreatedMs === null ? 0 : (Date.now() - st.oldestCreatedMs) / 1000 }]);
+  m.add('energy_gateway_sink_pending', 'gauge', 'Records a sink has not acknowledged', Object.entries(st.perSink).map(([sink, v]) => ({ labels: { sink }, value: v.pending })));
+  m.add('energy_gateway_sink_delivered_total', 'counter', 'Records delivered per sink', runners.map((r, i) => ({ labels: { sink: sinks[i]!.name }, value: r.stats.delivered })));
+  m.add('energy_gateway_sink_errors_total', 'counter', 'Failed delivery attempts per sink', runners.map((r, i) => ({ labels: { sink: sinks[i]!.name }, value: r.stats.failures })));
+  m.add('energy_gateway_records_total', 'counter', 'Records stored, by kind', Object.entries(pipeline.stats.records).map(([kind, value]) => ({ labels: { kind }, value })));
+  m.add('energy_gateway_bus_overruns_total', 'counter', 'Poll cycles that overran their interval', schedulers.map((s, i) => ({ labels: { bus: String(i) }, value: s.overruns.count })));
+  return m.toString();
+}

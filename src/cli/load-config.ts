@@ -1,0 +1,12 @@
+import { resolveModbusDevices } from '../app/gateway.js';
+import { loadConfig } from '../config/loader.js';
+import type { RootConfig } from '../config/schema.js';
+import { loadCatalogueSync } from '../profiles/catalogue.js';
+import type { DriverProfile } from '../profiles/schema.js';
+
+/** The one way commands load a config: schema, cross-references and driver checks together. */
+export function loadGatewayConfig(file: string): { config: RootConfig; catalogue: Map<string, DriverProfile> } {
+  const catalogue = loadCatalogueSync();
+  const config = loadConfig(file, { checks: [(cfg) => resolveModbusDevices(cfg, catalogue).problems] });
+  return { config, catalogue };
+}
