@@ -41,6 +41,8 @@ export interface OpcuaSourceStats {
   bus: string;
   connected: boolean;
   sessions_created: number;
+  /** Connection attempts that ended in an error (refused login, untrusted certificate ...). */
+  connect_failures: number;
   reconnects: number;
   watchdog_trips: number;
   subscriptions: number;
@@ -103,7 +105,7 @@ class Source implements OpcuaSource {
   private readonly emitter: PollEmitter;
   private readonly watchdogMs: number;
   private readonly counters = {
-    sessions_created: 0, reconnects: 0, watchdog_trips: 0, notifications: 0, keepalives: 0, bad_values: 0,
+    sessions_created: 0, connect_failures: 0, reconnects: 0, watchdog_trips: 0, notifications: 0, keepalives: 0, bad_values: 0,
   };
   private readonly pollCounters: PollCounters = { reads: 0, read_errors: 0, poll_overruns: 0 };
   private readonly bad = new Map<string, { ref: PointRef; status: string }>();
@@ -185,7 +187,10 @@ class Source implements OpcuaSource {
         reason = await gen.done;
       } catch (err) {
         reason = errorText(err);
-        if (!gen.disposed && !this.stopped) this.connectFailed(err, gen);
+        if (!gen.disposed && !this.stopped) {
+          this.counters.connect_failures += 1;
+          this.connectFailed(err, gen);
+        }
         failures += 1;
       }
       await this.dispose(gen);
@@ -355,9 +360,12 @@ class Source implements OpcuaSource {
 
   private markBad(ref: PointRef, status: string): void {
     this.counters.bad_values += 1;
-    if (this.bad.get(ref.key)?.status === status) return;
+    const was = this.bad.get(ref.key);
+    if (was?.status === status) return;
     this.bad.set(ref.key, { ref, status });
-    this.log.warn({ device: ref.device, point: ref.point.id, node_id: ref.point.node_id, status }, 'opcua node bad');
+    // Logged on entering the bad state only; a retry answering with another Bad code
+    // (BadNodeIdInvalid → BadNodeIdUnknown) just updates the reported status.
+    if (!was) this.log.warn({ device: ref.device, point: ref.point.id, node_id: ref.point.node_id, status }, 'opcua node bad');
     // While offline the device is reported offline; goOnline() re-evaluates.
     if (this.connected) this.updateAvailability(ref.device);
   }
