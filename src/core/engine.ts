@@ -185,6 +185,15 @@ function amountsOf(ch: ChannelModel, cs: ChannelState, micro: number): { amounts
   return { amounts: { q: micro, heat, q_heat: micro }, flags: [] };
 }
 
+/** Register delta over (fromMs, toMs] → canonical primary-side micro-units (unit scale × CT × PT). */
+function scaleDelta(ch: ChannelModel, fromMs: number, toMs: number, micro: number, unitScale: number): number {
+  const segs = ch.multiplierSegments(fromMs, toMs);
+  if (segs.length === 1) return scaleMicro(micro, unitScale * (segs[0] as { factor: number }).factor);
+  // A CT/PT change inside the span: each side at its own ratio, pro rata by time.
+  const parts = splitProRata(micro, segs.map((s) => s.weightMs));
+  return parts.reduce((acc, p, i) => acc + scaleMicro(p, unitScale * (segs[i] as { factor: number }).factor), 0);
+}
+
 function ingestCounter(model: Model, st: EngineState, ch: ChannelModel, tsMs: number, value: number, unit: string, out: EngineRecord[]): void {
   const micro = toMicro(value);
   if (micro === undefined) return;
@@ -196,7 +205,7 @@ function ingestCounter(model: Model, st: EngineState, ch: ChannelModel, tsMs: nu
   cs.counter = step.state;
   if (first) startSeries(model, st, ch, tsMs);
   for (const d of step.deltas) {
-    const scaled = scaleMicro(d.micro, q.scale * ch.multiplierAt(d.toMs));
+    const scaled = scaleDelta(ch, d.fromMs, d.toMs, d.micro, q.scale);
     const { amounts } = amountsOf(ch, cs, scaled);
     deliver(model, st, ch, d.fromMs, d.toMs, amounts, d.flags.filter((f) => f !== 'valid'));
   }
@@ -218,7 +227,7 @@ function ingestCounter(model: Model, st: EngineState, ch: ChannelModel, tsMs: nu
       ts_ms: e.tsMs,
       previous_value: e.previousMicro === null ? null : e.previousMicro / 1e6,
       value: e.micro / 1e6,
-      delta: e.deltaMicro === null ? null : scaleMicro(e.deltaMicro, q.scale * ch.multiplierAt(e.tsMs)) / 1e6,
+      delta: e.deltaMicro === null ? null : scaleDelta(ch, e.previousTsMs ?? e.tsMs, e.tsMs, e.deltaMicro, q.scale) / 1e6,
       message: EVENT_MESSAGES[e.type],
     });
   }
@@ -373,7 +382,7 @@ function recordReplacement(model: Model, st: EngineState, r: MeterReplacement): 
   const unit = cs.unit ?? ch.unit ?? '';
   const scale = ch.quantityUnit(unit).scale;
   const book = (fromMs: number, toMs: number, micro: number) => {
-    const scaled = scaleMicro(micro, scale * ch.multiplierAt(toMs));
+    const scaled = scaleDelta(ch, fromMs, toMs, micro, scale);
     deliver(model, st, ch, fromMs, toMs, amountsOf(ch, cs, scaled).amounts, ['replaced'], false);
     return scaled;
   };

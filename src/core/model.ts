@@ -57,6 +57,11 @@ export interface ChannelModel {
   rules(tsMs: number, unitScale: number): CounterRules;
   /** CT × PT (× factor) in effect at tsMs. */
   multiplierAt(tsMs: number): number;
+  /**
+   * Multipliers over a delta's span (fromMs, toMs]: the one in effect at fromMs, then
+   * one segment per change inside the span, weighted by time.
+   */
+  multiplierSegments(fromMs: number, toMs: number): Array<{ weightMs: number; factor: number }>;
   quantityUnit: typeof quantityUnit;
   rateUnit: typeof rateUnit;
 }
@@ -153,6 +158,18 @@ function buildChannel(cfg: EngineChannel | undefined, device: string, point: str
     for (const m of multipliers) if (m.fromMs <= tsMs) f = m.factor;
     return f;
   };
+  const multiplierSegments = (fromMs: number, toMs: number): Array<{ weightMs: number; factor: number }> => {
+    const out = [{ weightMs: 0, factor: multiplierAt(fromMs) }];
+    let cursor = fromMs;
+    for (const m of multipliers) {
+      if (m.fromMs <= fromMs || m.fromMs >= toMs) continue;
+      (out[out.length - 1] as { weightMs: number }).weightMs = m.fromMs - cursor;
+      out.push({ weightMs: 0, factor: m.factor });
+      cursor = m.fromMs;
+    }
+    (out[out.length - 1] as { weightMs: number }).weightMs = toMs - cursor;
+    return out;
+  };
   const headroom = cfg?.rate_headroom ?? 1.2;
   const st = cfg?.steam;
   const scale = PRESSURE_TO_MPA[st?.pressure_unit ?? 'MPa'];
@@ -170,6 +187,7 @@ function buildChannel(cfg: EngineChannel | undefined, device: string, point: str
     unit: cfg?.unit,
     links: [],
     multiplierAt,
+    multiplierSegments,
     quantityUnit,
     rateUnit,
     rules(tsMs, unitScale) {
@@ -188,7 +206,7 @@ function buildChannel(cfg: EngineChannel | undefined, device: string, point: str
 function manualChannel(key: string): ChannelModel {
   return {
     key, device: 'manual', point: key.slice('manual/'.length), kind: 'manual', links: [],
-    multiplierAt: () => 1, quantityUnit, rateUnit,
+    multiplierAt: () => 1, multiplierSegments: (a, b) => [{ weightMs: b - a, factor: 1 }], quantityUnit, rateUnit,
     rules: () => ({ jitterMicro: 0, rolloverFraction: 0.1 }),
   };
 }
