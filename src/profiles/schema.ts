@@ -52,31 +52,31 @@ export type Sentinel = z.infer<typeof Sentinel>;
 const PointFields = {
   id: PointId,
   /** 0-based on-wire address; the manual's printed number goes in a YAML comment. */
-  address: Address,
-  function: ModbusFunction.optional(),
-  type: ValueType.optional(),
+  address: Address.describe('0-based on-wire address (the manual\'s printed number goes in a comment)'),
+  function: ModbusFunction.optional().describe('register table; defaults.function, else holding'),
+  type: ValueType.optional().describe('value encoding; defaults.type, else uint16'),
   order: OrderName.optional(),
   /** For type `bit`: which bit of the register, 0 = least significant. */
-  bit: z.number().int().min(0).max(15).optional(),
+  bit: z.number().int().min(0).max(15).optional().describe('type bit: which bit, 0 = least significant'),
   /** For type `string`: length in registers. */
-  length: z.number().int().min(1).max(123).optional(),
+  length: z.number().int().min(1).max(123).optional().describe('type string: length in registers'),
   /** Multiplier applied to the raw value (raw × scale + offset). */
-  scale: z.number().refine((n) => n !== 0, 'scale must not be 0').optional(),
+  scale: z.number().refine((n) => n !== 0, 'scale must not be 0').optional().describe('multiplier: published = raw × scale + offset'),
   offset: z.number().optional(),
   /** Unit of the published value (after scale, offset, multiply_by and scale_register). */
-  unit: Unit.default(''),
+  unit: Unit.default('').describe('unit of the published (primary-side, scaled) value'),
   /** A cumulative counter; `max` is where it rolls over, in published units. */
-  counter: z.strictObject({ max: z.number().positive().optional() }).optional(),
+  counter: z.strictObject({ max: z.number().positive().optional() }).optional().describe('cumulative counter; max = rollover value in published units'),
   /** Raw values that mean "not available"; added to the type's defaults (NaN and ±∞ for floats). */
-  invalid: z.array(Sentinel).optional(),
+  invalid: z.array(Sentinel).optional().describe('raw values meaning "not available" (NaN/infinity are always invalid for floats)'),
   /** Point ids or setting names whose values multiply this one (CT/PT ratios). */
-  multiply_by: z.array(z.string().regex(SNAKE_ID)).optional(),
+  multiply_by: z.array(z.string().regex(SNAKE_ID)).optional().describe('point ids (ratio registers) or setting names multiplied in, for primary-side values'),
   /** A point holding a power-of-ten exponent applied to this value (SunSpec *_SF style). */
-  scale_register: PointId.optional(),
+  scale_register: PointId.optional().describe('point holding a power-of-ten exponent applied to this value'),
   /** Read and used by other points, but not published. */
-  internal: z.boolean().optional(),
+  internal: z.boolean().optional().describe('read for other points, never published'),
   /** Poll class, e.g. "15m" for slow counters; defaults to the device's poll interval. */
-  interval: Duration.optional(),
+  interval: Duration.optional().describe('poll class such as 15s or 15m; default: the device poll interval'),
   description: z.string().optional(),
 };
 

@@ -26,8 +26,28 @@ const CANONICAL_UNITS: [RegExp, string][] = [
 ];
 
 describe('driver catalogue', () => {
-  it('ships profiles', () => {
-    expect(profiles.length).toBeGreaterThan(0);
+  it('ships at least 12 real models, electricity as well as flow and heat/steam', () => {
+    expect(profiles.length).toBeGreaterThanOrEqual(12);
+    const publishes = (re: RegExp) => profiles.filter((p) => p.points.some((q) => !q.internal && re.test(q.id))).map((p) => p.id);
+    expect(publishes(/^active_energy_import_(total|t1)$/).length).toBeGreaterThanOrEqual(10);
+    expect(publishes(/^volume_total$/), 'a gas or water flow meter').not.toEqual([]);
+    expect(publishes(/^(heat_total|mass_total)$/), 'a heat or steam meter').not.toEqual([]);
+  });
+
+  it('includes every model the library issue requires', () => {
+    for (const id of ['eastron-sdm630', 'eastron-sdm120', 'chint-dtsu666', 'chint-ddsu666', 'acrel-adl400',
+      'schneider-pm5300', 'schneider-iem3255', 'siemens-pac3200', 'abb-b23']) {
+      expect(catalogue.has(id), id).toBe(true);
+    }
+  });
+
+  it('models secondary-side Chinese meters with their ratio registers', () => {
+    for (const id of ['chint-dtsu666', 'chint-ddsu666', 'acrel-adl400']) {
+      const profile = catalogue.get(id)!;
+      const energy = profile.points.find((p) => p.id === 'active_energy_import_total')!;
+      expect(energy.multiply_by.sort(), id).toEqual(['ct_ratio', 'pt_ratio']);
+      for (const ratio of energy.multiply_by) expect(profile.points.find((p) => p.id === ratio)?.internal, `${id} ${ratio}`).toBe(true);
+    }
   });
 
   it('names every file after its id: drivers/<vendor>/<model>.yaml holds <vendor>-<model>', () => {
