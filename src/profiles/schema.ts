@@ -248,6 +248,12 @@ function checkProfile(profile: DriverProfile, ctx: Ctx): void {
     checkPoint(p, i, ctx);
   });
 
+  for (const name of Object.keys(profile.settings)) {
+    if (byId.has(name)) {
+      ctx.addIssue({ code: 'custom', path: ['settings', name], message: `setting "${name}" has the same name as a point; multiply_by would be ambiguous` });
+    }
+  }
+
   profile.points.forEach((p, i) => {
     p.multiply_by.forEach((name, j) => {
       const source = byId.get(name);
