@@ -12,6 +12,8 @@ const COMMANDS: Record<string, { summary: string; load: () => Promise<Command> }
   check: { summary: 'validate a config file without touching the network', load: async () => (await import('./check.js')).checkCommand },
   simulate: { summary: 'serve simulated meters over Modbus TCP', load: async () => (await import('./simulate.js')).simulateCommand },
   demo: { summary: 'run a simulated plant, an embedded broker and the gateway', load: async () => (await import('./demo.js')).demoCommand },
+  browse: { summary: 'list an OPC UA server\'s variables with node ids, types and values', load: async () => (await import('./browse.js')).browseCommand },
+  opcua: { summary: 'OPC UA certificates: list, trust a rejected server certificate', load: async () => (await import('./opcua.js')).opcuaCommand },
 };
 
 function mainHelp(): string {
