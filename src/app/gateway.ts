@@ -9,7 +9,7 @@ import { ENGINE_STATE_KEY, Pipeline, type GatewayRecord } from '../pipeline/pipe
 import { loadCatalogueSync } from '../profiles/catalogue.js';
 import type { DriverProfile } from '../profiles/schema.js';
 import { ModbusBus } from '../protocols/modbus/bus.js';
-import { resolveModbusDevice, type ModbusDevice, type Problem } from '../protocols/modbus/device.js';
+import { resolveModbusDevices } from '../protocols/modbus/device.js';
 import { BusScheduler } from '../protocols/modbus/scheduler.js';
 import { InfluxWriter } from '../sinks/influx/writer.js';
 import { MqttPublisher } from '../sinks/mqtt/publisher.js';
@@ -36,21 +36,6 @@ export interface RunningGateway {
   httpPort: number | null;
   schedulers: BusScheduler[];
   stop(): Promise<void>;
-}
-
-/** Resolves every Modbus device against the catalogue, collecting every problem. */
-export function resolveModbusDevices(config: RootConfig, catalogue: ReadonlyMap<string, DriverProfile>): { byBus: Map<string, ModbusDevice[]>; problems: Problem[] } {
-  const buses = new Map(config.buses.map((b) => [b.id, b]));
-  const byBus = new Map<string, ModbusDevice[]>();
-  const problems: Problem[] = [];
-  config.devices.forEach((d, i) => {
-    const bus = buses.get(d.bus);
-    if (!bus || bus.type === 'opcua' || !d.enabled) return;
-    const r = resolveModbusDevice(d, i, bus, catalogue);
-    problems.push(...r.problems);
-    if (r.device) byBus.set(bus.id, [...(byBus.get(bus.id) ?? []), r.device]);
-  });
-  return { byBus, problems };
 }
 
 /** The composition root: builds every adapter, starts them in order, stops them in reverse. */

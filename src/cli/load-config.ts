@@ -1,4 +1,4 @@
-import { resolveModbusDevices } from '../app/gateway.js';
+import { resolveModbusDevices } from '../protocols/modbus/device.js';
 import { loadConfig } from '../config/loader.js';
 import type { RootConfig } from '../config/schema.js';
 import { loadCatalogueSync } from '../profiles/catalogue.js';

@@ -7,7 +7,8 @@ import { OpcuaBusConfig, OpcuaPointFields } from './opcua.js';
 const Port = z.union([z.number(), z.string().regex(/^\d+$/, 'a port is a number').transform(Number)])
   .pipe(z.number().int().min(1, 'a port is 1..65535').max(65535, 'a port is 1..65535'));
 
-const Id = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]*$/, 'use letters, digits, "_", "-" or "." (no spaces or slashes)');
+// Letters of any script: a site may well be called 一号车间.
+const Id = z.string().regex(/^[\p{L}\p{N}][\p{L}\p{N}_.-]*$/u, 'use letters, digits, "_", "-" or "." (no spaces, slashes or MQTT wildcards)');
 
 export const GatewayConfig = z.strictObject({
   id: Id,

@@ -1,4 +1,4 @@
-import type { DeviceConfig, InlinePointConfig, ModbusBusConfig } from '../../config/schema.js';
+import type { DeviceConfig, InlinePointConfig, ModbusBusConfig, RootConfig } from '../../config/schema.js';
 import { planProfile, type PollClass } from '../../profiles/planner.js';
 import { DriverProfile, ProfilePoint, resolvePoint, type ModbusPoint, type ProfileSetting } from '../../profiles/schema.js';
 
@@ -90,3 +90,18 @@ function inlineToProfilePoint(p: InlinePointConfig): unknown {
   return { ...rest, address: p.address ?? 0 };
 }
 
+
+/** Resolves every Modbus device against the catalogue, collecting every problem. */
+export function resolveModbusDevices(config: RootConfig, catalogue: ReadonlyMap<string, DriverProfile>): { byBus: Map<string, ModbusDevice[]>; problems: Problem[] } {
+  const buses = new Map(config.buses.map((b) => [b.id, b]));
+  const byBus = new Map<string, ModbusDevice[]>();
+  const problems: Problem[] = [];
+  config.devices.forEach((d, i) => {
+    const bus = buses.get(d.bus);
+    if (!bus || bus.type === 'opcua' || !d.enabled) return;
+    const r = resolveModbusDevice(d, i, bus, catalogue);
+    problems.push(...r.problems);
+    if (r.device) byBus.set(bus.id, [...(byBus.get(bus.id) ?? []), r.device]);
+  });
+  return { byBus, problems };
+}

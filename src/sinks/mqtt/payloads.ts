@@ -28,6 +28,7 @@ export const PointValuePayload = z.strictObject({
 });
 
 export const TelemetryPayload = z.strictObject({
+  kind: z.literal('telemetry'),
   device: z.string(),
   model: z.string().nullable(),
   ts_ms: z.number().int(),

@@ -1,0 +1,64 @@
+import { describe, expect, it } from 'vitest';
+import { runCli } from '../support/cli.js';
+
+const fixture = (name: string) => `test/fixtures/configs/${name}`;
+
+describe('energy-gateway check', () => {
+  it('accepts a valid config and the documented example', () => {
+    for (const file of [fixture('valid.yaml'), 'config/example.yaml']) {
+      const r = runCli(['check', '--config', file], { MQTT_PASSWORD: 'x', INFLUX_PASSWORD: 'y', PLC1_PASSWORD: 'z' });
+      expect(r.stderr).toBe('');
+      expect(r.code).toBe(0);
+      expect(r.stdout).toContain(`${file}: ok`);
+    }
+  });
+
+  // Each broken config must exit 2 and point at the file, the line and the key to fix.
+  it.each([
+    ['unknown-key.yaml', 4, 'buses[0].speed: unknown key'],
+    ['wrong-type.yaml', 9, 'devices[0].unit_id: Invalid input: expected number, received string'],
+    ['unknown-bus.yaml', 7, 'devices[1].bus: unknown bus "pannel"'],
+    ['duplicate-device.yaml', 7, 'devices[1].id: duplicate id "incomer"'],
+    ['bad-duration.yaml', 4, 'buses[0].timeout: invalid duration "1 second"'],
+    ['missing-key.yaml', 2, 'gateway.id: required key is missing'],
+  ])('%s exits 2 naming file, line and path', (name, line, message) => {
+    const r = runCli(['check', '--config', fixture(name)]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain(`${fixture(name)}:${line} ${message}`);
+    expect(r.stderr).not.toMatch(/\n\s+at /); // no stack trace
+  });
+
+  it('lists every problem of a file at once', () => {
+    const r = runCli(['check', '--config', fixture('many-problems.yaml')]);
+    expect(r.code).toBe(2);
+    const lines = r.stderr.trim().split('\n');
+    const expected = [
+      ':2 gateway.colour: unknown key',
+      ':4 buses[0].port: a port is 1..65535',
+      ':5 buses[1].type: unknown type',
+      ':7 devices[0].poll_interval: invalid duration "5x"',
+      ':8 devices[1].id: duplicate id "incomer"',
+      ':8 devices[1].bus: unknown bus "nowhere"',
+      ':9 mqtt.url: environment variable EG_TEST_UNSET_VARIABLE is not set',
+    ];
+    for (const e of expected) expect(lines.some((l) => l.includes(e)), `missing "${e}" in:\n${r.stderr}`).toBe(true);
+  });
+
+  it('reports an unknown driver at its line, suggesting the models of that vendor', () => {
+    const r = runCli(['check', '--config', fixture('unknown-driver.yaml')]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain(`${fixture('unknown-driver.yaml')}:8 devices[1].driver: unknown driver "eastron-sdm999"`);
+    expect(r.stderr).toContain('eastron-sdm630');
+  });
+
+  it('never prints a secret it resolved', () => {
+    const r = runCli(['check', '--config', 'config/example.yaml'], { MQTT_PASSWORD: 'hunter2-secret', INFLUX_PASSWORD: 'influx-secret', PLC1_PASSWORD: 'plc-secret' });
+    expect(r.code).toBe(0);
+    expect(r.stdout + r.stderr).not.toContain('hunter2-secret');
+  });
+
+  it('exits 2 with usage for a missing --config and for an unknown command', () => {
+    expect(runCli(['check']).code).toBe(2);
+    expect(runCli(['frobnicate']).code).toBe(2);
+  });
+});

@@ -1,0 +1,187 @@
+// Real servers for system tests: each started on a free port with its own temp dir,
+// stopped by PID. Never touches a server the test did not start.
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { connect, createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const addr = srv.address();
+      const port = typeof addr === 'object' && addr ? addr.port : 0;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+const SBIN_DIRS = ['/usr/sbin', '/usr/bin', '/usr/local/bin', '/usr/local/sbin'];
+
+/** Absolute path of a server binary, or null. */
+export function findBinary(name: string): string | null {
+  const r = spawnSync('sh', ['-c', `command -v ${name} || for d in ${SBIN_DIRS.join(' ')}; do [ -x "$d/${name}" ] && echo "$d/${name}" && break; done`], { encoding: 'utf8' });
+  const path = r.stdout.trim().split('\n')[0];
+  return path ? path : null;
+}
+
+/**
+ * Whether a system test can run. In CI a missing binary is a failure (the test runs
+ * and throws); elsewhere the test is skipped with a message saying what to install.
+ */
+export function systemTestAvailability(binaries: Array<{ name: string; debian: string }>): { skip: boolean; missing: string[] } {
+  const missing = binaries.filter((b) => !findBinary(b.name));
+  if (missing.length === 0) return { skip: false, missing: [] };
+  const msg = missing.map((b) => `${b.name} (apt-get install ${b.debian})`).join(', ');
+  if (process.env.CI === 'true') return { skip: false, missing: missing.map((b) => b.name) };
+  console.warn(`skipping system test: missing ${msg}`);
+  return { skip: true, missing: missing.map((b) => b.name) };
+}
+
+export function assertBinaries(missing: string[]): void {
+  if (missing.length > 0) throw new Error(`system test needs ${missing.join(', ')} (CI=true: missing binaries fail instead of skipping)`);
+}
+
+export interface ServerHandle {
+  port: number;
+  dir: string;
+  pid: number;
+  /** Stops the process by PID (SIGTERM, then SIGKILL). */
+  stop(): Promise<void>;
+  /** Starts it again on the same port and dir (restart tests). */
+  restart(): Promise<void>;
+  output(): string;
+}
+
+async function waitForPort(port: number, child: ChildProcess, timeoutMs: number, out: () => string): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (child.exitCode !== null) throw new Error(`server exited with ${child.exitCode}: ${out().slice(-2000)}`);
+    const ok = await new Promise<boolean>((resolve) => {
+      const s = connect(port, '127.0.0.1');
+      s.once('connect', () => { s.destroy(); resolve(true); });
+      s.once('error', () => resolve(false));
+    });
+    if (ok) return;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`server did not listen on ${port} within ${timeoutMs} ms: ${out().slice(-2000)}`);
+}
+
+async function stopChild(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.pid === undefined) return;
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  process.kill(child.pid, 'SIGTERM');
+  const t = setTimeout(() => { if (child.exitCode === null && child.pid) process.kill(child.pid, 'SIGKILL'); }, 5000);
+  await exited;
+  clearTimeout(t);
+}
+
+function managed(start: () => ChildProcess, port: number, dir: string, ready: (c: ChildProcess, out: () => string) => Promise<void>, cleanup: boolean): Promise<ServerHandle> {
+  let child: ChildProcess;
+  let log = '';
+  const launch = async () => {
+    child = start();
+    child.stdout?.on('data', (d: Buffer) => { log += d.toString(); if (log.length > 200_000) log = log.slice(-100_000); });
+    child.stderr?.on('data', (d: Buffer) => { log += d.toString(); if (log.length > 200_000) log = log.slice(-100_000); });
+    await ready(child, () => log);
+  };
+  return launch().then(() => ({
+    port, dir,
+    get pid() { return child.pid ?? -1; },
+    stop: async () => {
+      await stopChild(child);
+      if (cleanup) rmSync(dir, { recursive: true, force: true });
+    },
+    restart: async () => {
+      await stopChild(child);
+      await launch();
+    },
+    output: () => log,
+  }));
+}
+
+export async function startMosquitto(): Promise<ServerHandle> {
+  const bin = findBinary('mosquitto');
+  if (!bin) throw new Error('mosquitto not installed (apt-get install mosquitto)');
+  const port = await freePort();
+  const dir = mkdtempSync(join(tmpdir(), 'eg-mosquitto-'));
+  const conf = join(dir, 'mosquitto.conf');
+  // max_queued_messages 0 = unlimited: the default (1000) silently drops QoS 1 messages
+  // to a slow subscriber, which would look like data loss in our tests.
+  writeFileSync(conf, [
+    `listener ${port} 127.0.0.1`, 'allow_anonymous true', 'persistence true', `persistence_location ${dir}/`,
+    'max_queued_messages 0', 'max_inflight_messages 0', 'log_dest stdout', '',
+  ].join('\n'));
+  return managed(() => spawn(bin, ['-c', conf], { stdio: ['ignore', 'pipe', 'pipe'] }), port, dir,
+    (c, out) => waitForPort(port, c, 10_000, out), true);
+}
+
+export async function startInfluxd(): Promise<ServerHandle & { url: string }> {
+  const bin = findBinary('influxd');
+  if (!bin) throw new Error('influxd not installed (apt-get install influxdb)');
+  const port = await freePort();
+  const bindPort = await freePort();
+  const dir = mkdtempSync(join(tmpdir(), 'eg-influxd-'));
+  const conf = join(dir, 'influxdb.conf');
+  // influxd must always get -config: its defaults use system dirs and ports.
+  writeFileSync(conf, `
+reporting-disabled = true
+bind-address = "127.0.0.1:${bindPort}"
+[meta]
+  dir = "${dir}/meta"
+[data]
+  dir = "${dir}/data"
+  wal-dir = "${dir}/wal"
+  query-log-enabled = false
+[http]
+  enabled = true
+  bind-address = "127.0.0.1:${port}"
+  log-enabled = false
+[monitor]
+  store-enabled = false
+[continuous_queries]
+  enabled = false
+[subscriber]
+  enabled = false
+`);
+  const h = await managed(() => spawn(bin, ['-config', conf], { stdio: ['ignore', 'pipe', 'pipe'] }), port, dir,
+    async (c, out) => {
+      await waitForPort(port, c, 20_000, out);
+      const deadline = Date.now() + 20_000;
+      while (Date.now() < deadline) {
+        const ok = await fetch(`http://127.0.0.1:${port}/ping`).then((r) => r.status === 204).catch(() => false);
+        if (ok) return;
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      throw new Error('influxd did not answer /ping');
+    }, true);
+  return Object.assign(h, { url: `http://127.0.0.1:${port}` });
+}
+
+export async function startVictoriaMetrics(): Promise<ServerHandle & { url: string }> {
+  const bin = findBinary('victoria-metrics');
+  if (!bin) throw new Error('victoria-metrics not installed (apt-get install victoria-metrics)');
+  const port = await freePort();
+  const dir = mkdtempSync(join(tmpdir(), 'eg-vm-'));
+  // -search.latencyOffset=1s: otherwise fresh samples stay invisible to queries for 30 s.
+  const h = await managed(() => spawn(bin, [
+    `-httpListenAddr=127.0.0.1:${port}`, `-storageDataPath=${dir}`, '-search.latencyOffset=1s', '-loggerLevel=ERROR',
+  ], { stdio: ['ignore', 'pipe', 'pipe'] }), port, dir, (c, out) => waitForPort(port, c, 20_000, out), true);
+  return Object.assign(h, { url: `http://127.0.0.1:${port}` });
+}
+
+/** Runs an InfluxQL query against a 1.x server; returns the first series' rows as objects. */
+export async function influxQuery(url: string, db: string, q: string): Promise<Array<Record<string, unknown>>> {
+  const res = await fetch(`${url}/query?${new URLSearchParams({ db, q, epoch: 'ms' }).toString()}`);
+  const body = await res.json() as { results: Array<{ series?: Array<{ columns: string[]; values: unknown[][] }>; error?: string }> };
+  const r = body.results[0];
+  if (r?.error) throw new Error(r.error);
+  const rows: Array<Record<string, unknown>> = [];
+  for (const s of r?.series ?? []) {
+    for (const v of s.values) rows.push(Object.fromEntries(s.columns.map((c, i) => [c, v[i]])));
+  }
+  return rows;
+}
