@@ -77,20 +77,40 @@ export function isValidTimezone(timezone: string): boolean {
   }
 }
 
-/** Offset of the zone's wall clock from UTC at instant tMs (wall = t + offset). */
-export function tzOffsetMs(timezone: string, tMs: number): number {
-  const secMs = Math.floor(tMs / 1000) * 1000;
-  const key = `${timezone}|${secMs}`;
-  const hit = offsetCache.get(key);
-  if (hit !== undefined) return hit;
+function intlOffsetMs(timezone: string, secMs: number): number {
   const parts = formatter(timezone).formatToParts(new Date(secMs));
   const get = (type: string) => Number(parts.find((p) => p.type === type)?.value ?? 0);
   const wall = Date.UTC(get('year'), get('month') - 1, get('day'), get('hour'), get('minute'), get('second'));
-  const offset = wall - secMs;
-  // A cache keeps window arithmetic cheap; it is bounded because the core runs for months.
-  if (offsetCache.size > 20_000) offsetCache.clear();
-  offsetCache.set(key, offset);
-  return offset;
+  return wall - secMs;
+}
+
+// Offsets are cached per 15-minute bucket: when the offsets at both ends of a bucket
+// agree, no transition lies inside (zones change offset at most once in months, and
+// always on whole minutes), so every instant in it has that offset. Only buckets that
+// contain a transition fall back to an exact per-second lookup. Bounded, because the
+// core runs for months.
+const BUCKET_MS = 15 * 60_000;
+
+function bucketEdgeOffset(timezone: string, edgeMs: number): number {
+  const key = `${timezone}|${edgeMs}`;
+  let off = offsetCache.get(key);
+  if (off === undefined) {
+    if (offsetCache.size > 50_000) offsetCache.clear();
+    off = intlOffsetMs(timezone, edgeMs);
+    offsetCache.set(key, off);
+  }
+  return off;
+}
+
+/** Offset of the zone's wall clock from UTC at instant tMs (wall = t + offset). */
+export function tzOffsetMs(timezone: string, tMs: number): number {
+  const edge = Math.floor(tMs / BUCKET_MS) * BUCKET_MS;
+  const a = bucketEdgeOffset(timezone, edge);
+  if (edge === tMs) return a;
+  const b = bucketEdgeOffset(timezone, edge + BUCKET_MS);
+  if (a === b) return a;
+  const secMs = Math.floor(tMs / 1000) * 1000;
+  return bucketEdgeOffset(timezone, secMs);
 }
 
 // ---------------------------------------------------------------- wall-clock grids

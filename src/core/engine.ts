@@ -43,8 +43,8 @@ export interface SeriesState {
   startMs?: number;
   /** Every window ending at or before this instant has been emitted. */
   closedUntilMs?: number;
-  /** Open windows by start_ms. */
-  open: Record<string, OpenWindow>;
+  /** Open windows, oldest first (usually one or two). */
+  open: OpenWindow[];
 }
 
 /** A meter replacement (换表) as recorded by an operator (CLI or MQTT request). */
@@ -122,9 +122,11 @@ export function createEngine(config: EngineConfig, state?: EngineState): Engine 
   const model = buildModel(config);
   // Tolerate snapshots written before a field existed.
   const st: EngineState = { ...emptyState(), ...(state ? structuredClone(state) : {}) };
+  // When each series' oldest window becomes due (runtime cache; derivable from state).
+  const nextClose = new Map<string, number>();
   return {
     ingest: (poll) => ingest(model, st, poll),
-    advance: (nowMs) => advance(model, st, nowMs),
+    advance: (nowMs) => advance(model, st, nowMs, nextClose),
     snapshot: () => structuredClone(st),
     recordReplacement: (r) => recordReplacement(model, st, r),
     recordOutput: (o) => recordManual(model, st, manualOutputKey(o.enpi), o, 'manual_output', `output for ${o.enpi}`),
@@ -267,7 +269,7 @@ function ingestPower(model: Model, st: EngineState, ch: ChannelModel, tsMs: numb
 function seriesState(st: EngineState, key: string): SeriesState {
   let ss = st.series[key];
   if (!ss) {
-    ss = { open: {} };
+    ss = { open: [] };
     st.series[key] = ss;
   }
   return ss;
@@ -284,11 +286,18 @@ function startSeries(model: Model, st: EngineState, ch: ChannelModel, tsMs: numb
 // ---------------------------------------------------------------- distribute a delta
 
 function getWindow(model: Model, s: SeriesModel, ss: SeriesState, startMs: number): OpenWindow {
-  let w = ss.open[startMs];
-  if (!w) {
-    w = { startMs, endMs: nextBoundary(model.timezone, s.spec, startMs), sums: {}, coveredMs: {}, flags: [] };
-    ss.open[startMs] = w;
+  // Newest first: deltas arrive in time order, so the match is almost always the last one.
+  for (let i = ss.open.length - 1; i >= 0; i--) {
+    const o = ss.open[i] as OpenWindow;
+    if (o.startMs === startMs) return o;
+    if (o.startMs < startMs) {
+      const w: OpenWindow = { startMs, endMs: nextBoundary(model.timezone, s.spec, startMs), sums: {}, coveredMs: {}, flags: [] };
+      ss.open.splice(i + 1, 0, w);
+      return w;
+    }
   }
+  const w: OpenWindow = { startMs, endMs: nextBoundary(model.timezone, s.spec, startMs), sums: {}, coveredMs: {}, flags: [] };
+  ss.open.unshift(w);
   return w;
 }
 
@@ -312,8 +321,28 @@ function deliverFlag(model: Model, st: EngineState, ch: ChannelModel, tsMs: numb
   }
 }
 
+/**
+ * The last window each series saw (runtime only, derivable, not state): most deltas fall
+ * inside it, so they need no calendar arithmetic at all.
+ */
+const lastWindow = new WeakMap<WindowSpec, Map<string, { startMs: number; endMs: number }>>();
+
 /** Segments of (fromMs, toMs] per window of a spec: window starts and overlap lengths. */
 function segments(timezone: string, spec: WindowSpec, fromMs: number, toMs: number): { starts: number[]; overlaps: number[] } {
+  let byZone = lastWindow.get(spec);
+  if (!byZone) {
+    byZone = new Map();
+    lastWindow.set(spec, byZone);
+  }
+  const hint = byZone.get(timezone);
+  if (hint && hint.startMs <= fromMs && toMs <= hint.endMs) return { starts: [hint.startMs], overlaps: [toMs - fromMs] };
+  const r = segmentsSlow(timezone, spec, fromMs, toMs);
+  const lastStart = r.starts[r.starts.length - 1] as number;
+  byZone.set(timezone, { startMs: lastStart, endMs: nextBoundary(timezone, spec, lastStart) });
+  return r;
+}
+
+function segmentsSlow(timezone: string, spec: WindowSpec, fromMs: number, toMs: number): { starts: number[]; overlaps: number[] } {
   const starts: number[] = [];
   const overlaps: number[] = [];
   // A zero-length span (a correction at one instant) belongs to the window containing it.
@@ -343,10 +372,11 @@ function deliver(model: Model, st: EngineState, ch: ChannelModel, fromMs: number
     if (unitFactor === undefined) continue;
     if (ss.startMs === undefined) ss.startMs = windowStart(model.timezone, s.spec, fromMs);
     const { starts, overlaps } = segments(model.timezone, s.spec, fromMs, toMs);
-    const parts = {
-      q: splitProRata(scaleMicro(amounts.q, unitFactor), overlaps),
-      q_heat: splitProRata(scaleMicro(amounts.q_heat, unitFactor), overlaps),
-      heat: splitProRata(amounts.heat, overlaps),
+    // Amounts that are zero (no steam heat, most of the time) are not split at all.
+    const parts: Record<keyof Amounts, number[] | undefined> = {
+      q: amounts.q === 0 ? undefined : splitProRata(scaleMicro(amounts.q, unitFactor), overlaps),
+      q_heat: amounts.q_heat === 0 ? undefined : splitProRata(scaleMicro(amounts.q_heat, unitFactor), overlaps),
+      heat: amounts.heat === 0 ? undefined : splitProRata(amounts.heat, overlaps),
     };
     const spread = starts.length > 1;
     for (let i = 0; i < starts.length; i++) {
@@ -355,7 +385,7 @@ function deliver(model: Model, st: EngineState, ch: ChannelModel, fromMs: number
       const w = getWindow(model, s, ss, late ? (ss.closedUntilMs as number) : segStart);
       let any = false;
       for (const c of link.contributions) {
-        const part = parts[c.amount][i] as number;
+        const part = parts[c.amount]?.[i] ?? 0;
         if (part === 0) continue;
         any = true;
         w.sums[c.bucket] = (w.sums[c.bucket] ?? 0) + c.sign * part;
@@ -473,20 +503,25 @@ const FIFTEEN = parseWindow('15m') as WindowSpec;
 const DAY = parseWindow('1d') as WindowSpec;
 const MONTH = parseWindow('month') as WindowSpec;
 
-function advance(model: Model, st: EngineState, nowMs: number): EngineRecord[] {
+function advance(model: Model, st: EngineState, nowMs: number, nextClose: Map<string, number>): EngineRecord[] {
   const out: EngineRecord[] = [];
   for (const s of model.series) {
+    const due = nextClose.get(s.key);
+    if (due !== undefined && nowMs < due) continue;
     const ss = st.series[s.key];
     if (!ss || ss.startMs === undefined) continue;
     let cursor = ss.closedUntilMs ?? ss.startMs;
     for (;;) {
-      const open = ss.open[cursor];
+      const open = ss.open[0]?.startMs === cursor ? ss.open[0] : undefined;
       const endMs = open?.endMs ?? nextBoundary(model.timezone, s.spec, cursor);
-      if (endMs + model.graceMs > nowMs) break;
+      if (endMs + model.graceMs > nowMs) {
+        nextClose.set(s.key, endMs + model.graceMs);
+        break;
+      }
       const w = open ?? { startMs: cursor, endMs, sums: {}, coveredMs: {}, flags: [] };
       if (s.kind === 'demand') out.push(...closeMinute(model, st, s, w));
       else out.push(closeWindow(model, st, s, w));
-      delete ss.open[cursor];
+      if (open) ss.open.shift();
       ss.closedUntilMs = endMs;
       cursor = endMs;
     }

@@ -35,8 +35,9 @@ export function scaleMicro(micro: number, multiplier: number): number {
  * counter delta spans several windows.
  */
 export function splitProRata(total: number, weights: readonly number[]): number[] {
-  const sumW = weights.reduce((a, b) => a + b, 0);
   if (weights.length === 0) return [];
+  if (weights.length === 1) return [total];
+  const sumW = weights.reduce((a, b) => a + b, 0);
   if (sumW <= 0) {
     // No time to weigh by (zero-length span): everything goes to the last part.
     return weights.map((_, i) => (i === weights.length - 1 ? total : 0));
