@@ -1,0 +1,136 @@
+// OPC UA acquisition benchmark: 10,000 monitored items at 1 s against the line
+// simulator running in a child process, so CPU and RSS below are the gateway's alone.
+//
+//   OPCUA_BENCH_TAGS     monitored items (default 10000)
+//   OPCUA_BENCH_SECONDS  measured window after warm-up (default 30)
+import { fork, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { pino } from 'pino';
+import { OpcuaBusConfig } from '../src/config/opcua.js';
+import { createOpcuaSource, type OpcuaDeviceSpec } from '../src/protocols/opcua/source.js';
+import { benchNodeId } from '../src/sim/opcua/line.js';
+
+export interface Row {
+  bench: string;
+  metric: string;
+  value: number;
+  unit: string;
+  note?: string;
+}
+
+function startServer(tags: number): Promise<{ child: ChildProcess; endpoint: string }> {
+  const js = fileURLToPath(new URL('../src/sim/opcua/bench-server.js', import.meta.url));
+  const ts = fileURLToPath(new URL('../src/sim/opcua/bench-server.ts', import.meta.url));
+  // Built: run the compiled entry. From source (vitest, tsx): let tsx load the .ts.
+  const child = existsSync(js)
+    ? fork(js, [], { env: { ...process.env, OPCUA_BENCH_TAGS: String(tags) }, stdio: ['ignore', 'ignore', 'ignore', 'ipc'] })
+    : fork(ts, [], { env: { ...process.env, OPCUA_BENCH_TAGS: String(tags) }, execArgv: ['--import', 'tsx'], stdio: ['ignore', 'ignore', 'ignore', 'ipc'] });
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error('bench server did not start within 120 s')), 120_000);
+    child.once('message', (m: { endpoint?: string }) => {
+      clearTimeout(timer);
+      if (m.endpoint) resolve({ child, endpoint: m.endpoint });
+      else reject(new Error('bench server sent no endpoint'));
+    });
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`bench server exited (${code})`));
+    });
+  });
+}
+
+function quantile(sorted: number[], q: number): number {
+  return sorted.length ? sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? NaN : NaN;
+}
+
+const round = (x: number, digits = 1): number => Math.round(x * 10 ** digits) / 10 ** digits;
+
+export async function benchOpcua(options: { tags?: number; seconds?: number } = {}): Promise<Row[]> {
+  const tags = options.tags ?? Number(process.env.OPCUA_BENCH_TAGS ?? 10_000);
+  const seconds = options.seconds ?? Number(process.env.OPCUA_BENCH_SECONDS ?? 30);
+  const dataDir = mkdtempSync(join(tmpdir(), 'opcua-bench-'));
+  const { child, endpoint } = await startServer(tags);
+
+  const device: OpcuaDeviceSpec = {
+    id: 'bench',
+    poll_interval_ms: 1000,
+    points: Array.from({ length: tags }, (_, i) => ({ id: `t${i}`, node_id: benchNodeId(i), unit: '' })),
+  };
+  let values = 0;
+  let measuring = false;
+  const sourceLagMs: number[] = [];
+  const source = createOpcuaSource(
+    OpcuaBusConfig.parse({ id: 'bench', type: 'opcua', endpoint, subscription: { queue_size: 1 } }),
+    [device],
+    {
+      dataDir,
+      log: pino({ level: 'warn' }),
+      events: {
+        onPoll(poll) {
+          const n = Object.keys(poll.values).length;
+          values += n;
+          if (!measuring) return;
+          // Change at the server → record here; includes sampling and publishing delay.
+          const v = poll.values.t0;
+          if (v?.sourceTsMs) sourceLagMs.push(poll.tsMs - v.sourceTsMs);
+        },
+        onAvailability() { /* not measured */ },
+      },
+    },
+  );
+  const rows: Row[] = [];
+  try {
+    const setupStart = Date.now();
+    await source.start();
+    // Ready: every item created and a full round of values seen.
+    const deadline = Date.now() + 180_000;
+    while (source.stats().monitored_items < tags || values < tags) {
+      if (Date.now() > deadline) throw new Error(`only ${source.stats().monitored_items} of ${tags} items after 180 s`);
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    const setupMs = Date.now() - setupStart;
+    await new Promise((r) => setTimeout(r, 5000)); // warm-up: JIT, first GC cycles
+
+    measuring = true;
+    const valuesAtStart = values;
+    const cpuStart = process.cpuUsage();
+    const wallStart = performance.now();
+    let rssMax = 0;
+    const rssTimer = setInterval(() => { rssMax = Math.max(rssMax, process.memoryUsage().rss); }, 500);
+    await new Promise((r) => setTimeout(r, seconds * 1000));
+    clearInterval(rssTimer);
+    const cpu = process.cpuUsage(cpuStart);
+    const wallMs = performance.now() - wallStart;
+    const rssEnd = process.memoryUsage().rss;
+    rssMax = Math.max(rssMax, rssEnd);
+    const stats = source.stats();
+    const lag = [...sourceLagMs].sort((a, b) => a - b);
+
+    const b = 'opcua';
+    const note = `${tags} items, 1 s sampling/publishing, ${seconds} s window`;
+    rows.push(
+      { bench: b, metric: 'setup_time', value: round(setupMs / 1000, 2), unit: 's', note: 'connect + create all monitored items + first values' },
+      { bench: b, metric: 'values_per_second', value: Math.round(((values - valuesAtStart) * 1000) / wallMs), unit: 'values/s', note },
+      { bench: b, metric: 'gateway_cpu', value: round(((cpu.user + cpu.system) / 1000 / wallMs) * 100), unit: '% of one core', note },
+      { bench: b, metric: 'gateway_rss_max', value: round(rssMax / 1024 / 1024), unit: 'MiB', note },
+      { bench: b, metric: 'notify_to_record_p50', value: round(stats.notify_to_record_p50_ms ?? NaN, 2), unit: 'ms', note: 'publish response received → DevicePoll emitted' },
+      { bench: b, metric: 'notify_to_record_p99', value: round(stats.notify_to_record_p99_ms ?? NaN, 2), unit: 'ms', note: 'publish response received → DevicePoll emitted' },
+      { bench: b, metric: 'source_to_record_p50', value: round(quantile(lag, 0.5)), unit: 'ms', note: 'server source timestamp → record (includes 1 s sampling + publishing)' },
+      { bench: b, metric: 'source_to_record_p99', value: round(quantile(lag, 0.99)), unit: 'ms', note: 'server source timestamp → record (includes 1 s sampling + publishing)' },
+    );
+  } finally {
+    await source.stop();
+    child.disconnect();
+    await new Promise((r) => { if (child.exitCode !== null) r(undefined); else child.once('exit', r); setTimeout(() => { child.kill('SIGKILL'); r(undefined); }, 10_000).unref(); });
+    rmSync(dataDir, { recursive: true, force: true });
+  }
+  return rows;
+}
+
+// `node dist/bench/opcua.js` or `node --import tsx bench/opcua.ts` runs it alone.
+if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
+  benchOpcua().then((rows) => { console.table(rows); }, (err: unknown) => { console.error(err); process.exitCode = 1; });
+}
