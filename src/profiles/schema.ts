@@ -193,7 +193,8 @@ export function isNumericType(t: ValueType): boolean {
   return NUMERIC_TYPES.has(t);
 }
 
-type Ctx = z.core.$RefinementCtx;
+/** The part of zod's refinement context the checks use, so they also run outside a parse. */
+type Ctx = Pick<z.core.$RefinementCtx, 'addIssue'>;
 
 /** Problems in one point that need no knowledge of its neighbours. */
 function checkPoint(p: ModbusPoint, i: number, ctx: Ctx): void {
@@ -240,7 +241,9 @@ function overlaps(a: { from: number; to: number }, b: { from: number; to: number
   return a.from <= b.to && b.from <= a.to;
 }
 
-function checkProfile(profile: DriverProfile, ctx: Ctx): void {
+type CheckedParts = { points: readonly ModbusPoint[]; settings: Readonly<Record<string, ProfileSetting>>; unreadable: readonly AddressRange[] };
+
+function checkProfile(profile: CheckedParts, ctx: Ctx): void {
   const byId = new Map<string, ModbusPoint>();
   profile.points.forEach((p, i) => {
     if (byId.has(p.id)) ctx.addIssue({ code: 'custom', path: ['points', i, 'id'], message: `duplicate point id "${p.id}"` });
@@ -329,3 +332,30 @@ export const DriverProfile = ProfileShape
   .transform(({ points, ...rest }) => ({ ...rest, points: points.map((p) => resolvePoint(p, rest.defaults)) }))
   .superRefine((profile, ctx) => checkProfile(profile, ctx));
 export type DriverProfile = z.infer<typeof DriverProfile>;
+
+export interface PointProblem {
+  /** Path inside the checked object, e.g. ['points', 3, 'bit']. */
+  path: (string | number)[];
+  message: string;
+}
+
+/**
+ * The same checks a profile gets at load time (bit/length/type consistency, overlaps, ratio
+ * references, canonical units, unreadable ranges), for point lists assembled elsewhere, e.g.
+ * a device's inline points merged with its profile. Paths start with 'points' or 'settings'.
+ */
+export function pointProblems(
+  points: readonly ModbusPoint[],
+  settings: Readonly<Record<string, ProfileSetting>> = {},
+  unreadable: readonly AddressRange[] = [],
+): PointProblem[] {
+  const problems: PointProblem[] = [];
+  const ctx: Ctx = {
+    addIssue: (issue) => {
+      if (typeof issue === 'string') problems.push({ path: [], message: issue });
+      else problems.push({ path: (issue.path ?? []).map((k) => (typeof k === 'symbol' ? String(k) : k)), message: issue.message ?? 'invalid' });
+    },
+  };
+  checkProfile({ points, settings, unreadable }, ctx);
+  return problems;
+}

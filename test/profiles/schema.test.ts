@@ -50,3 +50,19 @@ describe('DriverProfile rejects what would decode wrongly', () => {
     expect(parsed.points[0]!.invalid).toEqual([0xffffffffffffffffn, 0x8000]);
   });
 });
+
+describe('pointProblems', () => {
+  it('checks a point list assembled outside a profile, e.g. a device with inline points', async () => {
+    const { pointProblems, resolvePoint } = await import('../../src/profiles/schema.js');
+    const points = [
+      resolvePoint({ id: 'current_l1', address: 0, unit: 'A', multiply_by: ['ct_ratio'] }),
+      resolvePoint({ id: 'flag', address: 0, type: 'bit', unit: '' }),
+    ];
+    expect(pointProblems(points).map((p) => `${p.path.join('.')}: ${p.message}`)).toEqual(expect.arrayContaining([
+      expect.stringMatching(/^points\.0\.multiply_by\.0: "ct_ratio" is neither a point nor a setting/),
+      expect.stringMatching(/^points\.1\.bit: type bit needs/),
+      expect.stringMatching(/^points\.1\.address: holding registers of "flag" overlap "current_l1"/),
+    ]));
+    expect(pointProblems(points.slice(0, 1), { ct_ratio: { default: 1 } })).toEqual([]);
+  });
+});

@@ -258,3 +258,33 @@ export function decodeResponse(
   }
   return out;
 }
+
+/** One row of a probe: the same words read as one type in one order. */
+export interface ProbeReading {
+  type: ModbusPoint['type'];
+  order: Order;
+  value: Decoded['value'];
+  quality: Decoded['quality'];
+}
+
+const PROBE_TYPES: readonly ModbusPoint['type'][] = ['uint16', 'int16', 'uint32', 'int32', 'float32', 'uint64', 'int64', 'float64'];
+
+/**
+ * Every plausible reading of raw words (from `words[0]`), for the "which order is it?" moment
+ * at commissioning: each type that fits, in each of the four orders. 16-bit types only differ
+ * by the byte swap, so they are listed for ABCD and BADC.
+ */
+export function probeDecodings(words: readonly number[]): ProbeReading[] {
+  const rows: ProbeReading[] = [];
+  for (const type of PROBE_TYPES) {
+    const point: CodecPoint = { function: 'holding', type };
+    const width = registerCount(point);
+    if (words.length < width) continue;
+    const orders: readonly Order[] = width === 1 ? ['ABCD', 'BADC'] : ['ABCD', 'CDAB', 'BADC', 'DCBA'];
+    for (const order of orders) {
+      const decoded = decodeValue({ ...point, order }, words.slice(0, width));
+      rows.push({ type, order, value: decoded.value, quality: decoded.quality });
+    }
+  }
+  return rows;
+}

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { ORDERS, normaliseOrder, type Order } from '../../../src/profiles/order.js';
 import type { ValueType } from '../../../src/profiles/schema.js';
-import { applyScale, decodeResponse, decodeValue, encodeValue, registerCount, type CodecPoint } from '../../../src/protocols/modbus/decode.js';
+import { applyScale, decodeResponse, decodeValue, encodeValue, probeDecodings, registerCount, type CodecPoint } from '../../../src/protocols/modbus/decode.js';
 
 const reg = (type: ValueType, order: Order, extra: Partial<CodecPoint> = {}): CodecPoint => ({ function: 'holding', type, order, ...extra });
 
@@ -178,5 +178,19 @@ describe('order vocabulary', () => {
   });
   it('rejects spellings it does not know', () => {
     expect(normaliseOrder('middle')).toBeUndefined();
+  });
+});
+
+describe('probeDecodings', () => {
+  it('shows a commissioning engineer which order turns the words into a sensible voltage', () => {
+    // A meter sending 230.5 V low word first: only float32 CDAB reads 230.5.
+    const rows = probeDecodings([0x8000, 0x4366]);
+    const floats = rows.filter((r) => r.type === 'float32');
+    expect(floats.map((r) => r.order)).toEqual(['ABCD', 'CDAB', 'BADC', 'DCBA']);
+    expect(floats.filter((r) => r.value === 230.5).map((r) => r.order)).toEqual(['CDAB']);
+  });
+  it('lists only the types the words can fill', () => {
+    expect(new Set(probeDecodings([0x0102]).map((r) => r.type))).toEqual(new Set(['uint16', 'int16']));
+    expect(probeDecodings([0x0102]).find((r) => r.type === 'uint16' && r.order === 'BADC')?.value).toBe(0x0201);
   });
 });
