@@ -87,6 +87,10 @@ async function collectYamlFilesAsync(dir: string): Promise<string[]> {
   return out;
 }
 
+function assertFolder(dir: string): void {
+  if (!existsSync(dir) || !statSync(dir).isDirectory()) throw new CatalogueError([`${dir}: drivers folder not found`]);
+}
+
 function assemble(dir: string, files: readonly { path: string; text: string }[]): Map<string, DriverProfile> {
   const problems: string[] = [];
   const profiles = new Map<string, DriverProfile>();
@@ -118,6 +122,7 @@ function assemble(dir: string, files: readonly { path: string; text: string }[])
  */
 export async function loadCatalogue(dir: string = defaultDriversDir()): Promise<Map<string, DriverProfile>> {
   const root = resolve(dir);
+  assertFolder(root);
   const paths = await collectYamlFilesAsync(root);
   const files = await Promise.all(paths.map(async (path) => ({ path, text: await readFile(path, 'utf8') })));
   return assemble(root, files);
@@ -126,5 +131,6 @@ export async function loadCatalogue(dir: string = defaultDriversDir()): Promise<
 /** The same as loadCatalogue, for callers that cannot await (config checks at start-up). */
 export function loadCatalogueSync(dir: string = defaultDriversDir()): Map<string, DriverProfile> {
   const root = resolve(dir);
+  assertFolder(root);
   return assemble(root, collectYamlFiles(root).map((path) => ({ path, text: readFileSync(path, 'utf8') })));
 }

@@ -75,6 +75,11 @@ describe('loadCatalogue', () => {
     expect(() => loadCatalogueSync(dir)).toThrow(/duplicate profile id "acme-m1"/);
   });
 
+  it('reports a missing drivers folder as a catalogue problem', async () => {
+    await expect(loadCatalogue('/nonexistent/drivers')).rejects.toThrow(/drivers folder not found/);
+    expect(() => loadCatalogueSync('/nonexistent/drivers')).toThrow(CatalogueError);
+  });
+
   it('reports YAML syntax errors with their line', () => {
     const dir = tempDrivers({ 'x.yaml': 'schema: [unclosed\nid: x\n' });
     expect(() => loadCatalogueSync(dir)).toThrow(/x\.yaml:\d+ \(yaml\)/);
