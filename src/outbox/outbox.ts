@@ -1,6 +1,8 @@
 import Database from 'better-sqlite3';
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
+import type { Logger } from 'pino';
+import { addRange, intersectWith, subtractFrom, type SeqRange } from './ranges.js';
 
 /** What a sink receives: the stored record with its position in the queue. */
 export interface QueuedRecord<T = unknown> {
@@ -10,63 +12,235 @@ export interface QueuedRecord<T = unknown> {
   record: T;
 }
 
+/**
+ * Telemetry is the raw per-poll stream: when the disk cap is reached it is what we
+ * give up first. Everything else (energy and EnPI intervals, demand, events) is an
+ * accounting result that cannot be recomputed later, so it goes only when no
+ * telemetry is left to drop.
+ */
+export type RecordClass = 'telemetry' | 'interval';
+export const RECORD_CLASSES: readonly RecordClass[] = ['telemetry', 'interval'];
+export function recordClass(kind: string): RecordClass {
+  return kind === 'telemetry' ? 'telemetry' : 'interval';
+}
+
+export type DropReason = 'size' | 'age';
+
+export interface OutboxLimits {
+  /** Payload bytes held at most (UTF-8 JSON); the file on disk is somewhat larger. */
+  maxBytes: number;
+  /** Records older than this are dropped, per class; 0 = no age limit. */
+  maxAgeMs: Record<RecordClass, number>;
+}
+
+export interface OutboxOptions {
+  sinks: string[];
+  limits?: Partial<OutboxLimits>;
+  log?: Logger;
+}
+
+/** A slice of a sink's queue: every unacknowledged record with seq in [fromSeq, toSeq]. */
+export interface PendingBatch<T = unknown> {
+  records: Array<QueuedRecord<T>>;
+  fromSeq: number;
+  toSeq: number;
+}
+
+/** Part of a sink's queue: records after `after` (exclusive) up to `upTo` (inclusive). */
+export interface SeqRegion {
+  after?: number;
+  upTo?: number;
+}
+
 export interface OutboxStats {
   depth: number;
   oldestCreatedMs: number | null;
   bytes: number;
-  perSink: Record<string, { pending: number }>;
+  maxBytes: number;
+  byClass: Record<RecordClass, { depth: number; bytes: number }>;
+  perSink: Record<string, { pending: number; oldestPendingMs: number | null }>;
+  /** Records dropped since the outbox file was created, by class and reason. */
+  dropped: Record<RecordClass, Record<DropReason, number>>;
+  /** A drop episode is in progress (the cap is hit or records are expiring). */
+  dropping: boolean;
 }
+
+type Row = [seq: number, kind: string, createdMs: number, payload: string];
+type ScanRow = [seq: number, kind: string, createdMs: number, bytes: number];
+
+const DEFAULT_LIMITS: OutboxLimits = { maxBytes: 512 * 1024 * 1024, maxAgeMs: { telemetry: 7 * 86_400_000, interval: 0 } };
+/** Dropping for size goes a little below the cap, so that it does not run on every commit. */
+const SIZE_DROP_TARGET = 0.98;
+/** A size episode ends once the queue is this far below the cap again. */
+const SIZE_EPISODE_END = 0.9;
+const SCAN_PAGE = 2000;
 
 /**
  * Durable queue between the energy core and the network. A record is written here
- * (fsync'd by SQLite's WAL) before any send; every sink has its own cursor, and a
- * record is deleted only once every sink has moved past it.
+ * (fsync'd through SQLite's WAL) before any send; every sink acknowledges what it
+ * delivered, and a record is deleted only once every sink has acknowledged it.
+ *
+ * Acknowledgements are sets of sequence ranges, not a single cursor: after an outage
+ * the live records go out first while the backlog is replayed behind them.
  */
 export class Outbox {
   private readonly db: Database.Database;
-  private readonly insert: Database.Statement;
-  private readonly insertMany: (rows: Array<{ kind: string; payload: string; createdMs: number }>) => void;
   private readonly sinks: string[];
-  private readonly putState: Database.Statement;
-  private readonly commitTx: (rows: Array<{ kind: string; payload: string; createdMs: number }>, states: Array<[string, string]>) => void;
+  private readonly limits: OutboxLimits;
+  private readonly log: Logger | undefined;
+  private readonly acked = new Map<string, SeqRange[]>();
+  private lastSeq: number;
+  private readonly totals: Record<RecordClass, { depth: number; bytes: number }> = {
+    telemetry: { depth: 0, bytes: 0 }, interval: { depth: 0, bytes: 0 },
+  };
+  private readonly dropped: Record<RecordClass, Record<DropReason, number>> = {
+    telemetry: { size: 0, age: 0 }, interval: { size: 0, age: 0 },
+  };
+  /** Open drop episodes (`reason:class`) and what they dropped so far: logged once at start and once at end. */
+  private readonly episodes = new Map<string, number>();
+  private lastAgeCheckMs = 0;
+  private readonly ageCheckEveryMs: number;
 
-  constructor(file: string, sinks: string[]) {
+  private readonly stmts: {
+    insert: Database.Statement;
+    putState: Database.Statement;
+    getState: Database.Statement;
+    range: Database.Statement;
+    countRange: Database.Statement;
+    countRangeLimited: Database.Statement;
+    firstInRange: Database.Statement;
+    oldest: Database.Statement;
+    scan: Database.Statement;
+    deleteRange: Database.Statement;
+    deleteClassRange: Database.Statement;
+    deleteAcks: Database.Statement;
+    insertAck: Database.Statement;
+    bumpCounter: Database.Statement;
+    syncFull: Database.Statement;
+    syncNormal: Database.Statement;
+  };
+  private readonly commitTx: (rows: Array<[string, number, string, number]>, states: Array<[string, string]>) => void;
+  private readonly ackTx: (sink: string, set: readonly SeqRange[], deletable: readonly SeqRange[]) => Array<[number, number]>;
+  private readonly dropTx: (cls: RecordClass, reason: DropReason, fromSeq: number, toSeq: number, extra: number) => Array<[number, number]>;
+
+  constructor(file: string, sinksOrOptions: string[] | OutboxOptions) {
+    const options: OutboxOptions = Array.isArray(sinksOrOptions) ? { sinks: sinksOrOptions } : sinksOrOptions;
     if (file !== ':memory:') mkdirSync(dirname(file), { recursive: true });
+    this.sinks = [...options.sinks];
+    this.log = options.log;
+    this.limits = {
+      maxBytes: options.limits?.maxBytes ?? DEFAULT_LIMITS.maxBytes,
+      maxAgeMs: { ...DEFAULT_LIMITS.maxAgeMs, ...options.limits?.maxAgeMs },
+    };
+    const ages = RECORD_CLASSES.map((c) => this.limits.maxAgeMs[c]).filter((a) => a > 0);
+    this.ageCheckEveryMs = Math.max(100, Math.min(60_000, ...ages.map((a) => a / 10)));
+
     this.db = new Database(file);
     this.db.pragma('journal_mode = WAL');
-    // FULL: a record acknowledged as stored survives a power cut, not only a crash.
+    // FULL: a stored record survives a power cut, not only a crash. Acknowledgements
+    // and drops are written with NORMAL (see ack): losing one means a redelivery.
     this.db.pragma('synchronous = FULL');
+    this.db.pragma('busy_timeout = 5000');
+    // Keep the WAL from staying huge after a replay deleted a large backlog.
+    this.db.pragma(`journal_size_limit = ${64 * 1024 * 1024}`);
+    this.migrate();
+
+    const insert = this.db.prepare('INSERT INTO records (kind, created_ms, payload, bytes) VALUES (?, ?, ?, ?)');
+    this.stmts = {
+      insert,
+      putState: this.db.prepare('INSERT INTO state (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value'),
+      getState: this.db.prepare('SELECT value FROM state WHERE key = ?'),
+      range: this.db.prepare('SELECT seq, kind, created_ms, payload FROM records WHERE seq >= ? AND seq <= ? ORDER BY seq LIMIT ?').raw(),
+      countRange: this.db.prepare('SELECT COUNT(*) FROM records WHERE seq >= ? AND seq <= ?').pluck(),
+      countRangeLimited: this.db.prepare('SELECT COUNT(*) FROM (SELECT 1 FROM records WHERE seq >= ? AND seq <= ? LIMIT ?)').pluck(),
+      firstInRange: this.db.prepare('SELECT created_ms FROM records WHERE seq >= ? AND seq <= ? ORDER BY seq LIMIT 1').pluck(),
+      oldest: this.db.prepare('SELECT created_ms FROM records ORDER BY seq LIMIT 1').pluck(),
+      scan: this.db.prepare('SELECT seq, kind, created_ms, bytes FROM records WHERE seq > ? ORDER BY seq LIMIT ?').raw(),
+      deleteRange: this.db.prepare("DELETE FROM records WHERE seq >= ? AND seq <= ? RETURNING kind = 'telemetry', bytes").raw(),
+      deleteClassRange: this.db.prepare(
+        "DELETE FROM records WHERE seq >= ? AND seq <= ? AND (kind = 'telemetry') = ? AND created_ms <= ? RETURNING kind = 'telemetry', bytes",
+      ).raw(),
+      deleteAcks: this.db.prepare('DELETE FROM acks WHERE sink = ?'),
+      insertAck: this.db.prepare('INSERT INTO acks (sink, lo, hi) VALUES (?, ?, ?)'),
+      bumpCounter: this.db.prepare('INSERT INTO counters (name, value) VALUES (?, ?) ON CONFLICT(name) DO UPDATE SET value = value + excluded.value'),
+      syncFull: this.db.prepare('PRAGMA synchronous = FULL'),
+      syncNormal: this.db.prepare('PRAGMA synchronous = NORMAL'),
+    };
+
+    this.commitTx = this.db.transaction((rows: Array<[string, number, string, number]>, states: Array<[string, string]>) => {
+      for (const r of rows) this.lastSeq = Number(insert.run(r[0], r[1], r[2], r[3]).lastInsertRowid);
+      for (const [key, value] of states) this.stmts.putState.run(key, value);
+    });
+    this.ackTx = this.db.transaction((sink: string, set: readonly SeqRange[], deletable: readonly SeqRange[]) => {
+      this.stmts.deleteAcks.run(sink);
+      for (const [lo, hi] of set) this.stmts.insertAck.run(sink, lo, hi);
+      const removed: Array<[number, number]> = [];
+      for (const [lo, hi] of deletable) removed.push(...(this.stmts.deleteRange.all(lo, hi) as Array<[number, number]>));
+      return removed;
+    });
+    this.dropTx = this.db.transaction((cls: RecordClass, reason: DropReason, fromSeq: number, toSeq: number, maxCreatedMs: number) => {
+      const removed = this.stmts.deleteClassRange.all(fromSeq, toSeq, cls === 'telemetry' ? 1 : 0, maxCreatedMs) as Array<[number, number]>;
+      if (removed.length > 0) this.stmts.bumpCounter.run(`dropped.${cls}.${reason}`, removed.length);
+      return removed;
+    });
+
+    this.lastSeq = Number(this.db.prepare("SELECT COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'records'), 0)").pluck().get());
+    for (const [isTelemetry, n, bytes] of this.db.prepare("SELECT kind = 'telemetry', COUNT(*), COALESCE(SUM(bytes), 0) FROM records GROUP BY 1").raw().all() as Array<[number, number, number]>) {
+      this.totals[isTelemetry ? 'telemetry' : 'interval'] = { depth: n, bytes };
+    }
+    for (const [name, value] of this.db.prepare('SELECT name, value FROM counters').raw().all() as Array<[string, number]>) {
+      const [, cls, reason] = name.split('.');
+      if ((cls === 'telemetry' || cls === 'interval') && (reason === 'size' || reason === 'age')) this.dropped[cls][reason] = value;
+    }
+    this.initSinks();
+  }
+
+  private migrate(): void {
     this.db.exec(`
       CREATE TABLE IF NOT EXISTS records (
         seq INTEGER PRIMARY KEY AUTOINCREMENT,
         kind TEXT NOT NULL,
         created_ms INTEGER NOT NULL,
-        payload TEXT NOT NULL
+        payload TEXT NOT NULL,
+        bytes INTEGER NOT NULL DEFAULT 0
       );
-      CREATE TABLE IF NOT EXISTS cursors (sink TEXT PRIMARY KEY, seq INTEGER NOT NULL);
+      CREATE TABLE IF NOT EXISTS acks (sink TEXT NOT NULL, lo INTEGER NOT NULL, hi INTEGER NOT NULL, PRIMARY KEY (sink, lo)) WITHOUT ROWID;
       CREATE TABLE IF NOT EXISTS state (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+      CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;
     `);
-    this.putState = this.db.prepare('INSERT INTO state (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value');
-    this.commitTx = this.db.transaction((rows: Array<{ kind: string; payload: string; createdMs: number }>, states: Array<[string, string]>) => {
-      for (const row of rows) this.insert.run(row);
-      for (const [key, value] of states) this.putState.run(key, value);
-    });
-    this.sinks = sinks;
-    const maxSeq = (this.db.prepare('SELECT COALESCE(MAX(seq), 0) AS m FROM records').get() as { m: number }).m;
-    const minSeq = (this.db.prepare('SELECT COALESCE(MIN(seq), 1) - 1 AS m FROM records').get() as { m: number }).m;
-    // A sink added later starts at the oldest record still held, so it gets the backlog.
-    const addCursor = this.db.prepare('INSERT OR IGNORE INTO cursors (sink, seq) VALUES (?, ?)');
-    for (const sink of sinks) addCursor.run(sink, maxSeq === 0 ? 0 : minSeq);
-    this.insert = this.db.prepare('INSERT INTO records (kind, created_ms, payload) VALUES (@kind, @createdMs, @payload)');
-    this.insertMany = this.db.transaction((rows: Array<{ kind: string; payload: string; createdMs: number }>) => {
-      for (const row of rows) this.insert.run(row);
-    });
+    // Outboxes written by 0.1 (the walking skeleton): no byte sizes, one cursor per sink.
+    const columns = this.db.prepare('PRAGMA table_info(records)').all() as Array<{ name: string }>;
+    if (!columns.some((c) => c.name === 'bytes')) {
+      this.db.exec('ALTER TABLE records ADD COLUMN bytes INTEGER NOT NULL DEFAULT 0');
+    }
+    this.db.exec('UPDATE records SET bytes = length(CAST(payload AS BLOB)) WHERE bytes = 0');
+    const hasCursors = this.db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'cursors'").get();
+    if (hasCursors) {
+      this.db.transaction(() => {
+        this.db.exec('INSERT OR IGNORE INTO acks (sink, lo, hi) SELECT sink, 0, seq FROM cursors');
+        this.db.exec('DROP TABLE cursors');
+      })();
+    }
+  }
+
+  private initSinks(): void {
+    const load = this.db.prepare('SELECT lo, hi FROM acks WHERE sink = ? ORDER BY lo').raw();
+    const minSeq = this.db.prepare('SELECT MIN(seq) FROM records').pluck().get() as number | null;
+    for (const sink of this.sinks) {
+      let set = (load.all(sink) as Array<[number, number]>).map(([lo, hi]) => [lo, hi] as SeqRange);
+      if (set.length === 0) {
+        // A sink added later starts at the oldest record still held, so it gets the backlog.
+        set = [[0, minSeq === null ? this.lastSeq : minSeq - 1]];
+        this.ackTx(sink, set, []);
+      }
+      this.acked.set(sink, set);
+    }
   }
 
   /** Stores records atomically: all of them or none. */
   append(records: Array<{ kind: string; record: unknown }>, nowMs: number): void {
     if (records.length === 0) return;
-    this.insertMany(records.map((r) => ({ kind: r.kind, payload: JSON.stringify(r.record), createdMs: nowMs })));
+    this.commit(records, {}, nowMs);
   }
 
   /**
@@ -75,55 +249,267 @@ export class Outbox {
    * nothing double-counted, nothing lost.
    */
   commit(records: Array<{ kind: string; record: unknown }>, states: Record<string, unknown>, nowMs: number): void {
-    this.commitTx(
-      records.map((r) => ({ kind: r.kind, payload: JSON.stringify(r.record), createdMs: nowMs })),
-      Object.entries(states).map(([k, v]) => [k, JSON.stringify(v)]),
-    );
+    const rows = records.map((r): [string, number, string, number] => {
+      const payload = JSON.stringify(r.record);
+      return [r.kind, nowMs, payload, Buffer.byteLength(payload, 'utf8')];
+    });
+    this.commitTx(rows, Object.entries(states).map(([k, v]) => [k, JSON.stringify(v)]));
+    for (const r of rows) {
+      const t = this.totals[recordClass(r[0])];
+      t.depth += 1;
+      t.bytes += r[3];
+    }
+    this.enforceLimits(nowMs);
   }
 
   loadState<T>(key: string): T | undefined {
-    const row = this.db.prepare('SELECT value FROM state WHERE key = ?').get(key) as { value: string } | undefined;
+    const row = this.stmts.getState.get(key) as { value: string } | undefined;
     return row ? (JSON.parse(row.value) as T) : undefined;
+  }
+
+  /** The newest sequence number handed out (0 before the first record). */
+  maxSeq(): number {
+    return this.lastSeq;
   }
 
   /** The next records a sink has not acknowledged, oldest first. */
   peek<T = unknown>(sink: string, limit: number): Array<QueuedRecord<T>> {
-    const cursor = this.cursor(sink);
-    const rows = this.db
-      .prepare('SELECT seq, kind, created_ms AS createdMs, payload FROM records WHERE seq > ? ORDER BY seq LIMIT ?')
-      .all(cursor, limit) as Array<{ seq: number; kind: string; createdMs: number; payload: string }>;
-    return rows.map((r) => ({ seq: r.seq, kind: r.kind, createdMs: r.createdMs, record: JSON.parse(r.payload) as T }));
+    return this.next<T>(sink, limit).records;
+  }
+
+  /**
+   * The oldest records of a sink's queue within a region, with the range they cover,
+   * to be acknowledged as a whole with ackRange(sink, fromSeq, toSeq) once delivered.
+   */
+  next<T = unknown>(sink: string, limit: number, region: SeqRegion = {}): PendingBatch<T> {
+    const set = this.ackSet(sink);
+    const upTo = Math.min(region.upTo ?? Number.POSITIVE_INFINITY, this.lastSeq);
+    const gaps = subtractFrom((region.after ?? 0) + 1, upTo, set);
+    const records: Array<QueuedRecord<T>> = [];
+    if (gaps.length === 0) return { records, fromSeq: 0, toSeq: -1 };
+    const fromSeq = gaps[0]![0];
+    let toSeq = fromSeq - 1;
+    for (const [lo, hi] of gaps) {
+      const rows = this.stmts.range.all(lo, hi, limit - records.length) as Row[];
+      for (const [seq, kind, createdMs, payload] of rows) records.push({ seq, kind, createdMs, record: JSON.parse(payload) as T });
+      if (records.length >= limit) {
+        toSeq = records[records.length - 1]!.seq;
+        break;
+      }
+      // Every record of this gap is in the batch: acknowledging it closes the gap,
+      // including holes left by dropped records.
+      toSeq = hi;
+    }
+    return { records, fromSeq, toSeq };
+  }
+
+  /** How many records of a sink's queue lie in a region (counting stops at `cap`). */
+  pendingCount(sink: string, region: SeqRegion = {}, cap = Number.POSITIVE_INFINITY): number {
+    const set = this.ackSet(sink);
+    const upTo = Math.min(region.upTo ?? Number.POSITIVE_INFINITY, this.lastSeq);
+    let n = 0;
+    for (const [lo, hi] of subtractFrom((region.after ?? 0) + 1, upTo, set)) {
+      n += Number.isFinite(cap) ? (this.stmts.countRangeLimited.get(lo, hi, cap - n) as number) : (this.stmts.countRange.get(lo, hi) as number);
+      if (n >= cap) break;
+    }
+    return n;
   }
 
   /** A sink has durably delivered everything up to and including `seq`. */
   ack(sink: string, seq: number): void {
-    this.db.prepare('UPDATE cursors SET seq = MAX(seq, ?) WHERE sink = ?').run(seq, sink);
-    this.compact();
+    this.ackRange(sink, 0, seq);
   }
 
-  private cursor(sink: string): number {
-    const row = this.db.prepare('SELECT seq FROM cursors WHERE sink = ?').get(sink) as { seq: number } | undefined;
-    if (!row) throw new Error(`outbox has no sink "${sink}"`);
-    return row.seq;
+  /**
+   * A sink has delivered every record with seq in [fromSeq, toSeq] (or they no longer
+   * exist). Records every sink has acknowledged are deleted in the same transaction.
+   */
+  ackRange(sink: string, fromSeq: number, toSeq: number): void {
+    const set = this.ackSet(sink);
+    const hi = Math.min(toSeq, this.lastSeq);
+    const fresh = subtractFrom(Math.max(0, fromSeq), hi, set);
+    if (fresh.length === 0) return;
+    let deletable: SeqRange[] = fresh;
+    for (const other of this.sinks) {
+      if (other === sink) continue;
+      const otherSet = this.ackSet(other);
+      deletable = deletable.flatMap(([lo, h]) => intersectWith(lo, h, otherSet));
+    }
+    const next = addRange(set, Math.max(0, fromSeq), hi);
+    // An acknowledgement lost in a power cut only means a redelivery, which every
+    // sink tolerates (QoS 1 semantics; Influx overwrites the same point): no fsync.
+    this.stmts.syncNormal.run();
+    let removed: Array<[number, number]>;
+    try {
+      removed = this.ackTx(sink, next, deletable);
+    } finally {
+      this.stmts.syncFull.run();
+    }
+    this.acked.set(sink, next);
+    this.forget(removed);
+    this.maybeEndSizeEpisodes();
   }
 
-  private compact(): void {
-    const placeholders = this.sinks.map(() => '?').join(',');
-    const min = this.db.prepare(`SELECT MIN(seq) AS m FROM cursors WHERE sink IN (${placeholders})`).get(...this.sinks) as { m: number | null };
-    if (min.m !== null) this.db.prepare('DELETE FROM records WHERE seq <= ?').run(min.m);
+  private ackSet(sink: string): SeqRange[] {
+    const set = this.acked.get(sink);
+    if (!set) throw new Error(`outbox has no sink "${sink}"`);
+    return set;
   }
+
+  private forget(removed: Array<[number, number]>): void {
+    for (const [isTelemetry, bytes] of removed) {
+      const t = this.totals[isTelemetry ? 'telemetry' : 'interval'];
+      t.depth -= 1;
+      t.bytes -= bytes;
+    }
+  }
+
+  // ------------------------------------------------------------------ limits
+
+  /**
+   * Applies the size and age bounds: oldest telemetry first; interval records only when
+   * no telemetry is left (size) or when they are older than their own limit (age).
+   * Runs after every commit; the age scan at most every few seconds.
+   */
+  enforceLimits(nowMs: number): void {
+    if (this.bytesHeld() > this.limits.maxBytes) {
+      const need = this.bytesHeld() - Math.floor(this.limits.maxBytes * SIZE_DROP_TARGET);
+      let freed = this.dropOldest('telemetry', need);
+      if (freed < need) freed += this.dropOldest('interval', need - freed);
+    }
+    if (nowMs - this.lastAgeCheckMs >= this.ageCheckEveryMs) {
+      this.lastAgeCheckMs = nowMs;
+      for (const cls of RECORD_CLASSES) {
+        const maxAge = this.limits.maxAgeMs[cls];
+        if (maxAge > 0) this.dropExpired(cls, nowMs - maxAge - 1);
+      }
+    }
+    this.maybeEndSizeEpisodes();
+  }
+
+  private bytesHeld(): number {
+    return this.totals.telemetry.bytes + this.totals.interval.bytes;
+  }
+
+  /** Drops the oldest records of a class until `need` bytes are freed; returns the bytes freed. */
+  private dropOldest(cls: RecordClass, need: number): number {
+    if (this.totals[cls].depth === 0) return 0;
+    let after = 0;
+    let freed = 0;
+    let first: number | null = null;
+    let last = 0;
+    scan: for (;;) {
+      const page = this.stmts.scan.all(after, SCAN_PAGE) as ScanRow[];
+      if (page.length === 0) break;
+      for (const [seq, kind, , bytes] of page) {
+        after = seq;
+        if (recordClass(kind) !== cls) continue;
+        first ??= seq;
+        last = seq;
+        freed += bytes;
+        if (freed >= need) break scan;
+      }
+    }
+    if (first === null) return 0;
+    return this.drop(cls, 'size', first, last, Number.MAX_SAFE_INTEGER);
+  }
+
+  /** Drops records of a class created at or before `cutoffMs`. */
+  private dropExpired(cls: RecordClass, cutoffMs: number): void {
+    if (this.totals[cls].depth === 0) {
+      this.endEpisode('age', cls);
+      return;
+    }
+    // Records are stored in time order, so the expired ones are at the front: scan
+    // until the first record that is younger than the cutoff.
+    let after = 0;
+    let first: number | null = null;
+    let last = 0;
+    scan: for (;;) {
+      const page = this.stmts.scan.all(after, SCAN_PAGE) as ScanRow[];
+      if (page.length === 0) break;
+      for (const [seq, kind, createdMs] of page) {
+        after = seq;
+        if (createdMs > cutoffMs) break scan;
+        if (recordClass(kind) !== cls) continue;
+        first ??= seq;
+        last = seq;
+      }
+    }
+    if (first === null) {
+      this.endEpisode('age', cls);
+      return;
+    }
+    this.drop(cls, 'age', first, last, cutoffMs);
+  }
+
+  private drop(cls: RecordClass, reason: DropReason, fromSeq: number, toSeq: number, maxCreatedMs: number): number {
+    this.stmts.syncNormal.run();
+    let removed: Array<[number, number]>;
+    try {
+      removed = this.dropTx(cls, reason, fromSeq, toSeq, maxCreatedMs);
+    } finally {
+      this.stmts.syncFull.run();
+    }
+    this.forget(removed);
+    if (removed.length === 0) return 0;
+    this.dropped[cls][reason] += removed.length;
+    const key = `${reason}:${cls}`;
+    const sofar = this.episodes.get(key);
+    this.episodes.set(key, (sofar ?? 0) + removed.length);
+    if (sofar === undefined) {
+      const data = {
+        class: cls, reason, dropped: removed.length,
+        ...(reason === 'size' ? { max_bytes: this.limits.maxBytes } : { max_age_ms: this.limits.maxAgeMs[cls] }),
+      };
+      if (cls === 'interval') this.log?.error(data, 'outbox dropping interval records');
+      else this.log?.warn(data, 'outbox dropping telemetry');
+    }
+    return removed.reduce((sum, [, bytes]) => sum + bytes, 0);
+  }
+
+  private maybeEndSizeEpisodes(): void {
+    if (this.episodes.size === 0) return;
+    if (this.bytesHeld() <= this.limits.maxBytes * SIZE_EPISODE_END) {
+      for (const cls of RECORD_CLASSES) this.endEpisode('size', cls);
+    }
+  }
+
+  private endEpisode(reason: DropReason, cls: RecordClass): void {
+    const key = `${reason}:${cls}`;
+    const dropped = this.episodes.get(key);
+    if (dropped === undefined) return;
+    this.episodes.delete(key);
+    this.log?.info({ class: cls, reason, dropped }, 'outbox no longer dropping');
+  }
+
+  // ------------------------------------------------------------------ stats
 
   stats(): OutboxStats {
-    const agg = this.db.prepare('SELECT COUNT(*) AS n, MIN(created_ms) AS oldest, COALESCE(SUM(LENGTH(payload)), 0) AS bytes FROM records').get() as { n: number; oldest: number | null; bytes: number };
     const perSink: OutboxStats['perSink'] = {};
     for (const sink of this.sinks) {
-      const c = this.cursor(sink);
-      perSink[sink] = { pending: (this.db.prepare('SELECT COUNT(*) AS n FROM records WHERE seq > ?').get(c) as { n: number }).n };
+      const gaps = subtractFrom(1, this.lastSeq, this.ackSet(sink));
+      let pending = 0;
+      let oldestPendingMs: number | null = null;
+      for (const [lo, hi] of gaps) {
+        pending += this.stmts.countRange.get(lo, hi) as number;
+        oldestPendingMs ??= (this.stmts.firstInRange.get(lo, hi) as number | undefined) ?? null;
+      }
+      perSink[sink] = { pending, oldestPendingMs };
     }
-    return { depth: agg.n, oldestCreatedMs: agg.oldest, bytes: agg.bytes, perSink };
+    return {
+      depth: this.totals.telemetry.depth + this.totals.interval.depth,
+      bytes: this.bytesHeld(),
+      maxBytes: this.limits.maxBytes,
+      oldestCreatedMs: (this.stmts.oldest.get() as number | undefined) ?? null,
+      byClass: { telemetry: { ...this.totals.telemetry }, interval: { ...this.totals.interval } },
+      perSink,
+      dropped: { telemetry: { ...this.dropped.telemetry }, interval: { ...this.dropped.interval } },
+      dropping: this.episodes.size > 0,
+    };
   }
 
   close(): void {
-    this.db.close();
+    if (this.db.open) this.db.close();
   }
 }

@@ -1,0 +1,206 @@
+import Database from 'better-sqlite3';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Writable } from 'node:stream';
+import { pino } from 'pino';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { Outbox, type OutboxOptions } from '../../src/outbox/outbox.js';
+
+let dir: string;
+const open: Outbox[] = [];
+
+beforeEach(() => {
+  dir = mkdtempSync(join(tmpdir(), 'eg-outbox-'));
+});
+afterEach(() => {
+  for (const o of open.splice(0)) o.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+function outbox(options: string[] | OutboxOptions = ['mqtt', 'influx'], file = 'outbox.sqlite'): Outbox {
+  const o = new Outbox(join(dir, file), options);
+  open.push(o);
+  return o;
+}
+
+function reopen(o: Outbox, options: string[] | OutboxOptions = ['mqtt', 'influx']): Outbox {
+  o.close();
+  return outbox(options);
+}
+
+const telemetry = (i: number) => ({ kind: 'telemetry', record: { kind: 'telemetry', device: 'm1', ts_ms: i, values: { p: { value: i, unit: 'W', quality: 'good' } } } });
+const energy = (i: number) => ({ kind: 'energy', record: { kind: 'energy', account: 'a', window: '15m', start_ms: i, quantity: i } });
+
+function logCollector() {
+  const lines: Array<Record<string, unknown>> = [];
+  const stream = new Writable({
+    write(chunk: Buffer, _enc, cb) {
+      for (const l of chunk.toString().split('\n')) if (l) lines.push(JSON.parse(l) as Record<string, unknown>);
+      cb();
+    },
+  });
+  return { log: pino({ level: 'info' }, stream), lines };
+}
+
+describe('outbox', () => {
+  it('keeps committed records and state across a reopen, and hands them out oldest first', () => {
+    let o = outbox();
+    o.commit([telemetry(1), energy(2)], { engine: { n: 2 } }, 1000);
+    o.commit([telemetry(3)], { engine: { n: 3 } }, 1001);
+    o = reopen(o);
+    expect(o.loadState('engine')).toEqual({ n: 3 });
+    expect(o.peek('mqtt', 10).map((r) => (r.record as { ts_ms?: number; start_ms?: number }).ts_ms ?? (r.record as { start_ms: number }).start_ms)).toEqual([1, 2, 3]);
+    expect(o.peek('mqtt', 10).map((r) => r.kind)).toEqual(['telemetry', 'energy', 'telemetry']);
+  });
+
+  it('removes a record only once every sink has acknowledged it', () => {
+    const o = outbox();
+    o.commit([telemetry(1), telemetry(2), telemetry(3)], {}, 0);
+    const batch = o.next('mqtt', 2);
+    o.ackRange('mqtt', batch.fromSeq, batch.toSeq);
+    expect(o.stats().depth).toBe(3);
+    expect(o.stats().perSink).toMatchObject({ mqtt: { pending: 1 }, influx: { pending: 3 } });
+    o.ack('influx', o.maxSeq());
+    expect(o.stats().depth).toBe(1);
+    expect(o.peek('mqtt', 10)).toHaveLength(1);
+    expect(o.peek('influx', 10)).toHaveLength(0);
+  });
+
+  it('lets live records be acknowledged ahead of a backlog, and remembers both across a reopen', () => {
+    let o = outbox(['influx']);
+    for (let i = 1; i <= 10; i++) o.commit([telemetry(i)], {}, i);
+    const liveFrom = o.maxSeq(); // the sink came back: 1..10 are backlog
+    o.commit([telemetry(11), telemetry(12)], {}, 11);
+
+    const live = o.next('influx', 100, { after: liveFrom });
+    expect(live.records.map((r) => r.seq)).toEqual([11, 12]);
+    o.ackRange('influx', live.fromSeq, live.toSeq);
+    expect(o.stats().depth).toBe(10);
+
+    const backlog = o.next('influx', 4, { upTo: liveFrom });
+    expect(backlog.records.map((r) => r.seq)).toEqual([1, 2, 3, 4]);
+    o.ackRange('influx', backlog.fromSeq, backlog.toSeq);
+
+    o = reopen(o, ['influx']);
+    expect(o.peek('influx', 100).map((r) => r.seq)).toEqual([5, 6, 7, 8, 9, 10]);
+    expect(o.pendingCount('influx', { upTo: liveFrom })).toBe(6);
+    expect(o.pendingCount('influx', { after: liveFrom })).toBe(0);
+    const rest = o.next('influx', 100, { upTo: liveFrom });
+    o.ackRange('influx', rest.fromSeq, rest.toSeq);
+    expect(o.stats().depth).toBe(0);
+    o.commit([telemetry(13)], {}, 13);
+    expect(o.peek('influx', 10).map((r) => r.seq)).toEqual([13]);
+  });
+
+  it('acknowledging "everything" never covers records stored later', () => {
+    const o = outbox(['discard']);
+    o.commit([telemetry(1)], {}, 0);
+    o.ack('discard', Number.MAX_SAFE_INTEGER);
+    o.commit([telemetry(2)], {}, 0);
+    expect(o.peek('discard', 10).map((r) => r.seq)).toEqual([2]);
+    o.ack('discard', Number.MAX_SAFE_INTEGER);
+    expect(o.stats().depth).toBe(0);
+  });
+
+  it('gives a sink added later the backlog still held', () => {
+    let o = outbox(['mqtt']);
+    o.commit([telemetry(1), telemetry(2)], {}, 0);
+    o = reopen(o, ['mqtt', 'influx']);
+    expect(o.peek('influx', 10)).toHaveLength(2);
+  });
+
+  it('drops the oldest telemetry when the cap is hit, keeps every interval record, and counts and logs each episode once', () => {
+    const { log, lines } = logCollector();
+    const one = Buffer.byteLength(JSON.stringify(telemetry(100000).record));
+    const o = outbox({ sinks: ['influx'], limits: { maxBytes: one * 20 }, log });
+    for (let i = 0; i < 200; i++) {
+      o.commit([telemetry(100000 + i), ...(i % 10 === 0 ? [energy(i)] : [])], {}, i);
+    }
+    const st = o.stats();
+    expect(st.bytes).toBeLessThanOrEqual(one * 20);
+    expect(st.byClass.interval.depth).toBe(20);
+    const kept = o.peek<{ ts_ms?: number }>('influx', 1000).filter((r) => r.kind === 'telemetry').map((r) => r.record.ts_ms);
+    // What is left is the newest telemetry, contiguous up to the last one stored.
+    expect(kept[kept.length - 1]).toBe(100199);
+    expect(kept).toEqual(kept.map((_, i) => 100199 - kept.length + 1 + i));
+    expect(st.dropped.telemetry.size).toBe(200 - kept.length);
+    expect(st.dropped.interval.size).toBe(0);
+    expect(st.dropping).toBe(true);
+    expect(lines.filter((l) => l.msg === 'outbox dropping telemetry')).toHaveLength(1);
+
+    // The sink catches up: the episode ends, logged once with its total.
+    o.ack('influx', o.maxSeq());
+    const end = lines.filter((l) => l.msg === 'outbox no longer dropping');
+    expect(end).toHaveLength(1);
+    expect(end[0]).toMatchObject({ class: 'telemetry', reason: 'size', dropped: 200 - kept.length });
+    expect(o.stats().dropping).toBe(false);
+  });
+
+  it('drops interval records for size only when no telemetry is left', () => {
+    const { log, lines } = logCollector();
+    const one = Buffer.byteLength(JSON.stringify(energy(1000).record));
+    const o = outbox({ sinks: ['influx'], limits: { maxBytes: one * 10 }, log });
+    o.commit([telemetry(1)], {}, 0);
+    for (let i = 0; i < 12; i++) o.commit([energy(1000 + i)], {}, 0);
+    const st = o.stats();
+    expect(st.byClass.telemetry.depth).toBe(0);
+    expect(st.dropped.telemetry.size).toBe(1);
+    expect(st.dropped.interval.size).toBeGreaterThan(0);
+    expect(st.byClass.interval.depth + st.dropped.interval.size).toBe(12);
+    expect(lines.some((l) => l.msg === 'outbox dropping interval records' && l.level === 50)).toBe(true);
+  });
+
+  it('drops telemetry older than its age limit and keeps older interval records', () => {
+    const o = outbox({ sinks: ['influx'], limits: { maxAgeMs: { telemetry: 60_000, interval: 0 } } });
+    o.commit([telemetry(1), energy(1)], {}, 0);
+    o.commit([telemetry(2)], {}, 30_000);
+    o.commit([telemetry(3)], {}, 90_000);
+    const st = o.stats();
+    expect(st.dropped.telemetry.age).toBe(1);
+    expect(o.peek<{ ts_ms?: number }>('influx', 10).map((r) => r.kind)).toEqual(['energy', 'telemetry', 'telemetry']);
+  });
+
+  it('keeps drop counters across a reopen', () => {
+    const one = Buffer.byteLength(JSON.stringify(telemetry(100000).record));
+    let o = outbox({ sinks: ['influx'], limits: { maxBytes: one * 5 } });
+    for (let i = 0; i < 20; i++) o.commit([telemetry(100000 + i)], {}, i);
+    const dropped = o.stats().dropped.telemetry.size;
+    expect(dropped).toBeGreaterThan(0);
+    o = reopen(o, { sinks: ['influx'], limits: { maxBytes: one * 5 } });
+    expect(o.stats().dropped.telemetry.size).toBe(dropped);
+    expect(o.stats().depth).toBe(20 - dropped);
+  });
+
+  it('a sink skips over dropped records and acknowledging closes the hole', () => {
+    const one = Buffer.byteLength(JSON.stringify(telemetry(100000).record));
+    const o = outbox({ sinks: ['influx'], limits: { maxBytes: one * 5 } });
+    for (let i = 0; i < 20; i++) o.commit([telemetry(100000 + i)], {}, i);
+    const b = o.next('influx', 100);
+    expect(b.records.length).toBe(o.stats().depth);
+    expect(b.fromSeq).toBe(1);
+    o.ackRange('influx', b.fromSeq, b.toSeq);
+    expect(o.stats()).toMatchObject({ depth: 0, bytes: 0 });
+    expect(o.next('influx', 100).records).toHaveLength(0);
+  });
+
+  it('opens an outbox written by version 0.1 (one cursor per sink)', () => {
+    const file = join(dir, 'old.sqlite');
+    const db = new Database(file);
+    db.exec(`
+      CREATE TABLE records (seq INTEGER PRIMARY KEY AUTOINCREMENT, kind TEXT NOT NULL, created_ms INTEGER NOT NULL, payload TEXT NOT NULL);
+      CREATE TABLE cursors (sink TEXT PRIMARY KEY, seq INTEGER NOT NULL);
+      CREATE TABLE state (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+    `);
+    for (let i = 1; i <= 3; i++) db.prepare('INSERT INTO records (kind, created_ms, payload) VALUES (?, ?, ?)').run('telemetry', i, JSON.stringify(telemetry(i).record));
+    db.prepare('INSERT INTO cursors VALUES (?, ?)').run('mqtt', 2);
+    db.prepare('INSERT INTO cursors VALUES (?, ?)').run('influx', 0);
+    db.close();
+    const o = outbox(['mqtt', 'influx'], 'old.sqlite');
+    expect(o.peek('mqtt', 10).map((r) => r.seq)).toEqual([3]);
+    expect(o.peek('influx', 10).map((r) => r.seq)).toEqual([1, 2, 3]);
+    expect(o.stats().bytes).toBeGreaterThan(0);
+    o.commit([telemetry(4)], {}, 4);
+    expect(o.maxSeq()).toBe(4);
+  });
+});
