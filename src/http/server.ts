@@ -1,9 +1,16 @@
 import { createServer, type Server } from 'node:http';
 import type { Logger } from 'pino';
 
+export interface Readiness {
+  ready: boolean;
+  reason?: string;
+  /** Details shown to the operator (snake_case JSON). */
+  [detail: string]: unknown;
+}
+
 export interface HealthSource {
   /** Config loaded and records flowing (or safely queued). */
-  ready(): { ready: boolean; reason?: string };
+  ready(): Readiness;
   /** Prometheus text exposition of the gateway's metrics. */
   metrics(): string;
 }
@@ -42,6 +49,19 @@ export async function startHttp(listen: string, source: HealthSource, log: Logge
   };
 }
 
+/** What a histogram exposes: cumulative counts per upper bound, plus sum and count. */
+export interface HistogramData {
+  readonly bounds: readonly number[];
+  readonly counts: readonly number[];
+  readonly sum: number;
+  readonly count: number;
+}
+
+function formatLabels(labels: Record<string, string> | undefined): string {
+  if (!labels || Object.keys(labels).length === 0) return '';
+  return `{${Object.entries(labels).map(([k, v]) => `${k}="${v.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n')}"`).join(',')}}`;
+}
+
 /** Builds Prometheus text: one HELP/TYPE header per metric, then its samples. */
 export class MetricsText {
   private readonly lines: string[] = [];
@@ -49,10 +69,18 @@ export class MetricsText {
   add(name: string, type: 'counter' | 'gauge', help: string, samples: Array<{ labels?: Record<string, string>; value: number }>): this {
     this.lines.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`);
     for (const s of samples) {
-      const labels = s.labels && Object.keys(s.labels).length > 0
-        ? `{${Object.entries(s.labels).map(([k, v]) => `${k}="${v.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n')}"`).join(',')}}`
-        : '';
-      this.lines.push(`${name}${labels} ${Number.isFinite(s.value) ? s.value : 0}`);
+      this.lines.push(`${name}${formatLabels(s.labels)} ${Number.isFinite(s.value) ? s.value : 0}`);
+    }
+    return this;
+  }
+
+  histogram(name: string, help: string, series: Array<{ labels?: Record<string, string>; histogram: HistogramData }>): this {
+    this.lines.push(`# HELP ${name} ${help}`, `# TYPE ${name} histogram`);
+    for (const { labels, histogram: h } of series) {
+      h.bounds.forEach((le, i) => this.lines.push(`${name}_bucket${formatLabels({ ...labels, le: String(le) })} ${h.counts[i]}`));
+      this.lines.push(`${name}_bucket${formatLabels({ ...labels, le: '+Inf' })} ${h.count}`);
+      this.lines.push(`${name}_sum${formatLabels(labels)} ${h.sum}`);
+      this.lines.push(`${name}_count${formatLabels(labels)} ${h.count}`);
     }
     return this;
   }
