@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { Duration } from './duration.js';
 import { AccountConfig, EnpiConfig, EnergySettings } from './energy.js';
+import { BridgeConfig } from './bridge.js';
 import { OpcuaBusConfig, OpcuaPointFields } from './opcua.js';
 
 /** A TCP port; a numeric string is accepted so that `${env:PORT}` works in containers. */
@@ -38,6 +39,8 @@ export const ModbusRtuOverTcpBusConfig = z.strictObject({
   type: z.literal('modbus_rtu_over_tcp'),
   host: z.string().min(1),
   port: Port.default(4001),
+  /** Serial speed behind the device server; only used to estimate cycle times (default 9600). */
+  baud_rate: z.number().int().positive().optional(),
   ...ModbusTiming,
 });
 export const ModbusRtuBusConfig = z.strictObject({
@@ -81,6 +84,20 @@ export const DeviceConfig = z.strictObject({
   poll_interval: Duration.default(5000),
   timeout: Duration.optional(),
   retries: z.number().int().min(0).max(5).default(0),
+  /** Modbus: wait this long after the bus (re)connects before asking this device anything. */
+  pause_after_connect: Duration.optional(),
+  /** Modbus: silence between this device's previous answer and its next request. */
+  pause_between_requests: Duration.optional(),
+  /** Modbus: registers per request; can only lower the profile's limit (the protocol allows 125). */
+  max_registers: z.number().int().min(1).max(125).optional(),
+  /** Modbus: unused registers one request may span to join two runs of points (overrides the profile). */
+  max_gap: z.number().int().min(0).max(124).optional(),
+  /** Modbus: one request per point, for devices that reject block reads. */
+  per_point: z.boolean().optional(),
+  /** Modbus: poll interval of the profile's counters (energy, volume, ...) when slower than poll_interval. */
+  counter_interval: Duration.optional(),
+  /** Modbus: poll intervals of single points, by point id (e.g. { thd_voltage_l1: 1m }). */
+  point_intervals: z.record(z.string(), Duration).optional(),
   /** Values for the profile's settings (e.g. ct_ratio when the meter does not hold it). */
   settings: z.record(z.string(), z.number()).optional(),
   /** Restrict a profile to these point ids. */
@@ -99,6 +116,10 @@ export const MqttConfig = z.strictObject({
   password: z.string().optional(),
   protocol_version: z.union([z.literal(4), z.literal(5)]).default(4),
   qos_telemetry: z.union([z.literal(0), z.literal(1)]).default(0),
+  /** How long the broker keeps this client's session (subscriptions, queued messages) while it is away; MQTT 5. */
+  session_expiry: Duration.default(7 * 86_400_000),
+  /** Records per second at most when a backlog is replayed after an outage (live records go first); 0 = no limit. */
+  replay_rate: z.number().int().min(0).default(1000),
   tls: z.strictObject({
     ca: z.string().optional(),
     cert: z.string().optional(),
@@ -122,6 +143,12 @@ export const InfluxConfig = z.strictObject({
   batch_size: z.number().int().positive().default(5000),
   flush_interval: Duration.default(1000),
   timeout: Duration.default(10_000),
+  /** Compress request bodies. */
+  gzip: z.boolean().default(true),
+  /** Records per second at most when a backlog is replayed after an outage (live records go first); 0 = no limit. */
+  replay_rate: z.number().int().min(0).default(20_000),
+  /** Longest wait between two attempts while InfluxDB is away (backoff with jitter up to this). */
+  retry_max: Duration.default(30_000),
 }).superRefine((c, ctx) => {
   if (c.api === 'v1' && !c.database) ctx.addIssue({ code: 'custom', path: ['database'], message: 'required when api is v1' });
   if (c.api === 'v2' && !c.bucket) ctx.addIssue({ code: 'custom', path: ['bucket'], message: 'required when api is v2' });
@@ -144,6 +171,8 @@ export const OutboxConfig = z.strictObject({
   max_bytes: z.number().int().positive().default(512 * 1024 * 1024),
   /** Telemetry older than this is dropped (intervals and EnPI are kept). */
   max_age_telemetry: Duration.default(7 * 86_400_000),
+  /** Interval records (energy, EnPI, demand, events) older than this are dropped; they are never dropped for size before telemetry. */
+  max_age_intervals: Duration.default(400 * 86_400_000),
 });
 export type OutboxConfig = z.infer<typeof OutboxConfig>;
 
@@ -160,6 +189,7 @@ export const RootConfig = z.strictObject({
   http: HttpConfig.optional(),
   logging: LoggingConfig.default({ level: 'info' }),
   outbox: OutboxConfig.default(OutboxConfig.parse({})),
+  bridge: BridgeConfig.optional(),
 });
 export type RootConfig = z.infer<typeof RootConfig>;
 

@@ -1,91 +1,194 @@
-import type { DriverProfile, ModbusPoint } from '../profiles/schema.js';
+import { quantityUnit, rateUnit } from '../core/quantity.js';
+import { canonicalUnit } from '../profiles/canonical.js';
+import type { AddressRange, DriverProfile, ModbusPoint } from '../profiles/schema.js';
 import { encodeValue } from '../protocols/modbus/decode.js';
-import { canonicalValues, loadShapeFor, type LoadShape } from './physics.js';
+import { canonicalValues, loadShapeFor, SIM_UNITS, type LoadShape } from './physics.js';
 
 export interface SimulatedMeterOptions {
   unitId: number;
-  profile: Pick<DriverProfile, 'id' | 'points' | 'settings'>;
+  profile: Pick<DriverProfile, 'id' | 'points' | 'settings'> & { unreadable?: readonly AddressRange[] };
   seed?: number;
   shape?: LoadShape;
-  /** Ratio values the meter holds in its ratio registers (e.g. { ct_ratio: 60 }). */
+  /**
+   * Ratios the meter holds in its ratio registers (e.g. { ct_ratio: 40 }): it then serves
+   * secondary-side values, as a meter behind a current transformer does.
+   */
   ratios?: Record<string, number>;
   /** Simulation epoch; t = 0 there. */
   epochMs?: number;
+  /**
+   * Reuse the register image for this long (ms). 0 (the default) computes the values at the
+   * exact time of every request; the benchmark uses 100 to keep simulators cheap.
+   */
+  imageCacheMs?: number;
 }
 
-/** Register-level view of one simulated meter: what a real device would answer. */
+type Word = number | boolean;
+type Image = Map<ModbusPoint['function'], Map<number, Word>>;
+
+/** Extra units a point may be declared in, as multiples of the simulated unit. */
+const EXTRA_FACTORS: Readonly<Record<string, Readonly<Record<string, number>>>> = {
+  V: { kV: 0.001 },
+  A: { kA: 0.001 },
+  W: { kW: 0.001, MW: 1e-6 },
+  var: { kvar: 0.001 },
+  VA: { kVA: 0.001 },
+  kvarh: { varh: 1000, Mvarh: 0.001 },
+  kVAh: { VAh: 1000 },
+  degC: { K: 1 },
+};
+
+/** Factor from the simulated unit to a point's unit, 1 when unknown or equal. */
+function unitFactor(from: string, to: string): number {
+  if (from === to || to === '') return 1;
+  const extra = EXTRA_FACTORS[from]?.[to];
+  if (extra !== undefined) return extra;
+  const a = quantityUnit(from);
+  const b = quantityUnit(to);
+  if (a.dimension !== 'other' && a.canonical === b.canonical) return a.scale / b.scale;
+  const ra = rateUnit(from);
+  const rb = rateUnit(to);
+  if (ra && rb && ra.canonical === rb.canonical) return ra.scale / rb.scale;
+  return 1;
+}
+
+/**
+ * Register-level view of one simulated meter: what a real device would answer. It serves
+ * every point of its profile — ratio registers with its ratios, measured values on the
+ * secondary side — and refuses reads that touch the profile's unreadable ranges.
+ */
 export class SimulatedMeter {
   readonly unitId: number;
   readonly shape: LoadShape;
+  readonly profileId: string;
   private readonly epochMs: number;
-  private readonly byFunction = new Map<string, ModbusPoint[]>();
-  private readonly points: ModbusPoint[];
+  private readonly points: readonly ModbusPoint[];
+  private readonly byId: Map<string, ModbusPoint>;
+  private readonly ratioIds: Set<string>;
+  private readonly scaleRegisterIds: Set<string>;
+  private readonly unreadable: readonly AddressRange[];
+  private readonly cacheMs: number;
+  private image: { tMs: number; image: Image } | null = null;
 
   constructor(private readonly opts: SimulatedMeterOptions) {
     this.unitId = opts.unitId;
+    this.profileId = opts.profile.id;
     this.shape = opts.shape ?? loadShapeFor(opts.seed ?? opts.unitId);
     // Counting from now keeps counters in the range real meters show (and float32 exact enough).
     this.epochMs = opts.epochMs ?? Date.now();
     this.points = opts.profile.points;
-    for (const p of this.points) {
-      const list = this.byFunction.get(p.function) ?? [];
-      list.push(p);
-      this.byFunction.set(p.function, list);
-    }
+    this.byId = new Map(this.points.map((p) => [p.id, p]));
+    this.ratioIds = new Set(this.points.flatMap((p) => p.multiply_by).filter((id) => this.byId.has(id)));
+    this.scaleRegisterIds = new Set(this.points.flatMap((p) => (p.scale_register ? [p.scale_register] : [])));
+    this.unreadable = opts.profile.unreadable ?? [];
+    this.cacheMs = opts.imageCacheMs ?? 0;
   }
 
-  /** The published (primary-side, canonical-unit) value of a point at a time. */
+  /** The ratio a multiply_by name stands for on this meter (its register, or the profile setting). */
+  ratio(name: string): number {
+    return this.opts.ratios?.[name] ?? this.opts.profile.settings[name]?.default ?? 1;
+  }
+
+  /**
+   * What the gateway should publish for a numeric point at time tMs: primary side, in the
+   * point's unit. For ids outside the profile, the simulated quantity in its own unit.
+   */
   valueAt(pointId: string, tMs: number): number | undefined {
-    return canonicalValues(this.shape, (tMs - this.epochMs) / 1000)[pointId];
+    const v = this.published(pointId, tMs);
+    return typeof v === 'number' ? v : undefined;
+  }
+
+  /** What the gateway should publish for any point (numbers, strings, flags). */
+  published(pointId: string, tMs: number): number | string | boolean | undefined {
+    const values = canonicalValues(this.shape, (tMs - this.epochMs) / 1000);
+    const p = this.byId.get(pointId);
+    if (!p) return values[pointId];
+    return this.primary(p, values);
+  }
+
+  /** Whether a read of [address, address+count) stays clear of the profile's unreadable ranges. */
+  readable(fn: ModbusPoint['function'], address: number, count: number): boolean {
+    const last = address + count - 1;
+    return !this.unreadable.some((r) => r.function === fn && r.from <= last && address <= r.to);
   }
 
   /** Registers [address, address+count) of one function at time tMs; null if none of them is mapped. */
-  read(fn: ModbusPoint['function'], address: number, count: number, tMs: number): Array<number | boolean> | null {
-    const points = this.byFunction.get(fn) ?? [];
-    const out: Array<number | boolean> = new Array<number | boolean>(count).fill(fn === 'coil' || fn === 'discrete' ? false : 0);
-    const values = canonicalValues(this.shape, (tMs - this.epochMs) / 1000);
+  read(fn: ModbusPoint['function'], address: number, count: number, tMs: number): Word[] | null {
+    const table = this.imageAt(tMs).get(fn);
+    if (!table) return null;
+    const bits = fn === 'coil' || fn === 'discrete';
+    const out = new Array<Word>(count);
     let mapped = false;
-    for (const p of points) {
-      const words = this.encode(p, values);
-      for (let i = 0; i < words.length; i++) {
-        const a = p.address + i;
-        if (a < address || a >= address + count) continue;
+    for (let i = 0; i < count; i++) {
+      const w = table.get(address + i);
+      if (w === undefined) out[i] = bits ? false : 0;
+      else {
+        out[i] = w;
         mapped = true;
-        const w = words[i]!;
-        // Bit points share a register: OR them in.
-        out[a - address] = p.type === 'bit' && typeof w === 'number' ? (out[a - address] as number) | w : w;
       }
     }
     return mapped ? out : null;
   }
 
-  private encode(p: ModbusPoint, values: Record<string, number>): Array<number | boolean> {
-    let value: number | string | boolean;
-    if (this.isRatio(p.id)) {
-      value = this.opts.ratios?.[p.id] ?? 1;
-    } else if (p.type === 'string') {
-      value = `SIM-${this.opts.profile.id}`.slice(0, (p.length ?? 1) * 2);
-    } else if (p.type === 'bool' || p.type === 'bit') {
-      value = false;
-    } else if (this.isScaleRegister(p.id)) {
-      value = 0;
-    } else {
-      const primary = values[p.id] ?? 0;
-      const divisor = p.multiply_by.reduce((acc, name) => acc * (this.opts.ratios?.[name] ?? this.opts.profile.settings[name]?.default ?? 1), 1);
-      value = primary / divisor;
+  private imageAt(tMs: number): Image {
+    const key = this.cacheMs > 0 ? Math.floor(tMs / this.cacheMs) * this.cacheMs : tMs;
+    if (this.image?.tMs === key) return this.image.image;
+    const values = canonicalValues(this.shape, (key - this.epochMs) / 1000);
+    const image: Image = new Map();
+    for (const p of this.points) {
+      let table = image.get(p.function);
+      if (!table) image.set(p.function, (table = new Map()));
+      const words = this.encode(p, values);
+      words.forEach((w, i) => {
+        const a = p.address + i;
+        const prev = table.get(a);
+        // Bit points share a register: OR them in.
+        table.set(a, p.type === 'bit' && typeof w === 'number' && typeof prev === 'number' ? prev | w : w);
+      });
+    }
+    this.image = { tMs: key, image };
+    return image;
+  }
+
+  /** The published value of a point (primary side, point unit). */
+  private primary(p: ModbusPoint, values: Record<string, number>): number | string | boolean {
+    if (this.ratioIds.has(p.id)) return this.ratio(p.id);
+    if (this.scaleRegisterIds.has(p.id)) return 0;
+    if (p.type === 'string') return `SIM-${this.opts.profile.id}`.slice(0, (p.length ?? 1) * 2);
+    if (p.type === 'bool' || p.type === 'bit') return false;
+    const simUnit = canonicalUnit(p.id)?.unit ?? SIM_UNITS[p.id] ?? p.unit;
+    let v = (values[p.id] ?? fallbackValue(p.id, values)) * unitFactor(simUnit, p.unit);
+    // A counter rolls over at its maximum, as the real register does.
+    if (p.counter?.max !== undefined) v %= p.counter.max;
+    return v;
+  }
+
+  private encode(p: ModbusPoint, values: Record<string, number>): Word[] {
+    const published = this.primary(p, values);
+    let wire = published;
+    if (typeof published === 'number' && !this.ratioIds.has(p.id)) {
+      // The meter holds secondary values; the gateway multiplies the ratios back in.
+      wire = p.multiply_by.reduce((v, name) => v / this.ratio(name), published);
     }
     try {
-      return encodeValue(p, value);
+      return encodeValue(p, wire);
     } catch {
+      // Out of the register's range: a real meter would show garbage; the test of every
+      // profile catches it, since the published value then differs from the truth.
       return encodeValue(p, 0);
     }
   }
+}
 
-  private isRatio(id: string): boolean {
-    return this.points.some((q) => q.multiply_by.includes(id));
-  }
-
-  private isScaleRegister(id: string): boolean {
-    return this.points.some((q) => q.scale_register === id);
-  }
+/** A plausible value for an id the physics does not know (new profiles keep working). */
+function fallbackValue(id: string, v: Record<string, number>): number {
+  const at = (key: string) => v[key] ?? 0;
+  if (/^thd_/.test(id)) return 3;
+  if (/energy/.test(id)) return at('active_energy_import_total') / (/_l[123]\b/.test(id) ? 3 : 1);
+  if (/power_factor/.test(id)) return at('power_factor_total');
+  if (/power/.test(id)) return at('active_power_total') / (/_l[123]\b/.test(id) ? 3 : 1);
+  if (/voltage/.test(id)) return at('voltage_l1');
+  if (/current/.test(id)) return at('current_l1');
+  if (/temperature/.test(id)) return 40;
+  return 1;
 }

@@ -2,116 +2,257 @@ import type { Logger } from 'pino';
 import type { ModbusBusConfig } from '../../config/schema.js';
 import type { ModbusFunction } from '../../profiles/schema.js';
 import { classifyModbusError, TransportError } from './errors.js';
-import { createModbusClient, type ModbusClient } from './lib.js';
+import { bitsPerChar, rtuSilenceMs } from './frames.js';
+import { createModbusClientOnPort, type ModbusClient } from './lib.js';
+import { SerialLink, TcpLink, type ByteLink } from './link.js';
+import { GuardedPort, type Framing } from './port.js';
 
 export interface BusStats {
   requests: number;
   failures: number;
-  reconnects: number;
+  timeouts: number;
+  exceptions: number;
+  /** Successful connects, the first one included. */
+  connects: number;
+  /** Connections lost or dropped after having been up. */
+  disconnects: number;
+}
+
+/** Timing knobs of the device a request is for. */
+export interface RequestOptions {
+  timeoutMs: number;
+  /** The connection must be this old before the device is asked anything (slow TCP gateways). */
+  pauseAfterConnectMs?: number;
+  /** Silence since this device's previous answer (devices that need time between requests). */
+  pauseBetweenRequestsMs?: number;
+}
+
+/** What the scheduler and the commands need from a bus. */
+export interface ModbusReader {
+  readonly id: string;
+  read(unitId: number, fn: ModbusFunction, address: number, count: number, options: RequestOptions): Promise<number[] | boolean[]>;
+}
+
+interface Connection {
+  link: ByteLink;
+  port: GuardedPort;
+  client: ModbusClient;
+  connectedAtMs: number;
+  /** Rejects when the link goes away, so a request in flight fails at once, not at its timeout. */
+  lost: Promise<never>;
+}
+
+const FIRST_BACKOFF_MS = 500;
+/** A Modbus TCP peer that lets several units time out in a row is probably half-dead: reconnect. */
+const TCP_TIMEOUTS_BEFORE_RECONNECT = 3;
+
+export function framingOf(config: ModbusBusConfig): Framing {
+  return config.type === 'modbus_tcp' ? 'mbap' : 'rtu';
+}
+
+/** The configured inter-frame delay, or the RTU 3.5-character silence on a serial line. */
+export function interFrameDelayMs(config: ModbusBusConfig): number {
+  if (config.inter_frame_delay !== undefined) return config.inter_frame_delay;
+  if (config.type !== 'modbus_rtu') return 0;
+  return Math.ceil(rtuSilenceMs(config.baud_rate, bitsPerChar(config.data_bits, config.parity, config.stop_bits)));
+}
+
+function defaultLink(config: ModbusBusConfig): ByteLink {
+  if (config.type === 'modbus_rtu') {
+    return new SerialLink({
+      path: config.path, baudRate: config.baud_rate, parity: config.parity, dataBits: config.data_bits, stopBits: config.stop_bits,
+    });
+  }
+  return new TcpLink(config.host, config.port, config.timeout);
 }
 
 /**
  * One physical bus — a serial port or a TCP host:port — shared by every unit id behind
  * it. Requests run strictly one at a time, with the configured silence between frames,
  * because RS-485 and most serial device servers cannot interleave transactions.
+ * The connection is opened on first use and reopened with exponential backoff.
  */
-export class ModbusBus {
-  readonly stats: BusStats = { requests: 0, failures: 0, reconnects: 0 };
-  private client: ModbusClient | null = null;
+export class ModbusBus implements ModbusReader {
+  readonly stats: BusStats = { requests: 0, failures: 0, timeouts: 0, exceptions: 0, connects: 0, disconnects: 0 };
+  readonly framing: Framing;
+  private readonly interFrameMs: number;
+  private conn: Connection | null = null;
+  private connecting: Promise<Connection> | null = null;
   private queue: Promise<unknown> = Promise.resolve();
-  private connecting: Promise<ModbusClient> | null = null;
   private nextConnectAtMs = 0;
   private backoffMs = 0;
+  private down = false;
   private lastFrameEndMs = 0;
+  private readonly lastAnswerMs = new Map<number, number>();
+  /**
+   * RTU has no transaction id: after a request of some shape (unit, function, count) timed
+   * out, its answer may still come. The same shape is not asked again until then, so a late
+   * answer can never pass for a fresh one (other shapes are told apart by the port).
+   */
+  private readonly quarantine = new Map<string, number>();
+  private timeoutsInARow = new Set<number>();
   private closed = false;
 
-  constructor(readonly config: ModbusBusConfig, private readonly log: Logger) {}
+  constructor(
+    readonly config: ModbusBusConfig,
+    private readonly log: Logger,
+    private readonly createLink: (config: ModbusBusConfig) => ByteLink = defaultLink,
+  ) {
+    this.framing = framingOf(config);
+    this.interFrameMs = interFrameDelayMs(config);
+  }
 
   get id(): string {
     return this.config.id;
   }
 
+  get connected(): boolean {
+    return this.conn !== null;
+  }
+
+  /** Frames and bytes the guard threw away on the current connection. */
+  portStats(): GuardedPort['stats'] | null {
+    return this.conn?.port.stats ?? null;
+  }
+
   /** Reads registers or bits from one unit; serialized with every other request on this bus. */
-  read(unitId: number, fn: ModbusFunction, address: number, count: number, timeoutMs: number): Promise<number[] | boolean[]> {
-    const job = this.queue.then(() => this.readNow(unitId, fn, address, count, timeoutMs));
+  read(unitId: number, fn: ModbusFunction, address: number, count: number, options: RequestOptions): Promise<number[] | boolean[]> {
+    const job = this.queue.then(() => this.readNow(unitId, fn, address, count, options));
     this.queue = job.catch(() => undefined);
     return job;
   }
 
-  private async readNow(unitId: number, fn: ModbusFunction, address: number, count: number, timeoutMs: number): Promise<number[] | boolean[]> {
-    if (this.closed) throw new TransportError('bus closed', 'connection');
-    const client = await this.connect();
-    const gap = this.config.inter_frame_delay ?? 0;
-    const wait = this.lastFrameEndMs + gap - Date.now();
-    if (wait > 0) await sleep(wait);
+  private async readNow(unitId: number, fn: ModbusFunction, address: number, count: number, options: RequestOptions): Promise<number[] | boolean[]> {
+    if (this.closed) throw new TransportError(`bus ${this.id} closed`, 'connection');
+    const conn = await this.connect();
+    const shape = `${unitId}:${fn}:${count}`;
+    const now = Date.now();
+    const notBefore = Math.max(
+      this.lastFrameEndMs + this.interFrameMs,
+      conn.connectedAtMs + (options.pauseAfterConnectMs ?? 0),
+      (this.lastAnswerMs.get(unitId) ?? 0) + (options.pauseBetweenRequestsMs ?? 0),
+      this.quarantine.get(shape) ?? 0,
+    );
+    if (notBefore > now) await sleep(notBefore - now);
+    if (this.conn !== conn) throw new TransportError(`bus ${this.id} connection lost`, 'connection');
+
+    const client = conn.client;
     client.setID(unitId);
-    client.setTimeout(timeoutMs);
+    client.setTimeout(options.timeoutMs);
     this.stats.requests += 1;
     try {
-      switch (fn) {
-        case 'holding': return (await client.readHoldingRegisters(address, count)).data;
-        case 'input': return (await client.readInputRegisters(address, count)).data;
-        case 'coil': return (await client.readCoils(address, count)).data.slice(0, count);
-        case 'discrete': return (await client.readDiscreteInputs(address, count)).data.slice(0, count);
-      }
+      const data = await Promise.race([request(client, fn, address, count), conn.lost]);
+      this.timeoutsInARow.clear();
+      this.quarantine.delete(shape);
+      this.lastAnswerMs.set(unitId, Date.now());
+      return data;
     } catch (err) {
-      this.stats.failures += 1;
       const te = classifyModbusError(err);
-      if (te.kind === 'connection' || !client.isOpen) this.drop();
+      this.onRequestFailed(conn, te, unitId, shape, options.timeoutMs);
       throw te;
     } finally {
       this.lastFrameEndMs = Date.now();
     }
   }
 
-  private connect(): Promise<ModbusClient> {
-    if (this.client?.isOpen) return Promise.resolve(this.client);
+  private onRequestFailed(conn: Connection, err: TransportError, unitId: number, shape: string, timeoutMs: number): void {
+    this.stats.failures += 1;
+    if (err.kind === 'exception') {
+      this.stats.exceptions += 1;
+      this.lastAnswerMs.set(unitId, Date.now());
+      return;
+    }
+    conn.port.abandon();
+    if (err.kind === 'connection') {
+      this.drop(conn);
+      return;
+    }
+    if (err.kind === 'timeout') this.stats.timeouts += 1;
+    if (this.framing === 'rtu') {
+      this.quarantine.set(shape, Date.now() + timeoutMs);
+      if (this.quarantine.size > 1024) this.pruneQuarantine();
+    } else if (err.kind === 'timeout') {
+      this.timeoutsInARow.add(unitId);
+      if (this.timeoutsInARow.size >= TCP_TIMEOUTS_BEFORE_RECONNECT) {
+        this.log.warn({ bus: this.id, units: [...this.timeoutsInARow] }, 'modbus tcp peer stopped answering, reconnecting');
+        this.timeoutsInARow.clear();
+        this.drop(conn);
+      }
+    }
+  }
+
+  private pruneQuarantine(): void {
+    const now = Date.now();
+    for (const [k, until] of this.quarantine) if (until <= now) this.quarantine.delete(k);
+  }
+
+  private connect(): Promise<Connection> {
+    if (this.conn) return Promise.resolve(this.conn);
     if (Date.now() < this.nextConnectAtMs) {
-      return Promise.reject(new TransportError(`bus ${this.id} reconnect backoff`, 'connection'));
+      return Promise.reject(new TransportError(`bus ${this.id} is waiting to reconnect`, 'connection'));
     }
     this.connecting ??= this.open().finally(() => { this.connecting = null; });
     return this.connecting;
   }
 
-  private async open(): Promise<ModbusClient> {
-    const cfg = this.config;
-    const client = createModbusClient();
+  private async open(): Promise<Connection> {
+    const link = this.createLink(this.config);
+    const port = new GuardedPort(link, this.framing);
+    const client = createModbusClientOnPort(port);
     try {
-      if (cfg.type === 'modbus_tcp') {
-        await client.connectTCP(cfg.host, { port: cfg.port, timeout: cfg.timeout });
-      } else if (cfg.type === 'modbus_rtu_over_tcp') {
-        await client.connectTcpRTUBuffered(cfg.host, { port: cfg.port });
-      } else {
-        await client.connectRTUBuffered(cfg.path, {
-          baudRate: cfg.baud_rate, parity: cfg.parity, dataBits: cfg.data_bits, stopBits: cfg.stop_bits,
-        });
-      }
+      await new Promise<void>((resolve, reject) => client.open((err: Error | null | undefined) => (err ? reject(err) : resolve())));
     } catch (err) {
-      this.backoffMs = Math.min(cfg.reconnect_max, Math.max(500, this.backoffMs * 2));
+      this.backoffMs = Math.min(this.config.reconnect_max, Math.max(FIRST_BACKOFF_MS, this.backoffMs * 2));
       this.nextConnectAtMs = Date.now() + this.backoffMs;
-      if (this.backoffMs <= 1000) this.log.warn({ err, bus: cfg.id }, 'modbus bus connect failed');
-      try { client.close(() => undefined); } catch { /* already closed */ }
-      throw new TransportError(`cannot connect bus ${cfg.id}: ${(err as Error).message}`, 'connection', undefined, { cause: err });
+      if (!this.down) {
+        this.down = true;
+        this.log.warn({ bus: this.id, err: (err as Error).message, retryInMs: this.backoffMs }, 'modbus bus connect failed');
+      }
+      await link.close();
+      throw new TransportError(`cannot connect bus ${this.id}: ${(err as Error).message}`, 'connection', undefined, { cause: err });
     }
-    if (this.stats.reconnects > 0 || this.backoffMs > 0) this.log.info({ bus: cfg.id }, 'modbus bus connected');
-    this.stats.reconnects += 1;
+    let markLost: (err: TransportError) => void = () => undefined;
+    const lost = new Promise<never>((_, reject) => { markLost = reject; });
+    lost.catch(() => undefined);
+    const conn: Connection = { link, port, client, connectedAtMs: Date.now(), lost };
+    link.onClose((err) => {
+      markLost(new TransportError(`bus ${this.id} connection lost${err ? `: ${err.message}` : ''}`, 'connection', undefined, { cause: err }));
+      if (this.conn === conn) {
+        this.conn = null;
+        this.stats.disconnects += 1;
+        if (!this.closed) this.log.warn({ bus: this.id, err: err?.message }, 'modbus bus connection lost');
+      }
+    });
+    if (this.down || this.stats.connects > 0) this.log.info({ bus: this.id }, 'modbus bus connected');
+    this.down = false;
+    this.stats.connects += 1;
     this.backoffMs = 0;
-    this.client = client;
-    return client;
+    this.quarantine.clear();
+    this.timeoutsInARow.clear();
+    this.conn = conn;
+    return conn;
   }
 
-  private drop(): void {
-    const c = this.client;
-    this.client = null;
-    if (c) {
-      try { c.close(() => undefined); } catch { /* already closed */ }
-    }
+  private drop(conn: Connection): void {
+    if (this.conn === conn) this.conn = null;
+    void conn.link.close();
   }
 
   async close(): Promise<void> {
     this.closed = true;
     await this.queue;
-    this.drop();
+    const conn = this.conn;
+    this.conn = null;
+    if (conn) await conn.link.close();
+  }
+}
+
+async function request(client: ModbusClient, fn: ModbusFunction, address: number, count: number): Promise<number[] | boolean[]> {
+  switch (fn) {
+    case 'holding': return (await client.readHoldingRegisters(address, count)).data;
+    case 'input': return (await client.readInputRegisters(address, count)).data;
+    case 'coil': return (await client.readCoils(address, count)).data.slice(0, count);
+    case 'discrete': return (await client.readDiscreteInputs(address, count)).data.slice(0, count);
   }
 }
 

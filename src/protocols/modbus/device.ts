@@ -1,5 +1,5 @@
 import type { DeviceConfig, InlinePointConfig, ModbusBusConfig, RootConfig } from '../../config/schema.js';
-import { planProfile, type PollClass } from '../../profiles/planner.js';
+import { planProfile, PROTOCOL_MAX_REGISTERS, type PlanOptions, type PollClass } from '../../profiles/planner.js';
 import { DriverProfile, ProfilePoint, resolvePoint, type ModbusPoint, type ProfileSetting } from '../../profiles/schema.js';
 
 /** A device ready to poll: its profile resolved, its reads planned. */
@@ -11,6 +11,8 @@ export interface ModbusDevice {
   intervalMs: number;
   timeoutMs: number;
   retries: number;
+  pauseAfterConnectMs: number;
+  pauseBetweenRequestsMs: number;
   settings: Record<string, number>;
   source: { points: ModbusPoint[]; settings: Record<string, ProfileSetting> };
   classes: PollClass[];
@@ -62,12 +64,16 @@ export function resolveModbusDevice(
     });
     points = points.filter((p) => keep.has(p.id) || needed.has(p.id));
   }
+  points = applyIntervals(points, device, index, problems);
   if (problems.length > 0) return { problems };
   const intervalMs = device.poll_interval;
-  const classes = planProfile(
-    { points, read: profile?.read ?? {}, unreadable: profile?.unreadable ?? [] },
-    intervalMs,
-  );
+  const read = profile?.read ?? {};
+  const overrides: PlanOptions = {};
+  // A device can only make requests smaller than its profile allows, never larger.
+  if (device.max_registers !== undefined) overrides.maxRegisters = Math.min(device.max_registers, read.max_registers ?? PROTOCOL_MAX_REGISTERS);
+  if (device.max_gap !== undefined) overrides.maxGap = device.max_gap;
+  if (device.per_point !== undefined) overrides.perPoint = device.per_point;
+  const classes = planProfile({ points, read, unreadable: profile?.unreadable ?? [] }, intervalMs, overrides);
   return {
     problems,
     device: {
@@ -78,11 +84,34 @@ export function resolveModbusDevice(
       intervalMs,
       timeoutMs: device.timeout ?? bus.timeout,
       retries: device.retries,
+      pauseAfterConnectMs: device.pause_after_connect ?? 0,
+      pauseBetweenRequestsMs: device.pause_between_requests ?? 0,
       settings: device.settings ?? {},
       source: { points, settings },
       classes,
     },
   };
+}
+
+/**
+ * Poll classes from the device config: `counter_interval` for every counter, then
+ * `point_intervals` by point id. A class slower than the device is fine; a faster one
+ * would poll a point more often than the device itself, which is almost surely a typo.
+ */
+function applyIntervals(points: ModbusPoint[], device: DeviceConfig, index: number, problems: Problem[]): ModbusPoint[] {
+  const byPoint = device.point_intervals ?? {};
+  for (const id of Object.keys(byPoint)) {
+    if (!points.some((p) => p.id === id)) problems.push({ path: ['devices', index, 'point_intervals', id], message: `no point "${id}" on this device` });
+  }
+  const check = (ms: number, path: (string | number)[]) => {
+    if (ms < device.poll_interval) problems.push({ path: ['devices', index, ...path], message: `shorter than the device's poll_interval (${device.poll_interval} ms)` });
+  };
+  if (device.counter_interval !== undefined) check(device.counter_interval, ['counter_interval']);
+  for (const [id, ms] of Object.entries(byPoint)) check(ms, ['point_intervals', id]);
+  return points.map((p) => {
+    const ms = byPoint[p.id] ?? (p.counter && device.counter_interval !== undefined ? device.counter_interval : undefined);
+    return ms === undefined ? p : { ...p, interval: ms };
+  });
 }
 
 function inlineToProfilePoint(p: InlinePointConfig): unknown {

@@ -1,11 +1,11 @@
 import type { Logger } from 'pino';
+import type { ModbusBusConfig } from '../../config/schema.js';
 import type { DevicePoll } from '../../core/sample.js';
-import { applyDerived } from '../../profiles/derive.js';
 import type { PollClass } from '../../profiles/planner.js';
-import { decodeValue, registerCount, type Decoded } from './decode.js';
-import type { ModbusBus } from './bus.js';
+import type { ModbusReader } from './bus.js';
+import { estimateBus, type BusEstimate } from './cycle.js';
 import type { ModbusDevice } from './device.js';
-import { TransportError } from './errors.js';
+import { readDevice } from './poll.js';
 
 export type Availability = 'online' | 'degraded' | 'offline';
 
@@ -17,47 +17,90 @@ export interface SchedulerEvents {
 export interface DeviceStats {
   polls: number;
   errors: number;
+  /** Ticks a device sat out while backing off. */
   skipped: number;
+  /** Backoff probes put off to a later tick because they would have delayed the next one. */
+  deferred: number;
   lastLatencyMs: number;
   latencySumMs: number;
 }
 
+/** Timers the scheduler needs; tests hand in a fake one. */
+export interface Clock {
+  now(): number;
+  /** Calls `fn` after `ms`; returns a function that cancels it. */
+  setTimer(fn: () => void, ms: number): () => void;
+}
+
+export const systemClock: Clock = {
+  now: () => Date.now(),
+  setTimer: (fn, ms) => {
+    const t = setTimeout(fn, ms);
+    return () => clearTimeout(t);
+  },
+};
+
+export interface SchedulerOptions {
+  clock?: Clock;
+  /** Upper bound of a failing device's backoff. */
+  maxBackoffMs?: number;
+}
+
 /** Failures in a row before a degraded device is declared offline. */
-const OFFLINE_AFTER = 3;
-/** A failing device is not tried again for up to this long. */
-const MAX_BACKOFF_MS = 300_000;
+export const OFFLINE_AFTER = 3;
+export const DEFAULT_MAX_BACKOFF_MS = 60_000;
+/**
+ * A probe of a backing-off device that does not fit before the next tick waits; after this
+ * many waits it runs anyway, so a device on a saturated bus is still found when it returns.
+ */
+const MAX_DEFERRALS = 3;
 
 interface DeviceState {
   device: ModbusDevice;
   failures: number;
   retryAtMs: number;
+  deferrals: number;
   availability: Availability | null;
   stats: DeviceStats;
 }
 
 /**
- * Polls every device of one bus on ticks aligned to the wall clock. A device that
- * fails is skipped for the rest of its cycle and backs off, so it never delays the
- * others; a cycle that overruns is counted, not queued up.
+ * Polls every device of one bus on ticks aligned to the wall clock.
+ *
+ * Failure isolation: a device whose request fails is skipped for the rest of its cycle and
+ * backs off (next tick, then 2×, 4×, … its interval). While it backs off it is polled after
+ * every healthy device of the tick, only when its timeout still fits before the next tick,
+ * and without retries — so a dead device costs the healthy ones nothing but a little bus
+ * time at the end of a cycle. A cycle that overruns is counted, and the latest missed tick
+ * runs at once; ticks are never queued up.
  */
 export class BusScheduler {
   readonly overruns = { count: 0 };
+  readonly estimate: BusEstimate | null;
   private readonly states: DeviceState[];
-  private timer: NodeJS.Timeout | null = null;
+  private readonly clock: Clock;
+  private readonly maxBackoffMs: number;
+  private readonly intervals: number[];
+  private cancelTimer: (() => void) | null = null;
   private running: Promise<void> | null = null;
   private stopped = false;
+  private lastTickMs = 0;
 
   constructor(
-    private readonly bus: ModbusBus,
+    private readonly bus: ModbusReader & { readonly config?: ModbusBusConfig },
     devices: ModbusDevice[],
     private readonly events: SchedulerEvents,
     private readonly log: Logger,
-    private readonly now: () => number = Date.now,
+    options: SchedulerOptions = {},
   ) {
+    this.clock = options.clock ?? systemClock;
+    this.maxBackoffMs = options.maxBackoffMs ?? DEFAULT_MAX_BACKOFF_MS;
     this.states = devices.map((device) => ({
-      device, failures: 0, retryAtMs: 0, availability: null,
-      stats: { polls: 0, errors: 0, skipped: 0, lastLatencyMs: 0, latencySumMs: 0 },
+      device, failures: 0, retryAtMs: 0, deferrals: 0, availability: null,
+      stats: { polls: 0, errors: 0, skipped: 0, deferred: 0, lastLatencyMs: 0, latencySumMs: 0 },
     }));
+    this.intervals = [...new Set(devices.flatMap((d) => d.classes.map((c) => c.intervalMs)))].sort((a, b) => a - b);
+    this.estimate = bus.config ? estimateBus(bus.config, devices) : null;
   }
 
   deviceStats(): Array<{ device: string; availability: Availability | null } & DeviceStats> {
@@ -65,101 +108,110 @@ export class BusScheduler {
   }
 
   start(): void {
+    const e = this.estimate;
+    if (e && !e.fits) {
+      this.log.warn({
+        bus: this.bus.id, requests: e.worstTickRequests, cycleMs: Math.round(e.worstTickMs), intervalMs: e.fastestIntervalMs,
+      }, 'modbus bus cannot fit its planned cycle in the poll interval');
+    }
+    if (this.intervals.length === 0) return;
+    this.lastTickMs = this.clock.now();
     this.schedule();
   }
 
   async stop(): Promise<void> {
     this.stopped = true;
-    if (this.timer) clearTimeout(this.timer);
+    this.cancelTimer?.();
     await this.running;
   }
 
-  /** Polls every device once now, whatever its schedule (the `read` command, tests). */
+  /** Polls every device once now with all its classes, whatever its schedule or backoff. */
   async pollAllOnce(): Promise<void> {
-    const tickMs = this.now();
-    for (const s of this.states) await this.pollDevice(s, s.device.classes, tickMs);
+    const tickMs = this.clock.now();
+    for (const s of this.states) await this.pollDevice(s, s.device.classes, tickMs, s.device.retries);
   }
 
   private schedule(): void {
     if (this.stopped) return;
-    const now = this.now();
-    const next = Math.min(...this.states.flatMap((s) => s.device.classes.map((c) => nextAligned(c.intervalMs, now))));
-    if (!Number.isFinite(next)) return;
-    this.timer = setTimeout(() => {
-      this.running = this.tick(next).finally(() => {
-        this.running = null;
-        this.schedule();
-      });
-    }, Math.max(0, next - now));
+    const now = this.clock.now();
+    const next = Math.min(...this.intervals.map((i) => nextAligned(i, this.lastTickMs)));
+    if (next > now) {
+      this.cancelTimer = this.clock.setTimer(() => this.run(next), next - now);
+      return;
+    }
+    // The last tick ran past one or more ticks: count them, run only the latest one now.
+    const latest = Math.max(...this.intervals.map((i) => Math.floor(now / i) * i));
+    this.overruns.count += 1;
+    if (this.overruns.count === 1 || this.overruns.count % 100 === 0) {
+      this.log.warn({ bus: this.bus.id, overruns: this.overruns.count, lateMs: now - next }, 'modbus bus cycle overran its interval');
+    }
+    this.cancelTimer = this.clock.setTimer(() => this.run(latest), 0);
+  }
+
+  private run(tickMs: number): void {
+    this.cancelTimer = null;
+    this.lastTickMs = tickMs;
+    this.running = this.tick(tickMs).finally(() => {
+      this.running = null;
+      this.schedule();
+    });
   }
 
   private async tick(tickMs: number): Promise<void> {
+    const now = this.clock.now();
+    const healthy: Array<[DeviceState, PollClass[]]> = [];
+    const probes: Array<[DeviceState, PollClass[]]> = [];
     for (const s of this.states) {
-      if (this.stopped) return;
       const due = s.device.classes.filter((c) => tickMs % c.intervalMs === 0);
       if (due.length === 0) continue;
-      if (this.now() < s.retryAtMs) {
-        s.stats.skipped += 1;
+      if (s.failures === 0) healthy.push([s, due]);
+      else if (now >= s.retryAtMs) probes.push([s, due]);
+      else s.stats.skipped += 1;
+    }
+    for (const [s, due] of healthy) {
+      if (this.stopped) return;
+      await this.pollDevice(s, due, tickMs, s.device.retries);
+    }
+    const nextTickMs = Math.min(...this.intervals.map((i) => nextAligned(i, tickMs)));
+    for (const [s, due] of probes) {
+      if (this.stopped) return;
+      // A probe may time out; it only runs when that cannot push the next tick back.
+      const worstMs = s.device.timeoutMs * due.reduce((n, c) => n + c.requests.length, 0);
+      if (this.clock.now() + worstMs > nextTickMs && s.deferrals < MAX_DEFERRALS) {
+        s.deferrals += 1;
+        s.stats.deferred += 1;
         continue;
       }
-      await this.pollDevice(s, due, tickMs);
-    }
-    const minInterval = Math.min(...this.states.flatMap((s) => s.device.classes.map((c) => c.intervalMs)));
-    if (this.now() - tickMs > minInterval) {
-      this.overruns.count += 1;
-      if (this.overruns.count === 1 || this.overruns.count % 100 === 0) {
-        this.log.warn({ bus: this.bus.id, overruns: this.overruns.count, cycleMs: this.now() - tickMs }, 'modbus bus cycle overran its interval');
-      }
+      s.deferrals = 0;
+      await this.pollDevice(s, due, tickMs, 0);
     }
   }
 
-  private async pollDevice(s: DeviceState, classes: PollClass[], tickMs: number): Promise<void> {
-    const d = s.device;
-    const startedMs = this.now();
-    const decoded: Record<string, Decoded> = {};
+  private async pollDevice(s: DeviceState, classes: PollClass[], tickMs: number, retries: number): Promise<void> {
+    const startedMs = this.clock.now();
+    let values;
     try {
-      for (const c of classes) {
-        for (const req of c.requests) {
-          const data = await this.readWithRetries(d, req.function, req.address, req.count);
-          for (const p of req.points) {
-            const off = p.address - req.address;
-            const width = registerCount(p);
-            decoded[p.id] = decodeValue(p, (data as Array<number | boolean>).slice(off, off + width) as number[] | boolean[]);
-          }
-        }
-      }
+      values = await readDevice(this.bus, s.device, classes, retries);
     } catch (err) {
       this.onFailure(s, err);
       return;
     }
-    const latency = this.now() - startedMs;
+    const latency = this.clock.now() - startedMs;
     s.stats.polls += 1;
     s.stats.lastLatencyMs = latency;
     s.stats.latencySumMs += latency;
     s.failures = 0;
     s.retryAtMs = 0;
     this.setAvailability(s, 'online');
-    const values = applyDerived(d.source, decoded, d.settings);
-    this.events.onPoll({ device: d.id, tsMs: Math.max(tickMs, startedMs), values });
-  }
-
-  private async readWithRetries(d: ModbusDevice, fn: PollClass['requests'][number]['function'], address: number, count: number): Promise<number[] | boolean[]> {
-    for (let attempt = 0; ; attempt++) {
-      try {
-        return await this.bus.read(d.unitId, fn, address, count, d.timeoutMs);
-      } catch (err) {
-        // An exception is the device's answer; asking again will not change it.
-        const retryable = err instanceof TransportError && err.kind !== 'exception';
-        if (!retryable || attempt >= d.retries) throw err;
-      }
-    }
+    this.events.onPoll({ device: s.device.id, tsMs: Math.max(tickMs, startedMs), values });
   }
 
   private onFailure(s: DeviceState, err: unknown): void {
     s.failures += 1;
     s.stats.errors += 1;
-    const backoff = Math.min(MAX_BACKOFF_MS, s.device.intervalMs * 2 ** (s.failures - 1));
-    s.retryAtMs = this.now() + (s.failures === 1 ? 0 : backoff);
+    // Try again at the next tick after the first failure, then back off exponentially.
+    const backoff = s.failures === 1 ? 0 : Math.min(this.maxBackoffMs, s.device.intervalMs * 2 ** (s.failures - 1));
+    s.retryAtMs = this.clock.now() + backoff;
     const reason = err instanceof Error ? err.message : String(err);
     if (s.failures === 1) this.log.warn({ device: s.device.id, bus: this.bus.id, err: reason }, 'modbus device poll failed');
     this.setAvailability(s, s.failures >= OFFLINE_AFTER ? 'offline' : 'degraded', reason);
@@ -174,6 +226,7 @@ export class BusScheduler {
   }
 }
 
+/** The first tick of `intervalMs` strictly after `nowMs`, aligned to the wall clock. */
 export function nextAligned(intervalMs: number, nowMs: number): number {
   return Math.floor(nowMs / intervalMs) * intervalMs + intervalMs;
 }

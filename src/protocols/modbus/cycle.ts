@@ -1,0 +1,79 @@
+import type { ModbusBusConfig } from '../../config/schema.js';
+import type { ReadRequest } from '../../profiles/planner.js';
+import type { ModbusDevice } from './device.js';
+import { interFrameDelayMs } from './bus.js';
+import { bitsPerChar, readDataBytes } from './frames.js';
+
+/**
+ * Typical answer time of a Modbus TCP device on a LAN. Real meters and PLCs answer in a
+ * few ms to a few tens of ms; the estimate only has to say whether a plan fits.
+ */
+export const TCP_TYPICAL_MS = 10;
+/** Time a serial device takes to start answering (processing, RS-485 turnaround). */
+export const RTU_TURNAROUND_MS = 5;
+/** Serial speed assumed behind a serial device server when the bus does not say. */
+export const DEFAULT_SERVER_BAUD = 9600;
+
+function functionCode(fn: ReadRequest['function']): number {
+  return { coil: 1, discrete: 2, holding: 3, input: 4 }[fn];
+}
+
+/** Time one request occupies the bus without timeouts: frames on the wire, or typical TCP latency. */
+export function requestMs(bus: ModbusBusConfig, req: Pick<ReadRequest, 'function' | 'count'>): number {
+  const gap = interFrameDelayMs(bus);
+  if (bus.type === 'modbus_tcp') return TCP_TYPICAL_MS + gap;
+  const baud = bus.type === 'modbus_rtu' ? bus.baud_rate : bus.baud_rate ?? DEFAULT_SERVER_BAUD;
+  const charBits = bus.type === 'modbus_rtu' ? bitsPerChar(bus.data_bits, bus.parity, bus.stop_bits) : bitsPerChar();
+  const bytes = 8 + 5 + readDataBytes(functionCode(req.function), req.count);
+  return (bytes * charBits * 1000) / baud + RTU_TURNAROUND_MS + gap;
+}
+
+export interface ClassEstimate {
+  intervalMs: number;
+  requests: number;
+  ms: number;
+}
+
+export interface DeviceEstimate {
+  device: string;
+  unitId: number;
+  classes: ClassEstimate[];
+}
+
+export interface BusEstimate {
+  bus: string;
+  /** The shortest poll interval on the bus: every tick must be done within it. */
+  fastestIntervalMs: number;
+  /** Requests and time of the busiest tick, when every poll class is due at once. */
+  worstTickRequests: number;
+  worstTickMs: number;
+  /** Share of the bus's time the plan needs on average (1 = always busy). */
+  utilisation: number;
+  /** Whether the busiest tick is done before the next one starts. */
+  fits: boolean;
+  devices: DeviceEstimate[];
+}
+
+/** What a bus's plan costs per cycle, from its request count and frame times. */
+export function estimateBus(bus: ModbusBusConfig, devices: readonly ModbusDevice[]): BusEstimate {
+  let worstTickRequests = 0;
+  let worstTickMs = 0;
+  let utilisation = 0;
+  let fastestIntervalMs = Number.POSITIVE_INFINITY;
+  const perDevice = devices.map((d): DeviceEstimate => {
+    const classes = d.classes.map((c): ClassEstimate => {
+      const ms = c.requests.reduce((sum, r) => sum + requestMs(bus, r) + d.pauseBetweenRequestsMs, 0);
+      worstTickRequests += c.requests.length;
+      worstTickMs += ms;
+      utilisation += ms / c.intervalMs;
+      fastestIntervalMs = Math.min(fastestIntervalMs, c.intervalMs);
+      return { intervalMs: c.intervalMs, requests: c.requests.length, ms };
+    });
+    return { device: d.id, unitId: d.unitId, classes };
+  });
+  if (!Number.isFinite(fastestIntervalMs)) fastestIntervalMs = 0;
+  return {
+    bus: bus.id, fastestIntervalMs, worstTickRequests, worstTickMs, utilisation,
+    fits: worstTickMs <= fastestIntervalMs, devices: perDevice,
+  };
+}

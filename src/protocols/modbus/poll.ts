@@ -1,0 +1,48 @@
+import type { PointValue } from '../../core/sample.js';
+import { applyDerived } from '../../profiles/derive.js';
+import type { PollClass } from '../../profiles/planner.js';
+import type { ModbusReader } from './bus.js';
+import { decodeResponse, type Decoded } from './decode.js';
+import type { ModbusDevice } from './device.js';
+import { TransportError } from './errors.js';
+
+/**
+ * Reads every request of the given poll classes from one device, in plan order. The first
+ * request that fails ends the device's turn (it is skipped for the rest of its cycle): the
+ * error is thrown and nothing of this poll is published.
+ */
+export async function readDevice(
+  reader: ModbusReader,
+  device: ModbusDevice,
+  classes: readonly PollClass[],
+  retries: number = device.retries,
+): Promise<Record<string, PointValue>> {
+  const decoded: Record<string, Decoded> = {};
+  const options = {
+    timeoutMs: device.timeoutMs,
+    pauseAfterConnectMs: device.pauseAfterConnectMs,
+    pauseBetweenRequestsMs: device.pauseBetweenRequestsMs,
+  };
+  for (const c of classes) {
+    for (const req of c.requests) {
+      let data: number[] | boolean[];
+      for (let attempt = 0; ; attempt++) {
+        try {
+          data = await reader.read(device.unitId, req.function, req.address, req.count, options);
+          break;
+        } catch (err) {
+          // An exception is the device's answer; asking again will not change it.
+          const retryable = err instanceof TransportError && (err.kind === 'timeout' || err.kind === 'protocol');
+          if (!retryable || attempt >= retries) throw err;
+        }
+      }
+      Object.assign(decoded, decodeResponse(req, data));
+    }
+  }
+  return applyDerived(device.source, decoded, device.settings);
+}
+
+/** Requests one poll of these classes costs. */
+export function requestCount(classes: readonly PollClass[]): number {
+  return classes.reduce((n, c) => n + c.requests.length, 0);
+}
