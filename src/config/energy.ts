@@ -65,6 +65,8 @@ export const ChannelConfig = z.strictObject({
   kind: z.enum(['counter', 'power']).default('counter'),
   /** Unit of the values, when the poll does not carry one. */
   unit: z.string().optional(),
+  /** Gap threshold for this channel (e.g. a PLC counter reported only on change), default energy.max_gap. */
+  max_gap: Duration.optional(),
   counter: z.strictObject({
     /** Register modulus (wraps to 0 here), e.g. 100000000 for a 9-digit XXXXXXXX.X register. */
     modulus: z.number().positive().optional(),

@@ -41,6 +41,8 @@ export interface EngineChannel {
   point: string;
   kind?: 'counter' | 'power';
   unit?: string | undefined;
+  /** Gap threshold for this channel, ms (the config's duration after parsing). */
+  max_gap?: number | undefined;
   counter?: {
     modulus?: number | undefined;
     max?: number | undefined;

@@ -260,7 +260,7 @@ function ingestPower(model: Model, st: EngineState, ch: ChannelModel, tsMs: numb
     return;
   }
   // Integrate only across normal poll spacing: a gap stays a gap (never zero-filled).
-  if (tsMs - prev.tsMs > model.maxGapMs) return;
+  if (tsMs - prev.tsMs > (ch.maxGapMs ?? model.maxGapMs)) return;
   const micro = integrateTrapezoid(prev, sample);
   if (micro === undefined) return;
   deliver(model, st, ch, prev.tsMs, tsMs, { q: micro, heat: 0, q_heat: 0 }, ['estimated_value']);
@@ -363,8 +363,15 @@ function segmentsSlow(timezone: string, spec: WindowSpec, fromMs: number, toMs: 
  * a gap longer than maxGap is an estimate and flagged; parts that fall into windows
  * already emitted are booked in the oldest open window (totals stay exact) and flagged.
  */
-function deliver(model: Model, st: EngineState, ch: ChannelModel, fromMs: number, toMs: number, amounts: Amounts, flags: string[], covers = true): void {
-  const gap = toMs - fromMs > model.maxGapMs;
+function deliver(
+  model: Model, st: EngineState, ch: ChannelModel, fromMs: number, toMs: number, amounts: Amounts, flags: string[],
+  coverage: 'by_gap' | 'always' | 'never' = 'by_gap',
+): void {
+  const gap = toMs - fromMs > (ch.maxGapMs ?? model.maxGapMs);
+  // Covered: consecutive good readings (no gap), or a manual entry, which covers its span.
+  const covers = coverage === 'always' || (coverage === 'by_gap' && !gap);
+  // Spreading over several windows is an estimate unless the readings were consecutive.
+  const estimatedSpread = gap || coverage !== 'by_gap';
   for (const link of ch.links) {
     const s = link.series;
     const ss = seriesState(st, s.key);
@@ -390,9 +397,9 @@ function deliver(model: Model, st: EngineState, ch: ChannelModel, fromMs: number
         any = true;
         w.sums[c.bucket] = (w.sums[c.bucket] ?? 0) + c.sign * part;
       }
-      if (covers && !gap && !late) w.coveredMs[ch.key] = (w.coveredMs[ch.key] ?? 0) + (overlaps[i] as number);
+      if (covers && !late) w.coveredMs[ch.key] = (w.coveredMs[ch.key] ?? 0) + (overlaps[i] as number);
       for (const f of flags) addFlag(w, f);
-      if (gap && spread) addFlag(w, 'estimated_distribution');
+      if (estimatedSpread && spread) addFlag(w, 'estimated_distribution');
       if (late && any) addFlag(w, 'late_carried');
     }
   }
@@ -413,7 +420,7 @@ function recordReplacement(model: Model, st: EngineState, r: MeterReplacement): 
   const scale = ch.quantityUnit(unit).scale;
   const book = (fromMs: number, toMs: number, micro: number) => {
     const scaled = scaleDelta(ch, fromMs, toMs, micro, scale);
-    deliver(model, st, ch, fromMs, toMs, amountsOf(ch, cs, scaled).amounts, ['replaced'], false);
+    deliver(model, st, ch, fromMs, toMs, amountsOf(ch, cs, scaled).amounts, ['replaced'], 'never');
     return scaled;
   };
   let creditedMicro = 0;
@@ -477,7 +484,7 @@ function recordManual(
       if (ss.startMs === undefined) ss.startMs = windowStart(model.timezone, link.series.spec, entry.start_ms);
     }
     // A first entry covers its span; a correction only changes the sums.
-    deliver(model, st, ch, entry.start_ms, entry.end_ms, { q: diff, heat: 0, q_heat: 0 }, ['manual'], before === 0);
+    deliver(model, st, ch, entry.start_ms, entry.end_ms, { q: diff, heat: 0, q_heat: 0 }, ['manual'], before === 0 ? 'always' : 'never');
   }
   const details: Record<string, string | number | null> = { start_ms: entry.start_ms, end_ms: entry.end_ms };
   if (entry.by !== undefined) details.by = entry.by;

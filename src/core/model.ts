@@ -50,6 +50,8 @@ export interface ChannelModel {
   point: string;
   kind: 'counter' | 'power' | 'manual';
   steam?: SteamModel | undefined;
+  /** Gap threshold of this channel (e.g. a report-by-exception PLC counter), else the engine's. */
+  maxGapMs?: number | undefined;
   /** Configured unit overriding the poll's. */
   unit?: string | undefined;
   links: Link[];
@@ -185,6 +187,7 @@ function buildChannel(cfg: EngineChannel | undefined, device: string, point: str
       hRefKjPerKg: st.h_ref ?? 83.74,
     },
     unit: cfg?.unit,
+    maxGapMs: cfg?.max_gap,
     links: [],
     multiplierAt,
     multiplierSegments,
