@@ -4,18 +4,16 @@ import { createEngine, type EngineState } from '../core/engine.js';
 import type { RootConfig, ModbusBusConfig } from '../config/schema.js';
 import { ConfigError, formatPath } from '../config/errors.js';
 import { startHttp, MetricsText } from '../http/server.js';
-import { Outbox } from '../outbox/outbox.js';
+import type { Outbox } from '../outbox/outbox.js';
 import { ENGINE_STATE_KEY, Pipeline, type GatewayRecord } from '../pipeline/pipeline.js';
 import { loadCatalogueSync } from '../profiles/catalogue.js';
 import type { DriverProfile } from '../profiles/schema.js';
 import { ModbusBus } from '../protocols/modbus/bus.js';
 import { resolveModbusDevices } from '../protocols/modbus/device.js';
 import { BusScheduler } from '../protocols/modbus/scheduler.js';
-import { InfluxWriter } from '../sinks/influx/writer.js';
-import { MqttPublisher } from '../sinks/mqtt/publisher.js';
 import { createTopics, defaultTopicRoot } from '../sinks/mqtt/topics.js';
-import { SinkRunner, type Sink } from '../sinks/runner.js';
 import { VERSION } from '../version.js';
+import { Delivery } from './delivery.js';
 import { engineConfigFrom } from './engine-config.js';
 import { startOpcuaSources, type AcquisitionEvents, type Source } from './opcua-sources.js';
 
@@ -48,31 +46,28 @@ export async function startGateway(config: RootConfig, opts: GatewayOptions): Pr
   }
   const startedAt = new Date();
 
-  const sinks: Sink[] = [];
   const topicRoot = config.mqtt?.topic_root ?? defaultTopicRoot(config.gateway.site, config.gateway.id);
-  const publisher = config.mqtt
-    ? new MqttPublisher({
-      config: config.mqtt, topics: createTopics(topicRoot), version: VERSION, startedAt, log: log.child({ sink: 'mqtt' }),
+  if (!config.mqtt && !config.influx) log.warn('no mqtt or influx configured: records are computed and discarded');
+  const delivery = new Delivery({
+    outboxFile: join(config.gateway.data_dir, 'outbox.sqlite'),
+    outbox: config.outbox,
+    identity: { site: config.gateway.site, gateway: config.gateway.id },
+    log,
+    mqtt: config.mqtt && {
+      config: config.mqtt, topics: createTopics(topicRoot), version: VERSION, startedAt,
       clientId: config.mqtt.client_id ?? `energy-gateway-${config.gateway.site}-${config.gateway.id}`,
-    })
-    : null;
-  if (publisher) sinks.push(publisher);
-  const influx = config.influx ? new InfluxWriter(config.influx, { site: config.gateway.site, gateway: config.gateway.id }, log.child({ sink: 'influx' })) : null;
-  if (influx) sinks.push(influx);
-  if (sinks.length === 0) log.warn('no mqtt or influx configured: records are computed and discarded');
-
-  // Without sinks the outbox still runs, under one cursor that acknowledges at once.
-  const outbox = new Outbox(join(config.gateway.data_dir, 'outbox.sqlite'), sinks.length > 0 ? sinks.map((s) => s.name) : ['discard']);
+    },
+    influx: config.influx,
+  });
+  const { outbox, publisher } = delivery;
   const engine = createEngine(engineConfigFrom(config, catalogue), outbox.loadState<EngineState>(ENGINE_STATE_KEY));
-  const runners = sinks.map((s) => new SinkRunner(outbox, s, log.child({ sink: s.name })));
   const models = new Map<string, string | null>();
   for (const d of config.devices) models.set(d.id, d.model ?? d.driver ?? null);
 
   const pipeline = new Pipeline({
     engine, outbox, log, models,
     onStored: (records) => {
-      if (sinks.length === 0) outbox.ack('discard', Number.MAX_SAFE_INTEGER);
-      for (const r of runners) r.notify();
+      delivery.notify();
       if (opts.onRecord) for (const r of records) opts.onRecord(r);
     },
   });
@@ -85,9 +80,7 @@ export async function startGateway(config: RootConfig, opts: GatewayOptions): Pr
     },
   };
 
-  publisher?.start();
-  await influx?.ensureDatabase();
-  for (const r of runners) r.start();
+  await delivery.start();
 
   const buses: ModbusBus[] = [];
   const schedulers: BusScheduler[] = [];
@@ -109,9 +102,10 @@ export async function startGateway(config: RootConfig, opts: GatewayOptions): Pr
       ready: () => {
         const since = pipeline.stats.lastRecordMs;
         if (since === null) return { ready: false, reason: 'no records yet' };
-        return Date.now() - since < 120_000 ? { ready: true } : { ready: false, reason: 'no records for 2 minutes' };
+        if (Date.now() - since >= 120_000) return { ready: false, reason: 'no records for 2 minutes' };
+        return delivery.health();
       },
-      metrics: () => gatewayMetrics(pipeline, outbox, schedulers, runners, sinks),
+      metrics: () => gatewayMetrics(pipeline, delivery, schedulers),
     }, log)
     : null;
 
@@ -128,12 +122,9 @@ export async function startGateway(config: RootConfig, opts: GatewayOptions): Pr
         await Promise.all(buses.map((b) => b.close()));
         pipeline.tick();
         pipeline.flush();
-        // Give the sinks a moment to deliver what is queued; the rest waits on disk.
-        await Promise.all(runners.map((r) => r.drain(Date.now() + 2000)));
-        await Promise.all(runners.map((r) => r.stop()));
-        await publisher?.stop();
         await http?.close();
-        outbox.close();
+        // Give the sinks a moment to deliver what is queued; the rest waits on disk.
+        await delivery.stop(2000);
         log.info('gateway stopped');
       })();
       return stopping;
@@ -141,7 +132,7 @@ export async function startGateway(config: RootConfig, opts: GatewayOptions): Pr
   };
 }
 
-function gatewayMetrics(pipeline: Pipeline, outbox: Outbox, schedulers: BusScheduler[], runners: SinkRunner[], sinks: Sink[]): string {
+function gatewayMetrics(pipeline: Pipeline, delivery: Delivery, schedulers: BusScheduler[]): string {
   const m = new MetricsText();
   const devices = schedulers.flatMap((s) => s.deviceStats());
   m.add('energy_gateway_polls_total', 'counter', 'Successful device polls', devices.map((d) => ({ labels: { device: d.device }, value: d.polls })));
@@ -149,13 +140,7 @@ function gatewayMetrics(pipeline: Pipeline, outbox: Outbox, schedulers: BusSched
   m.add('energy_gateway_poll_skipped_total', 'counter', 'Polls skipped while a device backs off', devices.map((d) => ({ labels: { device: d.device }, value: d.skipped })));
   m.add('energy_gateway_poll_latency_seconds', 'gauge', 'Duration of the last poll', devices.map((d) => ({ labels: { device: d.device }, value: d.lastLatencyMs / 1000 })));
   m.add('energy_gateway_device_up', 'gauge', '1 when the device is online', devices.map((d) => ({ labels: { device: d.device }, value: d.availability === 'online' ? 1 : 0 })));
-  const st = outbox.stats();
-  m.add('energy_gateway_outbox_depth', 'gauge', 'Records held in the outbox', [{ value: st.depth }]);
-  m.add('energy_gateway_outbox_bytes', 'gauge', 'Payload bytes held in the outbox', [{ value: st.bytes }]);
-  m.add('energy_gateway_outbox_oldest_age_seconds', 'gauge', 'Age of the oldest held record', [{ value: st.oldestCreatedMs === null ? 0 : (Date.now() - st.oldestCreatedMs) / 1000 }]);
-  m.add('energy_gateway_sink_pending', 'gauge', 'Records a sink has not acknowledged', Object.entries(st.perSink).map(([sink, v]) => ({ labels: { sink }, value: v.pending })));
-  m.add('energy_gateway_sink_delivered_total', 'counter', 'Records delivered per sink', runners.map((r, i) => ({ labels: { sink: sinks[i]!.name }, value: r.stats.delivered })));
-  m.add('energy_gateway_sink_errors_total', 'counter', 'Failed delivery attempts per sink', runners.map((r, i) => ({ labels: { sink: sinks[i]!.name }, value: r.stats.failures })));
+  delivery.metrics(m);
   m.add('energy_gateway_records_total', 'counter', 'Records stored, by kind', Object.entries(pipeline.stats.records).map(([kind, value]) => ({ labels: { kind }, value })));
   m.add('energy_gateway_bus_overruns_total', 'counter', 'Poll cycles that overran their interval', schedulers.map((s, i) => ({ labels: { bus: String(i) }, value: s.overruns.count })));
   return m.toString();

@@ -1,5 +1,16 @@
-// InfluxDB line protocol, escaped exactly as the spec requires, so that names like
+// InfluxDB line protocol, escaped as the spec requires, so that names like
 // "一号车间, east" or "line=2" survive the round trip.
+//
+//   measurement: "," and " " are escaped
+//   tag keys, tag values, field keys: ",", "=" and " " are escaped
+//   string field values: '"' and "\" are escaped
+//
+// A newline, carriage return or tab cannot appear in a name (a line ends at the
+// newline); like Telegraf we write them as the two characters "\n", "\r", "\t". A
+// backslash is written as is, except where it would escape what follows it (before
+// an escaped character or at the end), where it is doubled so the line stays valid.
+// InfluxDB 1.x keeps such a doubled backslash as two; 2.x, 3.x and VictoriaMetrics
+// read one.
 
 export type FieldValue = number | boolean | string;
 
@@ -10,28 +21,48 @@ export interface Point {
   tsMs: number;
 }
 
-const escapeMeasurement = (s: string) => s.replace(/[\\,\s]/g, (c) => (c === '\\' ? '\\\\' : `\\${c === '\n' || c === '\r' || c === '\t' ? ' ' : c}`));
-const escapeKey = (s: string) => s.replace(/[\\,=\s]/g, (c) => (c === '\\' ? '\\\\' : `\\${c === '\n' || c === '\r' || c === '\t' ? ' ' : c}`));
-const escapeString = (s: string) => s.replace(/[\\"]/g, (c) => `\\${c}`);
+const CONTROL: Record<string, string> = { '\n': '\\n', '\r': '\\r', '\t': '\\t' };
 
-function formatField(v: FieldValue): string {
-  if (typeof v === 'boolean') return v ? 'true' : 'false';
-  if (typeof v === 'string') return `"${escapeString(v)}"`;
-  // Always floats: a field that is once integer and once float is a type conflict in InfluxDB.
-  return Number.isInteger(v) ? `${v}.0` : String(v);
+function escaper(special: string): (s: string) => string {
+  const needs = new RegExp(`[\\\\\\n\\r\\t${special}]`);
+  const backslash = new RegExp(`\\\\(?=[${special}\\n\\r\\t]|$)`, 'g');
+  const specials = new RegExp(`[${special}]`, 'g');
+  return (s) => {
+    if (!needs.test(s)) return s;
+    return s
+      .replace(backslash, '\\\\')
+      .replace(specials, (c) => `\\${c}`)
+      .replace(/[\n\r\t]/g, (c) => CONTROL[c]!);
+  };
 }
 
-/** One line, or null when the point has no usable field (Influx rejects such lines). */
+export const escapeMeasurement = escaper(', ');
+export const escapeKey = escaper(',= ');
+export const escapeTagValue = escapeKey;
+export const escapeStringField = (s: string): string => s.replace(/[\\"]/g, (c) => `\\${c}`);
+
+/** Field values: numbers are floats (no `i` suffix), so a field never changes type between rows. */
+export function formatField(v: FieldValue): string {
+  if (typeof v === 'boolean') return v ? 'true' : 'false';
+  if (typeof v === 'string') return `"${escapeStringField(v)}"`;
+  return String(v);
+}
+
+const byKey = ([a]: [string, unknown], [b]: [string, unknown]) => (a < b ? -1 : a > b ? 1 : 0);
+
+/** One line, or null when the point has no usable field (InfluxDB rejects such lines). */
 export function toLine(p: Point): string | null {
-  const fields = Object.entries(p.fields)
-    .filter(([, v]) => typeof v !== 'number' || Number.isFinite(v))
-    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
-    .map(([k, v]) => `${escapeKey(k)}=${formatField(v)}`);
-  if (fields.length === 0) return null;
-  const tags = Object.entries(p.tags)
-    .filter(([, v]) => v !== '')
-    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
-    .map(([k, v]) => `,${escapeKey(k)}=${escapeKey(v)}`)
-    .join('');
-  return `${escapeMeasurement(p.measurement)}${tags} ${fields.join(',')} ${Math.round(p.tsMs)}`;
+  let fields = '';
+  for (const [k, v] of Object.entries(p.fields).sort(byKey)) {
+    if (typeof v === 'number' && !Number.isFinite(v)) continue;
+    fields += `${fields ? ',' : ''}${escapeKey(k)}=${formatField(v)}`;
+  }
+  if (fields === '') return null;
+  let tags = '';
+  // Sorted tags are what InfluxDB stores; sending them sorted saves it the work.
+  for (const [k, v] of Object.entries(p.tags).sort(byKey)) {
+    if (v === '' || k === '') continue;
+    tags += `,${escapeKey(k)}=${escapeTagValue(v)}`;
+  }
+  return `${escapeMeasurement(p.measurement)}${tags} ${fields} ${Math.round(p.tsMs)}`;
 }

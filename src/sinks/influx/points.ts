@@ -1,6 +1,6 @@
-// How gateway records become InfluxDB rows: the `reading`, `energy`, `enpi` and
-// `demand` measurements of the documented schema. Interval rows are stamped with the
-// interval start, so a replay of the same record overwrites instead of duplicating.
+// How gateway records become InfluxDB rows: the `reading`, `energy`, `enpi`, `demand`
+// and `event` measurements of the documented schema. Interval rows are stamped with
+// the interval start, so a replay of the same record overwrites instead of duplicating.
 import type { FieldValue, Point } from './line-protocol.js';
 
 export interface SeriesIdentity {
@@ -9,19 +9,30 @@ export interface SeriesIdentity {
 }
 
 const INTERVAL_TAGS: Record<string, string[]> = {
-  energy: ['account', 'carrier', 'window', 'level'],
-  enpi: ['enpi', 'window'],
-  demand: ['account', 'window', 'method'],
+  energy: ['account', 'carrier', 'window', 'level', 'shift'],
+  enpi: ['enpi', 'window', 'shift'],
+  demand: ['account', 'window'],
+  event: ['type', 'device', 'point'],
 };
-const NOT_FIELDS = new Set(['kind', 'start_ms', 'end_ms', 'replayed']);
+// `id` is the record's identity, which the series key and the timestamp already are;
+// `site`/`gateway` are tags; `replayed` is about delivery, not about the data.
+const NOT_FIELDS = new Set(['kind', 'id', 'site', 'gateway', 'start_ms', 'ts_ms', 'replayed']);
 
+/**
+ * The rows of one record. The series identity comes from the record when it carries
+ * one (records the bridge received from a gateway), else from this gateway.
+ */
 export function recordToPoints(record: unknown, id: SeriesIdentity): Point[] {
   const r = record as Record<string, unknown>;
   const kind = r.kind;
-  if (kind === 'telemetry') return [readingPoint(r, id)];
+  const identity = {
+    site: typeof r.site === 'string' ? r.site : id.site,
+    gateway: typeof r.gateway === 'string' ? r.gateway : id.gateway,
+  };
+  if (kind === 'telemetry') return [readingPoint(r, identity)];
   const tagKeys = typeof kind === 'string' ? INTERVAL_TAGS[kind] : undefined;
   if (!tagKeys) return [];
-  const tags: Record<string, string> = { site: id.site, gateway: id.gateway };
+  const tags: Record<string, string> = { ...identity };
   const fields: Record<string, FieldValue> = {};
   for (const [k, v] of Object.entries(r)) {
     if (NOT_FIELDS.has(k)) continue;
@@ -31,9 +42,8 @@ export function recordToPoints(record: unknown, id: SeriesIdentity): Point[] {
     }
     flattenField(k, v, fields);
   }
-  const tsMs = typeof r.start_ms === 'number' ? r.start_ms : 0;
-  if (typeof r.end_ms === 'number') fields.end_ms = r.end_ms;
-  return [{ measurement: kind as string, tags, fields, tsMs }];
+  const tsMs = kind === 'event' ? r.ts_ms : r.start_ms;
+  return [{ measurement: kind as string, tags, fields, tsMs: typeof tsMs === 'number' ? tsMs : 0 }];
 }
 
 function flattenField(key: string, v: unknown, out: Record<string, FieldValue>): void {

@@ -1,10 +1,10 @@
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
-import { readFileSync } from 'node:fs';
 import type { Logger } from 'pino';
 import type { MqttConfig } from '../../config/schema.js';
 import type { QueuedRecord } from '../../outbox/outbox.js';
 import { SinkError } from '../errors.js';
-import type { Sink } from '../runner.js';
+import type { DeliveryContext, Sink } from '../runner.js';
+import { mqttConnectOptions } from './connection.js';
 import type { AvailabilityPayload, StatusPayload } from './payloads.js';
 import type { Topics } from './topics.js';
 
@@ -14,14 +14,20 @@ export interface MqttPublisherOptions {
   clientId: string;
   version: string;
   startedAt: Date;
+  /** Written into every record payload, so a bridge can tag records whatever the topic layout. */
+  identity: { site: string; gateway: string };
   log: Logger;
 }
 
-type Routed = { topic: string; qos: 0 | 1; payload: string } | null;
+type Routed = { topic: string; qos: 0 | 1 } | null;
+
+/** A publish not confirmed within this is retried from the outbox (the broker is away or stuck). */
+const PUBLISH_TIMEOUT_MS = 30_000;
 
 /**
  * The gateway's MQTT side: a retained online/offline status with a last will,
- * retained per-device availability, and the outbox sink that publishes records.
+ * retained per-device availability, and the outbox sink that publishes records
+ * (QoS 1 for interval records, configurable for telemetry).
  */
 export class MqttPublisher implements Sink {
   readonly name = 'mqtt';
@@ -35,22 +41,12 @@ export class MqttPublisher implements Sink {
     const { config, topics, clientId, log } = this.opts;
     const offline: StatusPayload = { state: 'offline', version: this.opts.version, ts_ms: Date.now() };
     const options: IClientOptions = {
-      clientId,
-      protocolVersion: config.protocol_version,
-      clean: false,
-      reconnectPeriod: 2000,
-      connectTimeout: 10_000,
+      ...mqttConnectOptions(config, clientId, log),
       will: { topic: topics.status(), payload: Buffer.from(JSON.stringify(offline)), qos: 1, retain: true },
-      ...(config.username !== undefined ? { username: config.username } : {}),
-      ...(config.password !== undefined ? { password: config.password } : {}),
+      // The outbox is the queue: a publish attempted while offline fails and is retried
+      // from there, instead of also waiting in the client's memory.
+      queueQoSZero: false,
     };
-    if (config.tls) {
-      options.rejectUnauthorized = config.tls.verify;
-      if (!config.tls.verify) log.warn({ url: config.url }, 'mqtt TLS verification is off');
-      if (config.tls.ca) options.ca = readFileSync(config.tls.ca);
-      if (config.tls.cert) options.cert = readFileSync(config.tls.cert);
-      if (config.tls.key) options.key = readFileSync(config.tls.key);
-    }
     const client = mqtt.connect(config.url, options);
     this.client = client;
     client.on('connect', () => {
@@ -91,32 +87,41 @@ export class MqttPublisher implements Sink {
     }
   }
 
-  async deliver(batch: Array<QueuedRecord>): Promise<void> {
+  async deliver(batch: Array<QueuedRecord>, ctx: DeliveryContext = { replayed: false }): Promise<void> {
     const client = this.client;
     if (!client || !this.connected) throw new SinkError('mqtt not connected', true);
+    const { site, gateway } = this.opts.identity;
     const sends: Array<Promise<unknown>> = [];
     for (const item of batch) {
       const routed = this.route(item.record);
       if (!routed) continue;
-      sends.push(client.publishAsync(routed.topic, routed.payload, { qos: routed.qos }));
+      const payload = JSON.stringify({ ...(item.record as object), site, gateway, ...(ctx.replayed ? { replayed: true } : {}) });
+      sends.push(client.publishAsync(routed.topic, payload, { qos: routed.qos }));
     }
+    let timer: NodeJS.Timeout | undefined;
     try {
-      await Promise.all(sends);
+      await Promise.race([
+        Promise.all(sends),
+        new Promise((_, reject) => { timer = setTimeout(() => reject(new Error('publish not confirmed in time')), PUBLISH_TIMEOUT_MS); }),
+      ]);
     } catch (err) {
       throw new SinkError('mqtt publish failed', true, { cause: err });
+    } finally {
+      clearTimeout(timer);
+      // Publishes still in flight after a failure settle later; their outcome no longer matters.
+      for (const s of sends) s.catch(() => undefined);
     }
   }
 
   private route(record: unknown): Routed {
-    const r = record as { kind?: string; device?: string; account?: string; enpi?: string; window?: string };
+    const r = record as { kind?: string; device?: string; account?: string; enpi?: string; window?: string; type?: string };
     const t = this.opts.topics;
-    const payload = JSON.stringify(record);
     switch (r.kind) {
-      case 'telemetry': return { topic: t.telemetry(r.device ?? 'unknown'), qos: this.opts.config.qos_telemetry, payload };
-      case 'energy': return { topic: t.energy(r.account ?? 'unknown', r.window ?? 'unknown'), qos: 1, payload };
-      case 'enpi': return { topic: t.enpi(r.enpi ?? 'unknown', r.window ?? 'unknown'), qos: 1, payload };
-      case 'demand': return { topic: t.demand(r.account ?? 'unknown', r.window ?? 'unknown'), qos: 1, payload };
-      case 'event': return { topic: t.event((record as { event?: string }).event ?? 'event'), qos: 1, payload };
+      case 'telemetry': return { topic: t.telemetry(r.device ?? 'unknown'), qos: this.opts.config.qos_telemetry };
+      case 'energy': return { topic: t.energy(r.account ?? 'unknown', r.window ?? 'unknown'), qos: 1 };
+      case 'enpi': return { topic: t.enpi(r.enpi ?? 'unknown', r.window ?? 'unknown'), qos: 1 };
+      case 'demand': return { topic: t.demand(r.account ?? 'unknown', r.window ?? 'unknown'), qos: 1 };
+      case 'event': return { topic: t.event(r.type ?? 'event'), qos: 1 };
       default: return null;
     }
   }

@@ -1,0 +1,35 @@
+import { describe, expect, it } from 'vitest';
+import { toLine, type Point } from '../../src/sinks/influx/line-protocol.js';
+
+const at = (tags: Record<string, string>, fields: Point['fields'], measurement = 'energy'): Point => ({ measurement, tags, fields, tsMs: 1_700_000_000_000 });
+
+describe('line protocol', () => {
+  it.each<[string, Point, string | null]>([
+    ['plain', at({ site: 'plant-a' }, { quantity: 1.5 }), 'energy,site=plant-a quantity=1.5 1700000000000'],
+    ['space in a tag value', at({ account: 'line 1' }, { q: 1 }), 'energy,account=line\\ 1 q=1 1700000000000'],
+    ['comma in a tag value', at({ account: 'east,west' }, { q: 1 }), 'energy,account=east\\,west q=1 1700000000000'],
+    ['equals in a tag value', at({ account: 'line=2' }, { q: 1 }), 'energy,account=line\\=2 q=1 1700000000000'],
+    ['UTF-8 tag value', at({ site: '一号车间' }, { q: 1 }), 'energy,site=一号车间 q=1 1700000000000'],
+    ['UTF-8 with space and comma', at({ site: '一号车间, east' }, { q: 1 }), 'energy,site=一号车间\\,\\ east q=1 1700000000000'],
+    ['special characters in keys', at({ 'my tag': 'v' }, { 'a=b,c d': 1 }), 'energy,my\\ tag=v a\\=b\\,c\\ d=1 1700000000000'],
+    ['quote in a tag value (not escaped)', at({ device: 'say "hi"' }, { q: 1 }), 'energy,device=say\\ "hi" q=1 1700000000000'],
+    ['quote and backslash in a string field', at({}, { note: 'a "b" \\c' }), 'energy note="a \\"b\\" \\\\c" 1700000000000'],
+    ['comma, equals and space in a string field', at({}, { flags: 'late_carried,no_data = x' }), 'energy flags="late_carried,no_data = x" 1700000000000'],
+    ['UTF-8 string field', at({}, { status: '正常' }), 'energy status="正常" 1700000000000'],
+    ['measurement with space and comma', at({}, { q: 1 }, 'my measure,x=1'), 'my\\ measure\\,x=1 q=1 1700000000000'],
+    ['backslash inside a tag value stays', at({ path: 'C:\\meter' }, { q: 1 }), 'energy,path=C:\\meter q=1 1700000000000'],
+    ['trailing backslash is doubled', at({ path: 'dir\\' }, { q: 1 }), 'energy,path=dir\\\\ q=1 1700000000000'],
+    ['backslash before a comma is doubled', at({ path: 'a\\,b' }, { q: 1 }), 'energy,path=a\\\\\\,b q=1 1700000000000'],
+    ['newline and tab in a tag value', at({ device: 'a\nb\tc' }, { q: 1 }), 'energy,device=a\\nb\\tc q=1 1700000000000'],
+    ['integers are floats (no i suffix)', at({}, { n: 3 }), 'energy n=3 1700000000000'],
+    ['huge and tiny numbers', at({}, { big: 1e21, small: 1.5e-7, neg: -2.5 }), 'energy big=1e+21,neg=-2.5,small=1.5e-7 1700000000000'],
+    ['booleans', at({}, { estimated: true, ok: false }), 'energy estimated=true,ok=false 1700000000000'],
+    ['non-finite numbers are left out', at({}, { a: Number.NaN, b: Number.POSITIVE_INFINITY, c: 1 }), 'energy c=1 1700000000000'],
+    ['no usable field: no line', at({ site: 'x' }, { a: Number.NaN }), null],
+    ['empty tag values are left out', at({ site: 'x', shift: '' }, { q: 1 }), 'energy,site=x q=1 1700000000000'],
+    ['tags and fields sorted by key', at({ z: '1', a: '2' }, { y: 1, b: 2 }), 'energy,a=2,z=1 b=2,y=1 1700000000000'],
+    ['sub-millisecond time rounded', { ...at({}, { q: 1 }), tsMs: 1.6 }, 'energy q=1 2'],
+  ])('%s', (_name, point, expected) => {
+    expect(toLine(point)).toBe(expected);
+  });
+});
