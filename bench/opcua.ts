@@ -4,7 +4,7 @@
 //   OPCUA_BENCH_TAGS     monitored items (default 10000)
 //   OPCUA_BENCH_SECONDS  measured window after warm-up (default 30)
 import { fork, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -42,6 +42,17 @@ function startServer(tags: number): Promise<{ child: ChildProcess; endpoint: str
   });
 }
 
+/** CPU time of another process (Linux /proc, 100 Hz ticks); undefined elsewhere. */
+function procCpuMs(pid: number | undefined): number | undefined {
+  if (pid === undefined) return undefined;
+  try {
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
+    return (Number(fields[11]) + Number(fields[12])) * 10;
+  } catch {
+    return undefined;
+  }
+}
+
 function quantile(sorted: number[], q: number): number {
   return sorted.length ? sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? NaN : NaN;
 }
@@ -63,7 +74,7 @@ export async function benchOpcua(options: { tags?: number; seconds?: number } = 
   let measuring = false;
   const sourceLagMs: number[] = [];
   const source = createOpcuaSource(
-    OpcuaBusConfig.parse({ id: 'bench', type: 'opcua', endpoint, subscription: { queue_size: 1 } }),
+    OpcuaBusConfig.parse({ id: 'bench', type: 'opcua', endpoint, subscription: { sampling_interval: process.env.OPCUA_BENCH_SAMPLING ?? '1s', max_items_per_subscription: Number(process.env.OPCUA_BENCH_ITEMS_PER_SUBSCRIPTION ?? 1000) } }),
     [device],
     {
       dataDir,
@@ -96,7 +107,9 @@ export async function benchOpcua(options: { tags?: number; seconds?: number } = 
 
     measuring = true;
     const valuesAtStart = values;
+    const notificationsAtStart = source.stats().notifications;
     const cpuStart = process.cpuUsage();
+    const serverCpuStart = procCpuMs(child.pid);
     const wallStart = performance.now();
     let rssMax = 0;
     const rssTimer = setInterval(() => { rssMax = Math.max(rssMax, process.memoryUsage().rss); }, 500);
@@ -105,6 +118,7 @@ export async function benchOpcua(options: { tags?: number; seconds?: number } = 
     const cpu = process.cpuUsage(cpuStart);
     const wallMs = performance.now() - wallStart;
     const rssEnd = process.memoryUsage().rss;
+    const serverCpuEnd = procCpuMs(child.pid);
     rssMax = Math.max(rssMax, rssEnd);
     const stats = source.stats();
     const lag = [...sourceLagMs].sort((a, b) => a - b);
@@ -113,8 +127,12 @@ export async function benchOpcua(options: { tags?: number; seconds?: number } = 
     const note = `${tags} items, 1 s sampling/publishing, ${seconds} s window`;
     rows.push(
       { bench: b, metric: 'setup_time', value: round(setupMs / 1000, 2), unit: 's', note: 'connect + create all monitored items + first values' },
-      { bench: b, metric: 'values_per_second', value: Math.round(((values - valuesAtStart) * 1000) / wallMs), unit: 'values/s', note },
+      { bench: b, metric: 'notifications_per_second', value: Math.round(((stats.notifications - notificationsAtStart) * 1000) / wallMs), unit: '1/s', note: 'data changes received' },
+      { bench: b, metric: 'values_per_second', value: Math.round(((values - valuesAtStart) * 1000) / wallMs), unit: 'values/s', note: 'point values emitted (several changes of one point in one publish → its latest)' },
       { bench: b, metric: 'gateway_cpu', value: round(((cpu.user + cpu.system) / 1000 / wallMs) * 100), unit: '% of one core', note },
+      ...(serverCpuStart !== undefined && serverCpuEnd !== undefined
+        ? [{ bench: b, metric: 'simulator_cpu', value: round(((serverCpuEnd - serverCpuStart) / wallMs) * 100), unit: '% of one core', note: 'the OPC UA server child process, for context' }]
+        : []),
       { bench: b, metric: 'gateway_rss_max', value: round(rssMax / 1024 / 1024), unit: 'MiB', note },
       { bench: b, metric: 'notify_to_record_p50', value: round(stats.notify_to_record_p50_ms ?? NaN, 2), unit: 'ms', note: 'publish response received → DevicePoll emitted' },
       { bench: b, metric: 'notify_to_record_p99', value: round(stats.notify_to_record_p99_ms ?? NaN, 2), unit: 'ms', note: 'publish response received → DevicePoll emitted' },

@@ -58,6 +58,12 @@ export const OpcuaSubscriptionSettings = z.strictObject({
   deadband: OpcuaDeadband.optional(),
   /** Monitored items created per request; lowered automatically to the server's limit. */
   max_items_per_request: z.number().int().min(1).max(50_000).default(1000),
+  /**
+   * Items per subscription. Servers cap notifications per publish response (often
+   * 1000) and answer one response per publishing interval, so a large tag list is
+   * spread over several subscriptions to keep every value on time.
+   */
+  max_items_per_subscription: z.number().int().min(1).max(100_000).default(1000),
 });
 export type OpcuaSubscriptionSettings = z.infer<typeof OpcuaSubscriptionSettings>;
 

@@ -101,24 +101,29 @@ export class SubscriptionSet {
       list.push({ ref, params });
       byInterval.set(params.publishingMs, list);
     }
-    for (const [publishingMs, items] of byInterval) {
-      const sub = await this.createSubscription(publishingMs);
-      // Items sharing sampling, queue and deadband go in one bulk request.
-      const byParams = new Map<string, typeof items>();
-      for (const it of items) {
-        const key = JSON.stringify([it.params.samplingMs, it.params.queueSize, it.params.deadband]);
-        const list = byParams.get(key) ?? [];
-        list.push(it);
-        byParams.set(key, list);
-      }
-      for (const group of byParams.values()) {
-        const states = group.map(({ ref, params }) => {
-          const st: ItemState = { ref, params, sub, withFilter: true, retryMs: this.retryBaseMs() };
-          this.states.set(ref.key, st);
-          return st;
-        });
-        await this.createBulk(sub, states);
-      }
+    const perSub = this.bus.subscription.max_items_per_subscription;
+    for (const [publishingMs, all] of byInterval) {
+      for (let i = 0; i < all.length; i += perSub) await this.subscribe(publishingMs, all.slice(i, i + perSub));
+    }
+  }
+
+  private async subscribe(publishingMs: number, items: Array<{ ref: PointRef; params: ItemParams }>): Promise<void> {
+    const sub = await this.createSubscription(publishingMs);
+    // Items sharing sampling, queue and deadband go in one bulk request.
+    const byParams = new Map<string, typeof items>();
+    for (const it of items) {
+      const key = JSON.stringify([it.params.samplingMs, it.params.queueSize, it.params.deadband]);
+      const list = byParams.get(key) ?? [];
+      list.push(it);
+      byParams.set(key, list);
+    }
+    for (const group of byParams.values()) {
+      const states = group.map(({ ref, params }) => {
+        const st: ItemState = { ref, params, sub, withFilter: true, retryMs: this.retryBaseMs() };
+        this.states.set(ref.key, st);
+        return st;
+      });
+      await this.createBulk(sub, states);
     }
   }
 

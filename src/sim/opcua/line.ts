@@ -11,7 +11,7 @@
 //
 // The model keeps running while the server is stopped, so `restart()` behaves like a
 // PLC whose OPC UA server restarts while the machine keeps producing.
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
@@ -90,6 +90,7 @@ const MODE: Record<SimSecurityMode, MessageSecurityMode> = {
 
 export async function startLineSimulator(options: LineSimulatorOptions = {}): Promise<LineSimulator> {
   const port = options.port || (await freePort());
+  const ownPkiDir = options.pkiDir === undefined;
   const pkiDir = options.pkiDir ?? mkdtempSync(join(tmpdir(), 'line-sim-pki-'));
   const tickMs = options.tickMs ?? 100;
   const benchTags = options.benchTags ?? 0;
@@ -234,6 +235,7 @@ export async function startLineSimulator(options: LineSimulatorOptions = {}): Pr
       clearInterval(tick);
       if (benchTick) clearInterval(benchTick);
       await stopServer();
+      if (ownPkiDir) rmSync(pkiDir, { recursive: true, force: true });
     },
   };
 }
