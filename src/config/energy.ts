@@ -128,3 +128,95 @@ export const EnergySettings = z.strictObject({
   factors: FactorSelection.default({ coal: 'gbt2589-2020-dangliang', co2: 'mee-nbs-2023-national' }),
 });
 export type EnergySettings = z.infer<typeof EnergySettings>;
+
+// ---------------------------------------------------------------- evaluation (evaluate command)
+
+/** One year's enterprise figures, as reported in the statistical forms (205-1 …). */
+export const EvaluationYear = z.strictObject({
+  /** 实缴税收, 万元 */
+  tax_wan: z.number().nonnegative().optional(),
+  /** 营业(销售)收入, 万元 */
+  revenue_wan: z.number().nonnegative().optional(),
+  /** 工业增加值, 万元 (base-year comparable prices for intensity tracking) */
+  value_added_wan: z.number().nonnegative().optional(),
+  /** 工业总产值, 万元 */
+  output_value_wan: z.number().nonnegative().optional(),
+  /** 综合能耗, tce (on the factor set's basis) */
+  energy_tce: z.number().nonnegative().optional(),
+  co2_t: z.number().nonnegative().optional(),
+  /** 主要污染物排放当量, t */
+  pollutant_eq_t: z.number().nonnegative().optional(),
+  rd_wan: z.number().nonnegative().optional(),
+  staff: z.number().nonnegative().optional(),
+  electricity_kwh: z.number().nonnegative().optional(),
+  /** Renewable electricity used on site (self-consumed PV, green power), kWh. */
+  renewable_kwh: z.number().nonnegative().optional(),
+  /** Other renewable energy, tce. */
+  renewable_tce: z.number().nonnegative().optional(),
+  fresh_water_m3: z.number().nonnegative().optional(),
+  reused_water_m3: z.number().nonnegative().optional(),
+});
+export type EvaluationYear = z.infer<typeof EvaluationYear>;
+
+export const MuSchemeConfig = z.strictObject({
+  id: z.string(),
+  /** Where the weights come from; Shandong provincial weights are not known (reference §5.4). */
+  source: z.string(),
+  terms: z.array(z.strictObject({
+    indicator: z.enum(['tax_per_mu', 'revenue_per_mu', 'value_added_per_mu', 'revenue_per_tce', 'value_added_per_tce',
+      'revenue_per_pollutant_t', 'value_added_per_pollutant_t', 'rd_intensity', 'labour_productivity', 'tax_per_10k_kwh']),
+    weight: z.number(),
+    benchmark: z.number().positive(),
+    cap: z.number().positive().optional(),
+  })).min(1),
+});
+export type MuSchemeConfig = z.infer<typeof MuSchemeConfig>;
+
+export const MuCutoffsConfig = z.discriminatedUnion('mode', [
+  z.strictObject({ mode: z.literal('share'), A: z.number().min(0).max(1), B: z.number().min(0).max(1), D: z.number().min(0).max(1), base_includes_t: z.boolean().default(true) }),
+  z.strictObject({ mode: z.literal('score'), A: z.number(), B: z.number(), C: z.number() }),
+]);
+export type MuCutoffsConfig = z.infer<typeof MuCutoffsConfig>;
+
+export const GreenSchemeConfig = z.strictObject({
+  id: z.string(),
+  /** GB/T 36132-2025 weights conflict between public tools (reference §10 item 20): say which you use. */
+  source: z.string(),
+  terms: z.array(z.strictObject({
+    indicator: z.enum(['energy_per_output_value', 'co2_per_output_value', 'renewable_share', 'water_reuse_rate', 'plot_ratio',
+      'building_coverage', 'output_value_per_m2', 'output_value_per_mu']),
+    weight: z.number(),
+    direction: z.enum(['higher', 'lower']),
+    /** 基准值 */
+    base: z.number(),
+    /** 引领值 */
+    lead: z.number(),
+    at_base: z.number().min(0).max(1).optional(),
+    below_base: z.number().min(0).max(1).optional(),
+  })).min(1),
+});
+export type GreenSchemeConfig = z.infer<typeof GreenSchemeConfig>;
+
+export const EvaluationConfig = z.strictObject({
+  /** Land area in m² (mu = m² × 0.0015). */
+  land_m2: z.number().positive(),
+  /** 建筑物 / 构筑物 footprint and 露天堆场, m² (建筑系数). */
+  building_footprint_m2: z.number().nonnegative().default(0),
+  structure_footprint_m2: z.number().nonnegative().default(0),
+  open_yard_m2: z.number().nonnegative().default(0),
+  /** Buildings for 容积率: a storey higher than 8 m counts double. */
+  buildings: z.array(z.strictObject({ floor_area_m2: z.number().nonnegative(), storey_height_m: z.number().positive().optional() })).default([]),
+  years: z.record(z.string().regex(/^\d{4}$/, 'years are written "2024"'), EvaluationYear),
+  intensity_target: z.strictObject({
+    /** −0.17 = −17 % vs the base year. */
+    reduction: z.number().gt(-1).lt(0).default(-0.17),
+    base_year: z.number().int().default(2020),
+    target_year: z.number().int().default(2025),
+    /** The −17 % figure's source document was not found (reference §5.6): keep this label unless you have one. */
+    source: z.string().default('user-entered; source unverified (national comparator: −13.5 %, 工业能效提升行动计划)'),
+  }).default({ reduction: -0.17, base_year: 2020, target_year: 2025, source: 'user-entered; source unverified (national comparator: −13.5 %, 工业能效提升行动计划)' }),
+  mu_scheme: MuSchemeConfig.optional(),
+  mu_cutoffs: MuCutoffsConfig.optional(),
+  green_scheme: GreenSchemeConfig.optional(),
+});
+export type EvaluationConfig = z.infer<typeof EvaluationConfig>;

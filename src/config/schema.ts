@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { Duration } from './duration.js';
-import { AccountConfig, EnpiConfig, EnergySettings } from './energy.js';
+import { AccountConfig, EnpiConfig, EnergySettings, EvaluationConfig } from './energy.js';
 import { BridgeConfig } from './bridge.js';
 import { OpcuaBusConfig, OpcuaPointFields } from './opcua.js';
 
@@ -184,6 +184,7 @@ export const RootConfig = z.strictObject({
   accounts: z.array(AccountConfig).default([]),
   enpi: z.array(EnpiConfig).default([]),
   energy: EnergySettings.default(EnergySettings.parse({})),
+  evaluation: EvaluationConfig.optional(),
   mqtt: MqttConfig.optional(),
   influx: InfluxConfig.optional(),
   http: HttpConfig.optional(),
