@@ -10,7 +10,19 @@ export type Fault =
   /** Answers every request with this exception code. */
   | { kind: 'exception'; code: number }
   /** Drops the connection when asked (TCP only): a gateway rebooting mid-poll. */
-  | { kind: 'disconnect' };
+  | { kind: 'disconnect' }
+  /** RTU only: line noise — random bytes before the answer, and nothing else changed. */
+  | { kind: 'noise'; bytes: number };
+
+export interface SentAnswer {
+  unit: number;
+  data: Array<number | boolean>;
+  /** How long the answer was held back by a `delay` fault. */
+  delayedMs: number;
+}
+
+/** Answers kept in AnswerContext.answers. */
+const ANSWER_LOG = 200;
 
 export type Answer = { data: Array<number | boolean> } | { exception: number } | null;
 
@@ -24,6 +36,10 @@ export interface AnswerContext {
   absentUnit: 'exception' | 'silent';
   /** Counts requests per unit, for tests that check the number of requests. */
   requests: Map<number, number>;
+  /** The latest answers with data, oldest first (tests tell a fresh answer from a late one). */
+  answers: SentAnswer[];
+  /** Requests being answered right now, and the most ever at once (one per bus is the rule). */
+  inFlight: { now: number; max: number };
   onDisconnect?: () => void;
 }
 
@@ -33,7 +49,23 @@ export interface AnswerContext {
  */
 export async function answerRead(ctx: AnswerContext, unit: number, fc: number, address: number, count: number): Promise<Answer> {
   ctx.requests.set(unit, (ctx.requests.get(unit) ?? 0) + 1);
+  ctx.inFlight.now += 1;
+  ctx.inFlight.max = Math.max(ctx.inFlight.max, ctx.inFlight.now);
+  // The fault in force when the request came decides how it is answered.
   const fault = ctx.faults.get(unit);
+  try {
+    const answer = await answer_(ctx, fault, unit, fc, address, count);
+    if (answer && 'data' in answer) {
+      ctx.answers.push({ unit, data: answer.data, delayedMs: fault?.kind === 'delay' ? fault.ms : 0 });
+      if (ctx.answers.length > ANSWER_LOG) ctx.answers.splice(0, ctx.answers.length - ANSWER_LOG);
+    }
+    return answer;
+  } finally {
+    ctx.inFlight.now -= 1;
+  }
+}
+
+async function answer_(ctx: AnswerContext, fault: Fault | undefined, unit: number, fc: number, address: number, count: number): Promise<Answer> {
   if (fault?.kind === 'silent') return null;
   if (fault?.kind === 'disconnect') {
     ctx.onDisconnect?.();

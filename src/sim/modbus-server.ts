@@ -1,7 +1,7 @@
 import { createServer, type Server, type Socket } from 'node:net';
 import { crc16, withCrc } from '../protocols/modbus/frames.js';
 import { createSerialLine, ServerTCP, type IServiceVector, type SerialLineOptions } from '../protocols/modbus/lib.js';
-import { answerRead, type Answer, type AnswerContext, type Fault } from './modbus-answer.js';
+import { answerRead, type Answer, type AnswerContext, type Fault, type SentAnswer } from './modbus-answer.js';
 import type { SimulatedMeter } from './modbus-meter.js';
 
 export type { Fault } from './modbus-answer.js';
@@ -14,6 +14,10 @@ export interface SimServerHandle {
   faults: Map<number, Fault>;
   /** Requests received per unit id. */
   requests: Map<number, number>;
+  /** The latest answers with data, oldest first. */
+  answers: SentAnswer[];
+  /** Requests being answered at once: now, and the most ever. */
+  inFlight: { now: number; max: number };
   /** Closes every client connection now (TCP). */
   dropConnections(): void;
   stop(): Promise<void>;
@@ -26,7 +30,17 @@ export interface SimServerOptions {
 }
 
 function context(meters: SimulatedMeter[], now: () => number, absentUnit: AnswerContext['absentUnit']): AnswerContext {
-  return { byUnit: new Map(meters.map((m) => [m.unitId, m])), faults: new Map(), now, absentUnit, requests: new Map() };
+  return {
+    byUnit: new Map(meters.map((m) => [m.unitId, m])), faults: new Map(), now, absentUnit,
+    requests: new Map(), answers: [], inFlight: { now: 0, max: 0 },
+  };
+}
+
+function handle(ctx: AnswerContext, port: number, dropConnections: () => void, stop: () => Promise<void>): SimServerHandle {
+  return {
+    port, meters: ctx.byUnit as Map<number, SimulatedMeter>, faults: ctx.faults as Map<number, Fault>,
+    requests: ctx.requests, answers: ctx.answers, inFlight: ctx.inFlight, dropConnections, stop,
+  };
 }
 
 /** Serves several simulated meters, by unit id, on one Modbus TCP port (modbus-serial's ServerTCP). */
@@ -48,14 +62,10 @@ export async function startModbusTcpSimulator(meters: SimulatedMeter[], options:
   // A client that goes away mid-request is normal for a simulator; never crash on it.
   server.on('socketError', () => undefined);
   server.on('error', () => undefined);
-  return {
-    port: actualPort, meters: ctx.byUnit as Map<number, SimulatedMeter>, faults: ctx.faults as Map<number, Fault>, requests: ctx.requests,
-    dropConnections,
-    stop: () => new Promise<void>((resolve) => {
-      dropConnections();
-      server.close(() => resolve());
-    }),
-  };
+  return handle(ctx, actualPort, dropConnections, () => new Promise<void>((resolve) => {
+    dropConnections();
+    server.close(() => resolve());
+  }));
 }
 
 /** modbus-serial's callback-style service vector: a silent unit simply never calls back. */
@@ -129,6 +139,12 @@ export class RtuRequestReader {
   }
 }
 
+function noise(bytes: number): Buffer {
+  const out = Buffer.alloc(bytes);
+  for (let i = 0; i < bytes; i++) out[i] = Math.floor(Math.random() * 256);
+  return out;
+}
+
 /** Answers RTU requests on one byte stream, one at a time like a half-duplex line. */
 function serveRtuStream(ctx: AnswerContext, onData: (cb: (d: Buffer) => void) => void, write: (b: Buffer) => void): void {
   const reader = new RtuRequestReader();
@@ -139,7 +155,9 @@ function serveRtuStream(ctx: AnswerContext, onData: (cb: (d: Buffer) => void) =>
       if (r.unit === 0) continue;
       chain = chain.then(async () => {
         const frame = rtuAnswerFrame(r.unit, r.fc, await answerRead(ctx, r.unit, r.fc, r.address, r.count));
-        if (frame) write(frame);
+        const fault = ctx.faults.get(r.unit);
+        if (frame && fault?.kind === 'noise') write(Buffer.concat([noise(fault.bytes), frame]));
+        else if (frame) write(frame);
       }).catch(() => undefined);
     }
   });
@@ -167,14 +185,10 @@ export async function startModbusRtuOverTcpSimulator(meters: SimulatedMeter[], o
       resolve(typeof addr === 'object' && addr ? addr.port : 0);
     });
   });
-  return {
-    port, meters: ctx.byUnit as Map<number, SimulatedMeter>, faults: ctx.faults as Map<number, Fault>, requests: ctx.requests,
-    dropConnections,
-    stop: () => new Promise<void>((resolve) => {
-      dropConnections();
-      server.close(() => resolve());
-    }),
-  };
+  return handle(ctx, port, dropConnections, () => new Promise<void>((resolve) => {
+    dropConnections();
+    server.close(() => resolve());
+  }));
 }
 
 /** Simulated meters on an RS-485 line: a serial port (a pty in tests) speaking Modbus RTU. */
@@ -184,15 +198,11 @@ export async function startModbusRtuSimulator(meters: SimulatedMeter[], line: Se
   serial.on('error', () => undefined);
   await new Promise<void>((resolve, reject) => serial.open((err) => (err ? reject(err) : resolve())));
   serveRtuStream(ctx, (cb) => serial.on('data', cb), (b) => { if (serial.isOpen) serial.write(b); });
-  return {
-    port: 0, meters: ctx.byUnit as Map<number, SimulatedMeter>, faults: ctx.faults as Map<number, Fault>, requests: ctx.requests,
-    dropConnections: () => undefined,
-    stop: () => new Promise<void>((resolve) => {
-      if (!serial.isOpen) {
-        resolve();
-        return;
-      }
-      serial.close(() => resolve());
-    }),
-  };
+  return handle(ctx, 0, () => undefined, () => new Promise<void>((resolve) => {
+    if (!serial.isOpen) {
+      resolve();
+      return;
+    }
+    serial.close(() => resolve());
+  }));
 }

@@ -1,7 +1,7 @@
 // Real servers for system tests: each started on a free port with its own temp dir,
 // stopped by PID. Never touches a server the test did not start.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { connect, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -52,6 +52,10 @@ export interface ServerHandle {
   stop(): Promise<void>;
   /** Starts it again on the same port and dir (restart tests). */
   restart(): Promise<void>;
+  /** Stops the process by PID and keeps its port and dir, for start() later (outage tests). */
+  halt(): Promise<void>;
+  /** Starts it again after halt(), on the same port and dir. */
+  start(): Promise<void>;
   output(): string;
 }
 
@@ -97,6 +101,12 @@ function managed(start: () => ChildProcess, port: number, dir: string, ready: (c
     },
     restart: async () => {
       await stopChild(child);
+      await launch();
+    },
+    halt: async () => {
+      await stopChild(child);
+    },
+    start: async () => {
       await launch();
     },
     output: () => log,
@@ -184,4 +194,65 @@ export async function influxQuery(url: string, db: string, q: string): Promise<A
     for (const v of s.values) rows.push(Object.fromEntries(s.columns.map((c, i) => [c, v[i]])));
   }
   return rows;
+}
+
+export interface PtyPair {
+  /** Two linked pseudo-terminals: bytes written to one are read from the other, like two ends of an RS-485 line. */
+  a: string;
+  b: string;
+  pid: number;
+  stop(): Promise<void>;
+}
+
+async function waitForPaths(paths: string[], child: ChildProcess, timeoutMs: number, out: () => string): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (child.exitCode !== null) throw new Error(`socat exited with ${child.exitCode}: ${out().slice(-2000)}`);
+    if (paths.every((p) => existsSync(p))) return;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`socat did not create ${paths.join(', ')} within ${timeoutMs} ms: ${out().slice(-2000)}`);
+}
+
+/** A socat pty pair in its own temp dir (links `a` and `b`), stopped by PID. */
+export async function startPtyPair(): Promise<PtyPair> {
+  const bin = findBinary('socat');
+  if (!bin) throw new Error('socat not installed (apt-get install socat)');
+  const dir = mkdtempSync(join(tmpdir(), 'eg-pty-'));
+  const a = join(dir, 'a');
+  const b = join(dir, 'b');
+  let log = '';
+  const child = spawn(bin, ['-d', '-d', `pty,raw,echo=0,link=${a}`, `pty,raw,echo=0,link=${b}`], { stdio: ['ignore', 'pipe', 'pipe'] });
+  child.stderr?.on('data', (d: Buffer) => { log += d.toString(); });
+  await waitForPaths([a, b], child, 10_000, () => log);
+  return {
+    a, b, pid: child.pid ?? -1,
+    stop: async () => {
+      await stopChild(child);
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/**
+ * A serial device server made of socat: TCP on `port` bridged to a pty at `path`, where a
+ * simulated RTU line listens. Stopped by PID.
+ */
+export async function startSerialDeviceServer(): Promise<{ port: number; path: string; pid: number; stop(): Promise<void> }> {
+  const bin = findBinary('socat');
+  if (!bin) throw new Error('socat not installed (apt-get install socat)');
+  const dir = mkdtempSync(join(tmpdir(), 'eg-dtu-'));
+  const path = join(dir, 'line');
+  const port = await freePort();
+  let log = '';
+  const child = spawn(bin, ['-d', '-d', `tcp-listen:${port},bind=127.0.0.1,reuseaddr`, `pty,raw,echo=0,link=${path}`], { stdio: ['ignore', 'pipe', 'pipe'] });
+  child.stderr?.on('data', (d: Buffer) => { log += d.toString(); });
+  await waitForPaths([path], child, 10_000, () => log);
+  return {
+    port, path, pid: child.pid ?? -1,
+    stop: async () => {
+      await stopChild(child);
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
 }

@@ -158,14 +158,13 @@ export class BusScheduler {
   }
 
   private async tick(tickMs: number): Promise<void> {
-    const now = this.clock.now();
     const healthy: Array<[DeviceState, PollClass[]]> = [];
     const probes: Array<[DeviceState, PollClass[]]> = [];
     for (const s of this.states) {
       const due = s.device.classes.filter((c) => tickMs % c.intervalMs === 0);
       if (due.length === 0) continue;
       if (s.failures === 0) healthy.push([s, due]);
-      else if (now >= s.retryAtMs) probes.push([s, due]);
+      else if (tickMs >= s.retryAtMs) probes.push([s, due]);
       else s.stats.skipped += 1;
     }
     for (const [s, due] of healthy) {
@@ -175,9 +174,9 @@ export class BusScheduler {
     const nextTickMs = Math.min(...this.intervals.map((i) => nextAligned(i, tickMs)));
     for (const [s, due] of probes) {
       if (this.stopped) return;
-      // A probe may time out; it only runs when that cannot push the next tick back.
-      const worstMs = s.device.timeoutMs * due.reduce((n, c) => n + c.requests.length, 0);
-      if (this.clock.now() + worstMs > nextTickMs && s.deferrals < MAX_DEFERRALS) {
+      // A probe ends at its first failed request, so it costs at most about one timeout;
+      // it only runs when that cannot push the next tick back.
+      if (this.clock.now() + s.device.timeoutMs > nextTickMs && s.deferrals < MAX_DEFERRALS) {
         s.deferrals += 1;
         s.stats.deferred += 1;
         continue;
@@ -193,7 +192,7 @@ export class BusScheduler {
     try {
       values = await readDevice(this.bus, s.device, classes, retries);
     } catch (err) {
-      this.onFailure(s, err);
+      this.onFailure(s, err, tickMs);
       return;
     }
     const latency = this.clock.now() - startedMs;
@@ -206,12 +205,13 @@ export class BusScheduler {
     this.events.onPoll({ device: s.device.id, tsMs: Math.max(tickMs, startedMs), values });
   }
 
-  private onFailure(s: DeviceState, err: unknown): void {
+  private onFailure(s: DeviceState, err: unknown, tickMs: number): void {
     s.failures += 1;
     s.stats.errors += 1;
-    // Try again at the next tick after the first failure, then back off exponentially.
+    // Try again at the next tick after the first failure, then back off exponentially,
+    // counted in ticks from the one that failed.
     const backoff = s.failures === 1 ? 0 : Math.min(this.maxBackoffMs, s.device.intervalMs * 2 ** (s.failures - 1));
-    s.retryAtMs = this.clock.now() + backoff;
+    s.retryAtMs = tickMs + backoff;
     const reason = err instanceof Error ? err.message : String(err);
     if (s.failures === 1) this.log.warn({ device: s.device.id, bus: this.bus.id, err: reason }, 'modbus device poll failed');
     this.setAvailability(s, s.failures >= OFFLINE_AFTER ? 'offline' : 'degraded', reason);

@@ -1,0 +1,166 @@
+// Scheduling logic on a fake clock and a fake bus: aligned ticks, poll classes, failure
+// isolation, availability, backoff, overruns. No sockets and no sleeping.
+import { describe, expect, it } from 'vitest';
+import { parseConfigText } from '../../../src/config/loader.js';
+import type { DevicePoll } from '../../../src/core/sample.js';
+import type { ModbusBusConfig } from '../../../src/config/schema.js';
+import { resolveModbusDevices, type ModbusDevice } from '../../../src/protocols/modbus/device.js';
+import { BusScheduler, type Availability } from '../../../src/protocols/modbus/scheduler.js';
+import { FakeBus, FakeClock } from './fakes.js';
+import { capturingLogger, catalogue } from './helpers.js';
+
+const T0 = Date.UTC(2025, 2, 3, 8, 0, 0) + 345;
+
+function devicesFrom(yaml: string): { devices: ModbusDevice[]; bus: ModbusBusConfig } {
+  const config = parseConfigText(`version: 1\ngateway: { id: gw, site: s }\n${yaml}`, 'test.yaml');
+  const { byBus, problems } = resolveModbusDevices(config, catalogue);
+  expect(problems).toEqual([]);
+  const bus = config.buses[0] as ModbusBusConfig;
+  return { devices: byBus.get(bus.id) ?? [], bus };
+}
+
+function sixMeters(extra = ''): string {
+  return `buses: [{ id: panel, type: modbus_tcp, host: 127.0.0.1, timeout: 300ms }]
+devices:
+${[1, 2, 3, 4, 5, 6].map((u) => `  - { id: m${u}, driver: eastron-sdm630, bus: panel, unit_id: ${u}, poll_interval: 1s${extra} }`).join('\n')}
+`;
+}
+
+function harness(devices: ModbusDevice[], busConfig?: ModbusBusConfig) {
+  const clock = new FakeClock(T0);
+  const bus = new FakeBus(clock);
+  const polls: DevicePoll[] = [];
+  const availability: Array<{ device: string; state: Availability; atMs: number }> = [];
+  const { log, lines } = capturingLogger();
+  const scheduler = new BusScheduler(Object.assign(bus, { config: busConfig }), devices, {
+    onPoll: (p) => polls.push(p),
+    onAvailability: (device, state) => availability.push({ device, state, atMs: clock.now() }),
+  }, log, { clock });
+  return { clock, bus, polls, availability, lines, scheduler };
+}
+
+describe('bus scheduler', () => {
+  it('polls on ticks aligned to the wall clock, every device once per tick', async () => {
+    const { devices } = devicesFrom(sixMeters());
+    const h = harness(devices);
+    h.scheduler.start();
+    await h.clock.runUntil(T0 + 3_500);
+    await h.clock.stopping(h.scheduler.stop());
+    const firstRequests = h.bus.log.filter((r) => r.unit === 1).map((r) => r.startMs);
+    // SDM630: 3 requests per poll; the first poll starts on the next whole second.
+    expect(firstRequests.filter((_, i) => i % 3 === 0)).toEqual([T0 - 345 + 1000, T0 - 345 + 2000, T0 - 345 + 3000]);
+    expect(h.polls).toHaveLength(18);
+    expect(Object.keys(h.polls[0]!.values)).toHaveLength(55);
+  });
+
+  it('reads counters in their own slower poll class', async () => {
+    const { devices } = devicesFrom(`buses: [{ id: panel, type: modbus_tcp, host: 127.0.0.1 }]
+devices:
+  - { id: m1, driver: eastron-sdm630, bus: panel, unit_id: 1, poll_interval: 1s, counter_interval: 5s }
+`);
+    expect(devices[0]!.classes.map((c) => c.intervalMs)).toEqual([1000, 5000]);
+    const h = harness(devices);
+    h.scheduler.start();
+    await h.clock.runUntil(T0 + 10_500);
+    await h.clock.stopping(h.scheduler.stop());
+    const withEnergy = h.polls.filter((p) => 'active_energy_import_total' in p.values).map((p) => p.tsMs % 5000);
+    expect(h.polls).toHaveLength(10);
+    expect(withEnergy).toEqual([0, 0]);
+    expect('active_power_total' in h.polls[1]!.values).toBe(true);
+  });
+
+  it('skips a dead device for the rest of its cycle, backs it off, and keeps the others on time', async () => {
+    const { devices } = devicesFrom(sixMeters());
+    const h = harness(devices);
+    h.bus.behaviour.set(3, { kind: 'silent' });
+    h.scheduler.start();
+    await h.clock.runUntil(T0 + 60_500);
+    await h.clock.stopping(h.scheduler.stop());
+
+    // The dead device's turn ends at its first failed request.
+    const deadAttempts = h.bus.log.filter((r) => r.unit === 3);
+    expect(deadAttempts.every((r) => r.address === 0)).toBe(true);
+    // First poll in its place (it was healthy then), later ones after every healthy device.
+    const ticks = [...new Set(deadAttempts.map((r) => Math.floor(r.startMs / 1000) * 1000))];
+    const gaps = ticks.slice(1).map((t, i) => (t - ticks[i]!) / 1000);
+    expect(gaps).toEqual([1, 2, 4, 8, 16]);
+    // Healthy devices: polled every second, each at the same offset into the tick after
+    // the first failure, as if the dead device were not there.
+    for (const u of [1, 2, 4, 5, 6]) {
+      const starts = h.bus.log.filter((r) => r.unit === u && r.address === 0).map((r) => r.startMs % 1000);
+      expect(starts).toHaveLength(60);
+      const offsets = new Set(starts.slice(2));
+      expect(offsets.size, `unit ${u}`).toBe(1);
+    }
+    expect(h.availability.filter((a) => a.device === 'm3').map((a) => a.state)).toEqual(['degraded', 'offline']);
+    expect(h.lines.filter((l) => l.msg === 'modbus device poll failed' && l.device === 'm3')).toHaveLength(1);
+    expect(h.lines.filter((l) => l.msg === 'device availability changed' && l.device === 'm3')).toHaveLength(2);
+  });
+
+  it('caps the backoff, and brings a device back online at its next probe', async () => {
+    const { devices } = devicesFrom(sixMeters());
+    const clock = new FakeClock(T0);
+    const bus = new FakeBus(clock);
+    const states: Availability[] = [];
+    const scheduler = new BusScheduler(bus, devices, {
+      onPoll: () => undefined,
+      onAvailability: (device, state) => { if (device === 'm2') states.push(state); },
+    }, capturingLogger().log, { clock, maxBackoffMs: 4000 });
+    bus.behaviour.set(2, { kind: 'exception', code: 4, latencyMs: 5 });
+    scheduler.start();
+    await clock.runUntil(T0 + 30_000);
+    const probes = bus.log.filter((r) => r.unit === 2).map((r) => r.startMs);
+    expect(Math.max(...probes.slice(1).map((t, i) => t - probes[i]!))).toBeLessThanOrEqual(4000 + 1000);
+    bus.behaviour.delete(2);
+    await clock.runUntil(T0 + 40_000);
+    await clock.stopping(scheduler.stop());
+    expect(states).toEqual(['degraded', 'offline', 'online']);
+  });
+
+  it('retries a failed request of a healthy device, but never of one that is backing off', async () => {
+    const { devices } = devicesFrom(sixMeters(', retries: 2'));
+    const h = harness(devices.slice(0, 1));
+    h.bus.behaviour.set(1, { kind: 'silent' });
+    h.scheduler.start();
+    await h.clock.runUntil(T0 + 2_700);
+    await h.clock.stopping(h.scheduler.stop());
+    const attempts = h.bus.log.map((r) => Math.floor(r.startMs / 1000));
+    // Tick 1: the request and two retries; tick 2: one probe, no retries.
+    expect(attempts.filter((s) => s === attempts[0])).toHaveLength(3);
+    expect(attempts.filter((s) => s !== attempts[0])).toHaveLength(1);
+  });
+
+  it('counts an overrun and runs only the latest missed tick, never a backlog', async () => {
+    const { devices } = devicesFrom(sixMeters());
+    const h = harness(devices);
+    for (const u of [1, 2, 3, 4, 5, 6]) h.bus.behaviour.set(u, { kind: 'ok', latencyMs: 150 });
+    // 6 devices × 3 requests × 150 ms = 2.7 s per cycle at a 1 s interval.
+    h.scheduler.start();
+    await h.clock.runUntil(T0 + 30_000);
+    await h.clock.stopping(h.scheduler.stop());
+    expect(h.scheduler.overruns.count).toBeGreaterThan(5);
+    const cycles = h.polls.length / 6;
+    expect(cycles).toBeLessThanOrEqual(30_000 / 2_700 + 1);
+    expect(h.lines.filter((l) => l.msg === 'modbus bus cycle overran its interval')).toHaveLength(1);
+  });
+
+  it('warns at start when a bus cannot fit its planned cycle, from frame times at the baud rate', async () => {
+    const rtu = (n: number) => `buses: [{ id: rs485, type: modbus_rtu, path: /dev/null, baud_rate: 9600 }]
+devices:
+${Array.from({ length: n }, (_, i) => `  - { id: m${i + 1}, driver: eastron-sdm630, bus: rs485, unit_id: ${i + 1}, poll_interval: 1s }`).join('\n')}
+`;
+    const few = devicesFrom(rtu(1));
+    const many = devicesFrom(rtu(4));
+    const hFew = harness(few.devices, few.bus);
+    const hMany = harness(many.devices, many.bus);
+    hFew.scheduler.start();
+    hMany.scheduler.start();
+    await Promise.all([hFew.scheduler.stop(), hMany.scheduler.stop()]);
+    // One SDM630 at 9600 baud: 3 requests, 342 bytes of frames ≈ 0.4 s; four of them ≈ 1.6 s.
+    expect(hFew.scheduler.estimate!.fits).toBe(true);
+    expect(hMany.scheduler.estimate!.fits).toBe(false);
+    expect(hFew.lines.filter((l) => l.msg === 'modbus bus cannot fit its planned cycle in the poll interval')).toHaveLength(0);
+    const warn = hMany.lines.find((l) => l.msg === 'modbus bus cannot fit its planned cycle in the poll interval');
+    expect(warn).toMatchObject({ requests: 12, intervalMs: 1000 });
+  });
+});
