@@ -72,6 +72,7 @@ export class SubscriptionSet {
   private readonly states = new Map<string, ItemState>();
   private closed = false;
   private chunkSize: number;
+  private reused = 0;
 
   constructor(
     private readonly session: ClientSession,
@@ -108,7 +109,19 @@ export class SubscriptionSet {
   }
 
   private async subscribe(publishingMs: number, items: Array<{ ref: PointRef; params: ItemParams }>): Promise<void> {
-    const sub = await this.createSubscription(publishingMs);
+    let sub: ClientSubscription;
+    try {
+      sub = await this.createSubscription(publishingMs);
+    } catch (err) {
+      // The server allows fewer subscriptions per session than we would like: share
+      // the existing ones (preferably of the same interval) instead of failing.
+      const existing = this.subs.filter((s) => s.publishingInterval === publishingMs);
+      const pool = existing.length > 0 ? existing : this.subs;
+      const reuse = pool[this.reused++ % Math.max(1, pool.length)];
+      if (!/BadTooManySubscriptions/.test(String(err)) || !reuse) throw err;
+      if (this.reused === 1) this.log.info({ subscriptions: this.subs.length }, 'opcua server limits subscriptions per session, sharing them');
+      sub = reuse;
+    }
     // Items sharing sampling, queue and deadband go in one bulk request.
     const byParams = new Map<string, typeof items>();
     for (const it of items) {

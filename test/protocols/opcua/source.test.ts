@@ -7,7 +7,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { run as opcuaCli } from '../../../src/cli/opcua.js';
 import { OpcuaBusConfig } from '../../../src/config/opcua.js';
 import { createOpcuaSource, type OpcuaDeviceSpec, type OpcuaSource } from '../../../src/protocols/opcua/source.js';
-import { lineNodeId, startLineSimulator, type LineSimulator } from '../../../src/sim/opcua/line.js';
+import { benchNodeId, lineNodeId, startLineSimulator, type LineSimulator } from '../../../src/sim/opcua/line.js';
 import { captureLogger, recorder, tempDir, waitFor } from './helpers.js';
 
 const cleanups: Array<() => Promise<void> | void> = [];
@@ -201,5 +201,20 @@ describe('opcua source', () => {
     expect(rec.lastAvailability()?.reason).toBe('server unreachable');
     await s.startServer();
     await waitFor(() => rec.readings('production_count').length >= 1, 10_000, 'values once the server is up');
+  });
+
+  it('more subscriptions than the server allows per session: items share the existing ones and all report', async () => {
+    const { sim: s, dir } = await sim({ benchTags: 15, benchUpdateMs: 500 });
+    const device: OpcuaDeviceSpec = {
+      id: 'tags', poll_interval_ms: 500,
+      points: Array.from({ length: 15 }, (_, i) => ({ id: `t${i}`, node_id: benchNodeId(i), unit: '' })),
+    };
+    // One item per subscription asks for 15; the simulator (node-opcua default) allows 10.
+    const { src, rec, logs } = source({ endpoint: s.endpoint, subscription: { max_items_per_subscription: 1 } }, [device], join(dir, 'data'));
+    await src.start();
+    await waitFor(() => device.points.every((p) => rec.readings(p.id).length >= 2), 15_000, 'every tag reporting');
+    expect(src.stats()).toMatchObject({ sessions_created: 1, monitored_items: 15, connect_failures: 0 });
+    expect(src.stats().subscriptions).toBeLessThan(15);
+    expect(logs.lines.some((l) => l.msg === 'opcua server limits subscriptions per session, sharing them')).toBe(true);
   });
 });
