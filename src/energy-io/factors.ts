@@ -97,3 +97,8 @@ export async function loadSelectedFactors(selection: { dir?: string | undefined;
   };
   return { coal: pick(selection.coal, 'coal'), co2: pick(selection.co2, 'co2') };
 }
+
+/** Factor-set problems as config problems (exit 2), pointing at energy.factors of the config file. */
+export function factorProblems(file: string, err: FactorError): Array<{ file: string; line: number; path: string; message: string }> {
+  return err.problems.map((message) => ({ file, line: 0, path: 'energy.factors', message: `${err.message.split(':')[0]}: ${message}` }));
+}
