@@ -13,6 +13,8 @@ const COMMANDS: Record<string, { summary: string; load: () => Promise<Command> }
   simulate: { summary: 'serve simulated meters over Modbus TCP', load: async () => (await import('./simulate.js')).simulateCommand },
   demo: { summary: 'run a simulated plant, an embedded broker and the gateway', load: async () => (await import('./demo.js')).demoCommand },
   browse: { summary: 'list an OPC UA server\'s variables with node ids, types and values', load: async () => (await import('./browse.js')).browseCommand },
+  compute: { summary: 'run the energy engine over a readings file; print window, demand and EnPI records', load: async () => (await import('./compute.js')).computeCommand },
+  evaluate: { summary: 'print the year\'s 亩产效益 and green-factory indicators', load: async () => (await import('./evaluate.js')).evaluateCommand },
   opcua: { summary: 'OPC UA certificates: list, trust a rejected server certificate', load: async () => (await import('./opcua.js')).opcuaCommand },
 };
 
