@@ -16,6 +16,7 @@ const COMMANDS: Record<string, { summary: string; load: () => Promise<Command> }
   compute: { summary: 'run the energy engine over a readings file; print window, demand and EnPI records', load: async () => (await import('./compute.js')).computeCommand },
   evaluate: { summary: 'print the year\'s 亩产效益 and green-factory indicators', load: async () => (await import('./evaluate.js')).evaluateCommand },
   opcua: { summary: 'OPC UA certificates: list, trust a rejected server certificate', load: async () => (await import('./opcua.js')).opcuaCommand },
+  bridge: { summary: 'write gateways\' records from an MQTT broker into InfluxDB', load: async () => (await import('./bridge.js')).bridgeCommand },
 };
 
 function mainHelp(): string {
