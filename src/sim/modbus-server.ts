@@ -29,7 +29,8 @@ export interface SimServerOptions {
   now?: () => number;
 }
 
-function context(meters: SimulatedMeter[], now: () => number, absentUnit: AnswerContext['absentUnit']): AnswerContext {
+/** The shared state behind one simulated port: meters by unit id, faults, request counters. */
+export function answerContext(meters: SimulatedMeter[], now: () => number, absentUnit: AnswerContext['absentUnit']): AnswerContext {
   return {
     byUnit: new Map(meters.map((m) => [m.unitId, m])), faults: new Map(), now, absentUnit,
     requests: new Map(), answers: [], inFlight: { now: 0, max: 0 },
@@ -45,9 +46,10 @@ function handle(ctx: AnswerContext, port: number, dropConnections: () => void, s
 
 /** Serves several simulated meters, by unit id, on one Modbus TCP port (modbus-serial's ServerTCP). */
 export async function startModbusTcpSimulator(meters: SimulatedMeter[], options: SimServerOptions = {}): Promise<SimServerHandle> {
-  const ctx = context(meters, options.now ?? Date.now, 'exception');
+  const ctx = answerContext(meters, options.now ?? Date.now, 'exception');
   const host = options.host ?? '127.0.0.1';
-  const port = options.port ?? 0;
+  // ServerTCP takes port 0 for "502", so a free port is picked here.
+  const port = options.port || (await freePort(host));
   const server = new ServerTCP(buildVector(ctx), { host, port, unitID: 255 });
   const internals = server as unknown as { _server: Server; socks: Map<Socket, unknown> };
   const dropConnections = () => { for (const s of internals.socks.keys()) s.destroy(); };
@@ -66,6 +68,17 @@ export async function startModbusTcpSimulator(meters: SimulatedMeter[], options:
     dropConnections();
     server.close(() => resolve());
   }));
+}
+
+function freePort(host: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const probe = createServer();
+    probe.once('error', reject);
+    probe.listen(0, host, () => {
+      const addr = probe.address();
+      probe.close(() => resolve(typeof addr === 'object' && addr ? addr.port : 0));
+    });
+  });
 }
 
 /** modbus-serial's callback-style service vector: a silent unit simply never calls back. */
@@ -168,7 +181,7 @@ function serveRtuStream(ctx: AnswerContext, onData: (cb: (d: Buffer) => void) =>
  * that do not exist stay silent, as on the RS-485 side of a real one.
  */
 export async function startModbusRtuOverTcpSimulator(meters: SimulatedMeter[], options: SimServerOptions = {}): Promise<SimServerHandle> {
-  const ctx = context(meters, options.now ?? Date.now, 'silent');
+  const ctx = answerContext(meters, options.now ?? Date.now, 'silent');
   const sockets = new Set<Socket>();
   const dropConnections = () => { for (const s of sockets) s.destroy(); };
   ctx.onDisconnect = dropConnections;
@@ -193,7 +206,7 @@ export async function startModbusRtuOverTcpSimulator(meters: SimulatedMeter[], o
 
 /** Simulated meters on an RS-485 line: a serial port (a pty in tests) speaking Modbus RTU. */
 export async function startModbusRtuSimulator(meters: SimulatedMeter[], line: SerialLineOptions, options: { now?: () => number } = {}): Promise<SimServerHandle> {
-  const ctx = context(meters, options.now ?? Date.now, 'silent');
+  const ctx = answerContext(meters, options.now ?? Date.now, 'silent');
   const serial = createSerialLine(line);
   serial.on('error', () => undefined);
   await new Promise<void>((resolve, reject) => serial.open((err) => (err ? reject(err) : resolve())));

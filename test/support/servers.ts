@@ -245,7 +245,8 @@ export async function startSerialDeviceServer(): Promise<{ port: number; path: s
   const path = join(dir, 'line');
   const port = await freePort();
   let log = '';
-  const child = spawn(bin, ['-d', '-d', `tcp-listen:${port},bind=127.0.0.1,reuseaddr`, `pty,raw,echo=0,link=${path}`], { stdio: ['ignore', 'pipe', 'pipe'] });
+  // The pty first: socat opens its addresses in order, and the line must exist before a client connects.
+  const child = spawn(bin, ['-d', '-d', `pty,raw,echo=0,link=${path}`, `tcp-listen:${port},bind=127.0.0.1,reuseaddr`], { stdio: ['ignore', 'pipe', 'pipe'] });
   child.stderr?.on('data', (d: Buffer) => { log += d.toString(); });
   await waitForPaths([path], child, 10_000, () => log);
   return {
