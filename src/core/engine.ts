@@ -122,6 +122,10 @@ export function createEngine(config: EngineConfig, state?: EngineState): Engine 
   const model = buildModel(config);
   // Tolerate snapshots written before a field existed.
   const st: EngineState = { ...emptyState(), ...(state ? structuredClone(state) : {}) };
+  for (const ss of Object.values(st.series)) {
+    // The first release kept open windows in an object keyed by start_ms.
+    if (!Array.isArray(ss.open)) ss.open = Object.values(ss.open as Record<string, OpenWindow>).sort((a, b) => a.startMs - b.startMs);
+  }
   // When each series' oldest window becomes due (runtime cache; derivable from state).
   const nextClose = new Map<string, number>();
   return {

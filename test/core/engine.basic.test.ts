@@ -57,3 +57,17 @@ describe('engine, first slice', () => {
     expect(energy(outA, '1h').map((r) => r.quantity)).toEqual([420]);
   });
 });
+
+describe('snapshot compatibility', () => {
+  it('resumes from a first-release snapshot (open windows keyed by start_ms)', () => {
+    const old = {
+      version: 1, accountUnits: { line1: 'kWh' },
+      channels: { 'm1/active_energy_import_total': { unit: 'kWh', counter: { last: { tsMs: T0 + 10 * MIN, micro: 1_050_000_000 } } } },
+      series: { 'energy/line1/15m': { startMs: T0, open: { [T0]: { startMs: T0, endMs: T0 + 15 * MIN, sums: { q: 50_000_000 }, coveredMs: { 'm1/active_energy_import_total': 10 * MIN }, flags: [] } } } },
+    };
+    const e = createEngine(config, old as never);
+    e.ingest(poll('m1', T0 + 15 * MIN, { active_energy_import_total: 1100 }));
+    const [r] = energy(e.advance(T0 + 16 * MIN), '15m');
+    expect([r?.quantity, r?.coverage]).toEqual([100, 1]);
+  });
+});
