@@ -14,6 +14,7 @@ import { BusScheduler } from '../protocols/modbus/scheduler.js';
 import { createTopics, defaultTopicRoot } from '../sinks/mqtt/topics.js';
 import { VERSION } from '../version.js';
 import { Delivery } from './delivery.js';
+import { completeEngineConfig } from '../energy-io/engine-config.js';
 import { engineConfigFrom } from './engine-config.js';
 import { startOpcuaSources, type AcquisitionEvents, type Source } from './opcua-sources.js';
 
@@ -60,7 +61,8 @@ export async function startGateway(config: RootConfig, opts: GatewayOptions): Pr
     influx: config.influx,
   });
   const { outbox, publisher } = delivery;
-  const engine = createEngine(engineConfigFrom(config, catalogue), outbox.loadState<EngineState>(ENGINE_STATE_KEY));
+  const engineConfig = await completeEngineConfig(engineConfigFrom(config, catalogue), config.energy);
+  const engine = createEngine(engineConfig, outbox.loadState<EngineState>(ENGINE_STATE_KEY));
   const models = new Map<string, string | null>();
   for (const d of config.devices) models.set(d.id, d.model ?? d.driver ?? null);
 
@@ -93,7 +95,7 @@ export async function startGateway(config: RootConfig, opts: GatewayOptions): Pr
     schedulers.push(scheduler);
     scheduler.start();
   }
-  const opcua: Source[] = await startOpcuaSources(config, catalogue, events, log);
+  const opcua: Source[] = await startOpcuaSources(config, catalogue, events, log, opts.configFile);
 
   const ticker = setInterval(() => pipeline.tick(), 1000);
 

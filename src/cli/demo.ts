@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startGateway } from '../app/gateway.js';
 import { parseConfigText } from '../config/loader.js';
-import type { EnergyRecord } from '../core/records.js';
+import type { EnergyRecord, EnpiRecord } from '../core/records.js';
 import type { TelemetryRecord } from '../core/telemetry.js';
 import { createLogger } from '../log/logger.js';
 import type { GatewayRecord } from '../pipeline/pipeline.js';
@@ -42,6 +42,9 @@ live summary. With --influx-url (or INFLUX_URL) it also writes to InfluxDB 1.x
 
     const meters = [1, 2, 3].map((unitId) => new SimulatedMeter({ unitId, profile, seed: unitId }));
     const sim = await startModbusTcpSimulator(meters);
+    // node-opcua loads only for the demo's line, not for every command.
+    const { startLineSimulator } = await import('../sim/opcua/line.js');
+    const line = await startLineSimulator({ securityModes: ['none'] });
     const mqttUrl = values['mqtt-url'] ?? process.env.MQTT_URL;
     const broker = mqttUrl ? null : await startEmbeddedBroker();
     const influxUrl = values['influx-url'] ?? process.env.INFLUX_URL;
@@ -49,7 +52,7 @@ live summary. With --influx-url (or INFLUX_URL) it also writes to InfluxDB 1.x
     let text = readFileSync(join(packageRoot(), 'config', 'demo.yaml'), 'utf8');
     if (influxUrl) text += `influx: { url: "${influxUrl}", api: v1, database: ${values['influx-db']} }\n`;
     const config = parseConfigText(text, 'config/demo.yaml', {
-      env: { ...process.env, DEMO_DATA_DIR: dataDir, DEMO_MODBUS_PORT: String(sim.port), DEMO_MQTT_URL: mqttUrl ?? broker!.url },
+      env: { ...process.env, DEMO_DATA_DIR: dataDir, DEMO_MODBUS_PORT: String(sim.port), DEMO_MQTT_URL: mqttUrl ?? broker!.url, DEMO_OPCUA_ENDPOINT: line.endpoint },
     });
 
     const logFile = join(dataDir, 'demo.log');
@@ -62,7 +65,7 @@ live summary. With --influx-url (or INFLUX_URL) it also writes to InfluxDB 1.x
     });
 
     const out = process.stdout;
-    out.write(`energy-gateway demo — meters on modbus tcp 127.0.0.1:${sim.port}, MQTT ${mqttUrl ?? `${broker!.url} (embedded)`}${influxUrl ? `, InfluxDB ${influxUrl}` : ''}\n`);
+    out.write(`energy-gateway demo — meters on modbus tcp 127.0.0.1:${sim.port}, press line on ${line.endpoint}, MQTT ${mqttUrl ?? `${broker!.url} (embedded)`}${influxUrl ? `, InfluxDB ${influxUrl}` : ''}\n`);
     out.write(`data and log: ${dataDir}   topics: energy/${config.gateway.site}/${config.gateway.id}/#   Ctrl-C to stop\n\n`);
     const interactive = Boolean(out.isTTY);
     const render = setInterval(() => {
@@ -77,6 +80,7 @@ live summary. With --influx-url (or INFLUX_URL) it also writes to InfluxDB 1.x
     out.write('\nstopping…\n');
     await gateway.stop();
     await sim.stop();
+    await line.stop();
     await broker?.stop();
     if (ownsDataDir) rmSync(dataDir, { recursive: true, force: true });
     out.write('stopped.\n');
@@ -88,6 +92,7 @@ live summary. With --influx-url (or INFLUX_URL) it also writes to InfluxDB 1.x
 class LiveSummary {
   private readonly devices = new Map<string, { powerW?: number; energyKwh?: number; state: string; polls: number }>();
   private readonly windows = new Map<string, EnergyRecord>();
+  private readonly enpis = new Map<string, EnpiRecord>();
   private records = 0;
 
   constructor(deviceIds: string[], private readonly ansi: boolean) {
@@ -112,6 +117,8 @@ class LiveSummary {
       if (e?.quality === 'good' && typeof e.value === 'number') d.energyKwh = e.value;
     } else if (r.kind === 'energy') {
       this.windows.set(`${r.account}/${r.window}`, r);
+    } else if (r.kind === 'enpi') {
+      this.enpis.set(`${r.enpi}/${r.window}`, r);
     }
   }
 
@@ -138,6 +145,16 @@ class LiveSummary {
         new Date(w.start_ms).toLocaleTimeString('en-GB', { hour12: false }).padEnd(9),
         fmt(w.energy_kwh ?? w.quantity, 3).padStart(10), fmt(w.kgce, 2).padStart(9), fmt(w.kgco2, 2).padStart(9),
         `${Math.round(w.coverage * 100)}%`.padStart(9),
+      ].join(' '));
+    }
+    lines.push('\x1b[2K');
+    lines.push('\x1b[2K' + ['EnPI'.padEnd(16), 'window'.padEnd(7), 'start'.padEnd(9), 'parts'.padStart(7), 'kWh/part'.padStart(10), 'kgce/part'.padStart(10), 'kgCO2/part'.padStart(11), 'status'.padStart(11)].join(' '));
+    for (const e of [...this.enpis.values()].sort((a, b) => a.enpi.localeCompare(b.enpi) || a.window.localeCompare(b.window))) {
+      lines.push('\x1b[2K' + [
+        e.enpi.padEnd(16), e.window.padEnd(7),
+        new Date(e.start_ms).toLocaleTimeString('en-GB', { hour12: false }).padEnd(9),
+        fmt(e.output, 0).padStart(7), fmt(e.kwh_per_unit, 4).padStart(10), fmt(e.kgce_per_unit, 5).padStart(10),
+        fmt(e.kgco2_per_unit, 4).padStart(11), e.status.padStart(11),
       ].join(' '));
     }
     // Clear-line codes only on a terminal: piped output stays plain text.

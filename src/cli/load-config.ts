@@ -1,3 +1,4 @@
+import { opcuaProblems } from '../app/opcua-sources.js';
 import { resolveModbusDevices } from '../protocols/modbus/device.js';
 import { loadConfig } from '../config/loader.js';
 import type { RootConfig } from '../config/schema.js';
@@ -7,6 +8,6 @@ import type { DriverProfile } from '../profiles/schema.js';
 /** The one way commands load a config: schema, cross-references and driver checks together. */
 export function loadGatewayConfig(file: string): { config: RootConfig; catalogue: Map<string, DriverProfile> } {
   const catalogue = loadCatalogueSync();
-  const config = loadConfig(file, { checks: [(cfg) => resolveModbusDevices(cfg, catalogue).problems] });
+  const config = loadConfig(file, { checks: [(cfg) => resolveModbusDevices(cfg, catalogue).problems, opcuaProblems] });
   return { config, catalogue };
 }
