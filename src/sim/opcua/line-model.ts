@@ -87,9 +87,10 @@ export class LineModel {
     const before = { ...this.values };
     const running = this.isRunning(nowMs);
     const v = this.values;
-    // Energy integrates the power held over the elapsed step (rectangle rule).
+    // Energy integrates the power held over the elapsed step (rectangle rule); the
+    // step ran in the state the line was in when it began.
     v.Energy += (v.Power * dtMs) / 3_600_000_000;
-    if (running) this.runningMs += dtMs;
+    if (this.isRunning(this.lastMs)) this.runningMs += dtMs;
     if (this.opts.shiftResetMs) {
       const shift = Math.floor((nowMs - this.startMs) / this.opts.shiftResetMs);
       if (shift !== this.lastShift) {
