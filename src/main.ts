@@ -1,6 +1,12 @@
 #!/usr/bin/env node
 import { main } from './cli/index.js';
 
+// `energy-gateway compute … | head` closes stdout early: that is the reader's choice, not a failure.
+process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+  if (err.code === 'EPIPE') process.exit(process.exitCode ?? 0);
+  throw err;
+});
+
 main(process.argv.slice(2)).then(
   (code) => { process.exitCode = code; },
   (err: unknown) => {

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { isValidTimezone } from '../core/calendar.js';
 import { Duration } from './duration.js';
 import { AccountConfig, EnpiConfig, EnergySettings, EvaluationConfig } from './energy.js';
 import { BridgeConfig } from './bridge.js';
@@ -14,7 +15,7 @@ const Id = z.string().regex(/^[\p{L}\p{N}][\p{L}\p{N}_.-]*$/u, 'use letters, dig
 export const GatewayConfig = z.strictObject({
   id: Id,
   site: Id,
-  timezone: z.string().default('Asia/Shanghai'),
+  timezone: z.string().refine(isValidTimezone, 'unknown IANA time zone (e.g. Asia/Shanghai)').default('Asia/Shanghai'),
   data_dir: z.string().default('./data'),
 });
 export type GatewayConfig = z.infer<typeof GatewayConfig>;
