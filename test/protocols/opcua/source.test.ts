@@ -3,6 +3,7 @@
 import { createHash } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { OPCUACertificateManager } from 'node-opcua';
 import { afterEach, describe, expect, it } from 'vitest';
 import { run as opcuaCli } from '../../../src/cli/opcua.js';
 import { OpcuaBusConfig } from '../../../src/config/opcua.js';
@@ -216,5 +217,28 @@ describe('opcua source', () => {
     expect(src.stats()).toMatchObject({ sessions_created: 1, monitored_items: 15, connect_failures: 0 });
     expect(src.stats().subscriptions).toBeLessThan(15);
     expect(logs.lines.some((l) => l.msg === 'opcua server limits subscriptions per session, sharing them')).toBe(true);
+  });
+
+  it('X.509 user identity over Sign / Aes128_Sha256_RsaOaep', async () => {
+    const { sim: s, dir } = await sim({ securityModes: ['sign'], securityPolicies: ['aes128_sha256_rsaoaep'], allowAnonymous: false });
+    const dataDir = join(dir, 'data');
+    mkdirSync(join(dataDir, 'pki', 'trusted', 'certs'), { recursive: true });
+    writeFileSync(join(dataDir, 'pki', 'trusted', 'certs', 'line-sim.der'), s.certificate());
+    // A user certificate and key, as an operator would be issued.
+    const userPki = new OPCUACertificateManager({ rootFolder: join(dir, 'user-pki') });
+    await userPki.initialize();
+    const certFile = join(dir, 'user-pki', 'operator.pem');
+    await userPki.createSelfSignedCertificate({
+      subject: '/CN=operator', applicationUri: 'urn:energy-gateway:operator', dns: [], startDate: new Date(), validity: 30, outputFile: certFile,
+    });
+    await userPki.dispose();
+
+    const { src, rec, logs } = source({
+      endpoint: s.endpoint, security_mode: 'sign', security_policy: 'aes128_sha256_rsaoaep',
+      user: { type: 'certificate', cert_file: certFile, key_file: join(dir, 'user-pki', 'own', 'private', 'private_key.pem') },
+    }, [lineDevice()], dataDir);
+    await src.start();
+    await waitFor(() => rec.readings('production_count').length >= 2, 15_000, 'values with an X.509 user');
+    expect(logs.lines.find((l) => l.msg === 'opcua online')).toMatchObject({ security_mode: 'sign', security_policy: 'aes128_sha256_rsaoaep', user: 'certificate' });
   });
 });
