@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { effectiveSecurityPolicy, OpcuaBusConfig } from '../../../src/config/opcua.js';
 import { parseConfigText } from '../../../src/config/loader.js';
+import { opcuaDeviceSpec } from '../../../src/protocols/opcua/spec.js';
 
 const base = { id: 'plc1', type: 'opcua', endpoint: 'opc.tcp://10.0.0.5:4840' };
 
@@ -56,5 +57,10 @@ devices:
     expect(bus).toMatchObject({ user: { password: 'from-env' }, watchdog_timeout: 20_000, subscription: { publishing_interval: 1000, sampling_interval: 500 } });
     expect(cfg.devices[0]?.points?.[2]).toMatchObject({ sampling_interval: 250, queue_size: 5, deadband: { type: 'percent', value: 1 } });
     expect(cfg.devices[0]?.points?.[1]).toMatchObject({ mode: 'poll' });
+    // The parsed device feeds the source directly.
+    const { spec, problems } = opcuaDeviceSpec(cfg.devices[0]!);
+    expect(problems).toEqual([]);
+    expect(spec.points[2]).toMatchObject({ id: 'active_power_total', sampling_interval_ms: 250, queue_size: 5 });
+    expect(spec.poll_interval_ms).toBe(1000);
   });
 });
