@@ -10,13 +10,17 @@ import { EXIT_FAILURE, EXIT_OK, EXIT_USAGE, UsageError, type Command } from './c
 const COMMANDS: Record<string, { summary: string; load: () => Promise<Command> }> = {
   run: { summary: 'run the gateway with a config file', load: async () => (await import('./run.js')).runCommand },
   check: { summary: 'validate a config file without touching the network', load: async () => (await import('./check.js')).checkCommand },
-  simulate: { summary: 'serve simulated meters over Modbus TCP', load: async () => (await import('./simulate.js')).simulateCommand },
+  simulate: { summary: 'serve simulated meters over Modbus TCP, RTU or RTU over TCP', load: async () => (await import('./simulate.js')).simulateCommand },
+  read: { summary: 'read every point of one Modbus device once', load: async () => (await import('./read.js')).readCommand },
+  plan: { summary: 'show the planned Modbus requests per bus and the expected cycle time', load: async () => (await import('./plan.js')).planCommand },
+  probe: { summary: 'show registers under every byte/word order and at address ±1', load: async () => (await import('./probe.js')).probeCommand },
   demo: { summary: 'run a simulated plant, an embedded broker and the gateway', load: async () => (await import('./demo.js')).demoCommand },
   browse: { summary: 'list an OPC UA server\'s variables with node ids, types and values', load: async () => (await import('./browse.js')).browseCommand },
   compute: { summary: 'run the energy engine over a readings file; print window, demand and EnPI records', load: async () => (await import('./compute.js')).computeCommand },
   evaluate: { summary: 'print the year\'s 亩产效益 and green-factory indicators', load: async () => (await import('./evaluate.js')).evaluateCommand },
   opcua: { summary: 'OPC UA certificates: list, trust a rejected server certificate', load: async () => (await import('./opcua.js')).opcuaCommand },
   bridge: { summary: 'write gateways\' records from an MQTT broker into InfluxDB', load: async () => (await import('./bridge.js')).bridgeCommand },
+  record: { summary: 'enter a meter replacement, manual output or quantity into a running gateway', load: async () => (await import('./record.js')).recordCommand },
 };
 
 function mainHelp(): string {

@@ -1,6 +1,8 @@
 import { loadCatalogueSync } from '../profiles/catalogue.js';
 import { SimulatedMeter } from '../sim/modbus-meter.js';
-import { startModbusTcpSimulator } from '../sim/modbus-server.js';
+import {
+  startModbusRtuOverTcpSimulator, startModbusRtuSimulator, startModbusTcpSimulator, type SimServerHandle,
+} from '../sim/modbus-server.js';
 import { parseCommandArgs } from './args.js';
 import { EXIT_OK, UsageError, type Command } from './command.js';
 import { untilSignal } from './signals.js';
@@ -19,16 +21,38 @@ export function parseUnitList(text: string): number[] {
   return out;
 }
 
+function positive(text: string, flag: string): number {
+  const n = Number(text);
+  if (!Number.isFinite(n) || n <= 0) throw new UsageError(`${flag} must be a positive number, got "${text}"`);
+  return n;
+}
+
+/** --at: a fixed simulation time (ISO date or epoch ms), so every read sees the same values. */
+function parseAt(text: string | undefined): (() => number) | undefined {
+  if (text === undefined) return undefined;
+  const ms = /^\d+$/.test(text) ? Number(text) : Date.parse(text);
+  if (!Number.isFinite(ms)) throw new UsageError(`--at takes an ISO time or epoch ms, got "${text}"`);
+  return () => ms;
+}
+
 export const simulateCommand: Command = {
   name: 'simulate',
-  summary: 'serve simulated meters over Modbus TCP',
-  usage: `energy-gateway simulate [--driver ID] [--units LIST] [--meter ID@UNIT ...] [--host H] [--port P] [--seed N]
+  summary: 'serve simulated meters over Modbus TCP, RTU or RTU over TCP',
+  usage: `energy-gateway simulate [--driver ID] [--units LIST] [--meter ID@UNIT ...] [--host H] [--port P]
+                        [--rtu PATH [--baud B] [--parity P]] [--rtu-over-tcp] [--ct-ratio N] [--pt-ratio N] [--seed N] [--at TIME]
 
-Serves simulated meters built from driver profiles in drivers/: several unit ids
-behind one Modbus TCP port. Each meter's energy counter is the exact integral of
-the power it serves. Defaults: --driver eastron-sdm630 --units 1-3 --port 5020.
-  --meter ID@UNIT  add one meter of driver ID at unit id UNIT (repeatable; mixes models)
-  --seed N         changes every meter's load shape`,
+Serves simulated meters built from driver profiles in drivers/: several unit ids behind one
+port, mixed models allowed. Each meter's counters are the exact integral of the rates it
+serves. Meters with CT/PT ratio registers serve secondary values and hold the ratios, as a
+meter behind transformers does. Defaults: --driver eastron-sdm630 --units 1-3 --port 5020.
+  --meter ID@UNIT   add one meter of driver ID at unit id UNIT (repeatable; mixes models)
+  --rtu PATH        Modbus RTU on a serial port (e.g. one end of a socat pty pair)
+  --baud B          RTU baud rate (default 9600); --parity none|even|odd (default none)
+  --rtu-over-tcp    RTU frames on the TCP port, like a serial device server
+  --ct-ratio N      CT ratio held by meters with a ct_ratio register (default 40)
+  --pt-ratio N      PT ratio held by meters with a pt_ratio register (default 1)
+  --seed N          changes every meter's load shape
+  --at TIME         freeze time (ISO or epoch ms): every read returns the same values`,
   async run(argv) {
     const { values } = parseCommandArgs(argv, {
       driver: { type: 'string', default: 'eastron-sdm630' },
@@ -36,7 +60,14 @@ the power it serves. Defaults: --driver eastron-sdm630 --units 1-3 --port 5020.
       meter: { type: 'string', multiple: true },
       host: { type: 'string', default: '127.0.0.1' },
       port: { type: 'string', default: '5020' },
+      rtu: { type: 'string' },
+      baud: { type: 'string', default: '9600' },
+      parity: { type: 'string', default: 'none' },
+      'rtu-over-tcp': { type: 'boolean' },
+      'ct-ratio': { type: 'string', default: '40' },
+      'pt-ratio': { type: 'string', default: '1' },
       seed: { type: 'string', default: '0' },
+      at: { type: 'string' },
     });
     const catalogue = loadCatalogueSync();
     const wanted: Array<{ driver: string; unit: number }> = values.meter?.length
@@ -46,14 +77,35 @@ the power it serves. Defaults: --driver eastron-sdm630 --units 1-3 --port 5020.
         return { driver, unit: Number(unit) };
       })
       : parseUnitList(values.units).map((unit) => ({ driver: values.driver, unit }));
+    const seen = new Set<number>();
+    for (const w of wanted) {
+      if (seen.has(w.unit)) throw new UsageError(`unit id ${w.unit} is used twice`);
+      seen.add(w.unit);
+    }
     const seed = Number(values.seed);
+    const ratios = { ct_ratio: positive(values['ct-ratio'], '--ct-ratio'), pt_ratio: positive(values['pt-ratio'], '--pt-ratio') };
+    const now = parseAt(values.at);
+    const epochMs = now ? now() : undefined;
     const meters = wanted.map(({ driver, unit }) => {
       const profile = catalogue.get(driver);
       if (!profile) throw new UsageError(`unknown driver "${driver}" (known: ${[...catalogue.keys()].join(', ')})`);
-      return new SimulatedMeter({ unitId: unit, profile, seed: seed * 1000 + unit });
+      return new SimulatedMeter({ unitId: unit, profile, seed: seed * 1000 + unit, ratios, ...(epochMs !== undefined ? { epochMs } : {}) });
     });
-    const server = await startModbusTcpSimulator(meters, { host: values.host, port: Number(values.port) });
-    process.stdout.write(`simulating ${meters.length} meter(s) on modbus tcp ${values.host}:${server.port}: ${wanted.map((w) => `${w.driver}@${w.unit}`).join(', ')}\n`);
+
+    let server: SimServerHandle;
+    let where: string;
+    if (values.rtu !== undefined) {
+      const parity = values.parity;
+      if (parity !== 'none' && parity !== 'even' && parity !== 'odd') throw new UsageError(`--parity is none, even or odd, got "${parity}"`);
+      const baudRate = positive(values.baud, '--baud');
+      server = await startModbusRtuSimulator(meters, { path: values.rtu, baudRate, parity }, now ? { now } : {});
+      where = `modbus rtu ${values.rtu} at ${baudRate} baud`;
+    } else {
+      const start = values['rtu-over-tcp'] ? startModbusRtuOverTcpSimulator : startModbusTcpSimulator;
+      server = await start(meters, { host: values.host, port: Number(values.port), ...(now ? { now } : {}) });
+      where = `${values['rtu-over-tcp'] ? 'modbus rtu over tcp' : 'modbus tcp'} ${values.host}:${server.port}`;
+    }
+    process.stdout.write(`simulating ${meters.length} meter(s) on ${where}: ${wanted.map((w) => `${w.driver}@${w.unit}`).join(', ')}\n`);
     await untilSignal();
     await server.stop();
     return EXIT_OK;

@@ -84,9 +84,14 @@ export class SimulatedMeter {
     this.cacheMs = opts.imageCacheMs ?? 0;
   }
 
-  /** The ratio a multiply_by name stands for on this meter (its register, or the profile setting). */
+  /**
+   * The ratio a multiply_by name stands for on this meter: what its ratio register holds, or
+   * for a ratio the meter does not hold, the profile setting's default (what the gateway uses
+   * when the device config sets nothing).
+   */
   ratio(name: string): number {
-    return this.opts.ratios?.[name] ?? this.opts.profile.settings[name]?.default ?? 1;
+    if (this.ratioIds.has(name)) return this.opts.ratios?.[name] ?? 1;
+    return this.opts.profile.settings[name]?.default ?? 1;
   }
 
   /**

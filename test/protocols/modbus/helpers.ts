@@ -4,6 +4,7 @@ import { BusConfig, type ModbusBusConfig } from '../../../src/config/schema.js';
 import { ModbusBus } from '../../../src/protocols/modbus/bus.js';
 import { silentLogger } from '../../../src/log/logger.js';
 import { loadCatalogueSync } from '../../../src/profiles/catalogue.js';
+import { spawnCli } from '../../support/cli.js';
 
 export const catalogue = loadCatalogueSync();
 
@@ -32,5 +33,40 @@ export async function settle<T>(p: Promise<T>): Promise<{ ok: true; value: T } |
     return { ok: true, value: await p };
   } catch (error) {
     return { ok: false, error };
+  }
+}
+
+/** Runs the CLI from source as a child without blocking this process (an in-process simulator must keep answering). */
+export function runCliAsync(args: string[], timeoutMs = 60_000): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawnCli(args);
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => { stdout += d.toString(); });
+    child.stderr.on('data', (d: Buffer) => { stderr += d.toString(); });
+    const timer = setTimeout(() => {
+      if (child.pid) process.kill(child.pid, 'SIGKILL');
+      reject(new Error(`energy-gateway ${args.join(' ')} did not finish in ${timeoutMs} ms: ${stderr}`));
+    }, timeoutMs);
+    child.on('exit', (code) => {
+      clearTimeout(timer);
+      resolve({ code: code ?? -1, stdout, stderr });
+    });
+  });
+}
+
+/** Runs a command in this process and returns what it wrote to stdout. */
+export async function captureStdout(fn: () => Promise<number>): Promise<{ code: number; stdout: string }> {
+  let stdout = '';
+  const original = process.stdout.write.bind(process.stdout);
+  process.stdout.write = ((chunk: string | Uint8Array) => {
+    stdout += typeof chunk === 'string' ? chunk : Buffer.from(chunk).toString();
+    return true;
+  }) as typeof process.stdout.write;
+  try {
+    const code = await fn();
+    return { code, stdout };
+  } finally {
+    process.stdout.write = original;
   }
 }

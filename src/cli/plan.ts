@@ -1,0 +1,118 @@
+// `energy-gateway plan`: the requests the gateway will send, per bus and device, and whether
+// each bus can fit them in its poll interval — before anything is wired up.
+import type { ModbusBusConfig } from '../config/schema.js';
+import type { ReadRequest } from '../profiles/planner.js';
+import { estimateBus, requestMs, type BusEstimate } from '../protocols/modbus/cycle.js';
+import { resolveModbusDevices, type ModbusDevice } from '../protocols/modbus/device.js';
+import { parseCommandArgs, requireString } from './args.js';
+import { EXIT_OK, UsageError, type Command } from './command.js';
+import { loadGatewayConfig } from './load-config.js';
+
+const USAGE = `energy-gateway plan --config FILE [--device ID] [--json]
+
+Prints the Modbus requests the gateway will send — per bus, per device and poll class,
+with the points each request covers — and the expected cycle time: frame times at the
+bus's baud rate for RTU, a typical 10 ms per request for Modbus TCP. A bus whose busiest
+tick does not fit in its shortest poll interval is flagged.
+  --device ID   only this device (and its bus's totals)
+  --json        machine-readable output`;
+
+const FC: Record<ReadRequest['function'], number> = { coil: 1, discrete: 2, holding: 3, input: 4 };
+/** The 1-based register numbers manuals print (3xxxx input, 4xxxx holding, 0xxxx coils, 1xxxx inputs). */
+const PREFIX: Record<ReadRequest['function'], number> = { coil: 0, discrete: 10_000, holding: 40_000, input: 30_000 };
+
+function hex(n: number): string {
+  return `0x${n.toString(16).toUpperCase().padStart(4, '0')}`;
+}
+
+function describeBus(b: ModbusBusConfig): string {
+  if (b.type === 'modbus_rtu') return `modbus_rtu ${b.path} ${b.baud_rate} ${b.data_bits}${b.parity[0]!.toUpperCase()}${b.stop_bits}`;
+  return `${b.type} ${b.host}:${b.port}`;
+}
+
+function ms(n: number): string {
+  return n >= 100 ? `${Math.round(n)} ms` : `${n.toFixed(1)} ms`;
+}
+
+function requestLine(bus: ModbusBusConfig, r: ReadRequest): string {
+  const manual = PREFIX[r.function] + r.address + 1;
+  const ids = r.points.map((p) => p.id);
+  const shown = ids.length > 6 ? `${ids.slice(0, 6).join(', ')}, … (${ids.length} points)` : ids.join(', ');
+  return `fc${FC[r.function]} ${r.function.padEnd(8)} ${hex(r.address)} +${String(r.count).padEnd(3)} (${manual}…${manual + r.count - 1})  ${ms(requestMs(bus, r))}  ${shown}`;
+}
+
+function deviceJson(bus: ModbusBusConfig, d: ModbusDevice) {
+  return {
+    device: d.id, unit_id: d.unitId, model: d.model,
+    classes: d.classes.map((c) => ({
+      interval_ms: c.intervalMs,
+      requests: c.requests.map((r) => ({
+        function: r.function, address: r.address, count: r.count, points: r.points.map((p) => p.id), estimated_ms: requestMs(bus, r),
+      })),
+    })),
+  };
+}
+
+function busJson(e: BusEstimate) {
+  return {
+    worst_tick_requests: e.worstTickRequests, worst_tick_ms: e.worstTickMs, fastest_interval_ms: e.fastestIntervalMs,
+    utilisation: e.utilisation, fits: e.fits,
+  };
+}
+
+export const planCommand: Command = {
+  name: 'plan',
+  summary: 'show the planned Modbus requests per bus and the expected cycle time',
+  usage: USAGE,
+  async run(argv) {
+    const { values } = parseCommandArgs(argv, {
+      config: { type: 'string', short: 'c' },
+      device: { type: 'string', short: 'd' },
+      json: { type: 'boolean' },
+    });
+    const file = requireString(values.config, '--config');
+    const { config, catalogue } = loadGatewayConfig(file);
+    const { byBus } = resolveModbusDevices(config, catalogue);
+    if (values.device !== undefined && ![...byBus.values()].flat().some((d) => d.id === values.device)) {
+      throw new UsageError(`no enabled Modbus device "${values.device}" in ${file}`);
+    }
+    const buses = config.buses.filter((b): b is ModbusBusConfig => b.type !== 'opcua' && byBus.has(b.id))
+      .filter((b) => values.device === undefined || byBus.get(b.id)!.some((d) => d.id === values.device));
+
+    if (values.json) {
+      const out = buses.map((b) => {
+        const devices = byBus.get(b.id)!;
+        return {
+          bus: b.id, type: b.type, ...busJson(estimateBus(b, devices)),
+          devices: devices.filter((d) => values.device === undefined || d.id === values.device).map((d) => deviceJson(b, d)),
+        };
+      });
+      process.stdout.write(`${JSON.stringify(out, null, 2)}\n`);
+      return EXIT_OK;
+    }
+
+    const out: string[] = [];
+    for (const b of buses) {
+      const devices = byBus.get(b.id)!;
+      const e = estimateBus(b, devices);
+      out.push(`bus ${b.id}: ${describeBus(b)}, ${devices.length} device(s)`);
+      for (const d of devices) {
+        if (values.device !== undefined && d.id !== values.device) continue;
+        const n = d.classes.reduce((s, c) => s + c.requests.length, 0);
+        out.push(`  ${d.id} (unit ${d.unitId}, ${d.model ?? 'inline points'}): ${n} request(s) per full poll`);
+        for (const c of d.classes) {
+          out.push(`    every ${c.intervalMs / 1000} s: ${c.points.length} point(s), ${c.requests.length} request(s)`);
+          for (const r of c.requests) out.push(`      ${requestLine(b, r)}`);
+        }
+      }
+      out.push(`  cycle: ${e.worstTickRequests} request(s), about ${ms(e.worstTickMs)} when every poll class is due; `
+        + `shortest interval ${e.fastestIntervalMs / 1000} s; bus busy ${Math.round(e.utilisation * 100)} % of the time`);
+      if (!e.fits) {
+        out.push(`  WARNING: bus ${b.id} cannot fit its cycle in ${e.fastestIntervalMs / 1000} s — lengthen poll_interval, move counters to counter_interval, raise the baud rate or split the bus`);
+      }
+    }
+    if (buses.length === 0) out.push('no Modbus devices to plan');
+    process.stdout.write(`${out.join('\n')}\n`);
+    return EXIT_OK;
+  },
+};
