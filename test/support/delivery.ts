@@ -25,7 +25,7 @@ export async function startPlant(extraUnits = 0): Promise<SimServerHandle> {
  * press's reactive counter — any counter serves as "output"), 10 s windows.
  */
 export function gatewayYaml(o: {
-  id?: string; dataDir: string; simPort: number; mqttUrl?: string; influx?: string; extraUnits?: number; pollInterval?: string; extra?: string;
+  id?: string; dataDir: string; simPort: number; mqttUrl?: string; influx?: string; extraUnits?: number; pollInterval?: string; qosTelemetry?: 0 | 1; maxGap?: string; extra?: string;
 }): string {
   const poll = o.pollInterval ?? '1s';
   const extraDevices = Array.from({ length: o.extraUnits ?? 0 }, (_, i) =>
@@ -44,8 +44,8 @@ accounts:
   - { id: press, meters: [{ device: press }], windows: [10s] }
 enpi:
   - { id: press_per_kvarh, accounts: [press], output: { device: press, point: reactive_energy_import_total, unit: kvarh }, windows: [10s], min_coverage: 0.5 }
-energy: { grace: 1s }
-${o.mqttUrl ? `mqtt: { url: "${o.mqttUrl}", topic_root: "energy/${SITE}/${o.id ?? 'edge-1'}", qos_telemetry: 1 }` : ''}
+energy: { grace: 1s${o.maxGap ? `, max_gap: ${o.maxGap}` : ''} }
+${o.mqttUrl ? `mqtt: { url: "${o.mqttUrl}", topic_root: "energy/${SITE}/${o.id ?? 'edge-1'}", qos_telemetry: ${o.qosTelemetry ?? 1} }` : ''}
 ${o.influx ?? ''}
 ${o.extra ?? ''}
 `;
