@@ -78,6 +78,7 @@ interface Generation {
   /** Setup finished: the session works and items exist. */
   ready: boolean;
   disposed: boolean;
+  disposing?: Promise<void>;
   done: Promise<string>;
   fail(reason: string): void;
 }
@@ -148,7 +149,12 @@ class Source implements OpcuaSource {
     this.stopped = true;
     if (this.watchdogTimer) clearInterval(this.watchdogTimer);
     this.wake?.();
-    this.gen?.fail('stopped');
+    const gen = this.gen;
+    if (gen) {
+      gen.fail('stopped');
+      // A connect still retrying (server unreachable) only ends when its client does.
+      await this.dispose(gen);
+    }
     await this.loop;
     this.emitter.flush();
     await this.cm?.dispose();
@@ -243,12 +249,16 @@ class Source implements OpcuaSource {
     this.goOnline();
   }
 
-  private async dispose(gen: Generation): Promise<void> {
+  /** Idempotent: stop() may abort a generation the run loop disposes too. */
+  private dispose(gen: Generation): Promise<void> {
     gen.disposed = true;
-    gen.poller?.stop();
-    await gen.subs?.close();
-    if (gen.session) await withTimeout(gen.session.close(true), 2000);
-    if (gen.client) await withTimeout(gen.client.disconnect(), 3000);
+    gen.disposing ??= (async () => {
+      gen.poller?.stop();
+      await gen.subs?.close();
+      if (gen.session) await withTimeout(gen.session.close(true), 2000);
+      if (gen.client) await withTimeout(gen.client.disconnect(), 3000);
+    })();
+    return gen.disposing;
   }
 
   private sleep(ms: number): Promise<void> {

@@ -241,4 +241,15 @@ describe('opcua source', () => {
     await waitFor(() => rec.readings('production_count').length >= 2, 15_000, 'values with an X.509 user');
     expect(logs.lines.find((l) => l.msg === 'opcua online')).toMatchObject({ security_mode: 'sign', security_policy: 'aes128_sha256_rsaoaep', user: 'certificate' });
   });
+
+  it('stop() returns promptly while the source is still trying to reach a dead server', async () => {
+    const tmp = tempDir('opcua-stop');
+    cleanups.push(tmp.remove);
+    const { src, rec } = source({ endpoint: 'opc.tcp://127.0.0.1:9' }, [lineDevice()], join(tmp.dir, 'data'));
+    await src.start();
+    await waitFor(() => rec.lastAvailability()?.state === 'offline', 10_000, 'offline');
+    const t0 = Date.now();
+    await src.stop();
+    expect(Date.now() - t0).toBeLessThan(5000);
+  });
 });
