@@ -2,11 +2,13 @@
 // and current values, to copy node ids into a config.
 import { resolve } from 'node:path';
 import { OPCUAClient } from 'node-opcua';
+import { pino } from 'pino';
 import { loadConfig } from '../config/loader.js';
 import { OpcuaBusConfig } from '../config/opcua.js';
 import { browseVariables, type BrowsedVariable } from '../protocols/opcua/browse.js';
 import { clientOptions, userIdentity } from '../protocols/opcua/client-options.js';
-import { certificateInfo, createCertificateManager } from '../protocols/opcua/pki.js';
+import { routeNodeOpcuaLogs } from '../protocols/opcua/node-opcua-log.js';
+import { certificateInfo, createCertificateManager, newestRejected } from '../protocols/opcua/pki.js';
 import { parseCommandArgs } from './args.js';
 import { EXIT_FAILURE, EXIT_OK, UsageError, type Command } from './command.js';
 
@@ -98,6 +100,8 @@ export async function run(argv: string[]): Promise<number> {
   const depth = parseIntArg(values.depth, '--depth', 3);
   const maxVariables = parseIntArg(values.max, '--max', 5000);
 
+  // node-opcua's own console chatter would garble the table.
+  routeNodeOpcuaLogs(pino({ level: 'silent' }));
   const cm = createCertificateManager(dataDir);
   // One attempt: a commissioning command should answer, not wait for the server.
   const client = OPCUAClient.create({ ...clientOptions(bus, { dataDir, certificateManager: cm }), connectionStrategy: { maxRetry: 0, initialDelay: 100, maxDelay: 200 } });
@@ -116,7 +120,7 @@ export async function run(argv: string[]): Promise<number> {
     if (/BadCertificateUntrusted/.test(text)) {
       const raw = client.serverCertificate;
       const der = Array.isArray(raw) ? raw[0] : raw;
-      const tp = der ? certificateInfo(Buffer.from(der)).thumbprint : '<thumbprint>';
+      const tp = (der ? certificateInfo(Buffer.from(der)).thumbprint : newestRejected(dataDir)?.thumbprint) ?? '<thumbprint>';
       process.stderr.write(`server certificate not trusted (thumbprint ${tp}); trust it with:\n  energy-gateway opcua certs trust ${tp} ${values.config ? `--config ${values.config}` : `--data-dir ${dataDir}`}\n`);
     } else {
       process.stderr.write(`browse ${bus.endpoint} failed: ${text}\n`);

@@ -3,7 +3,9 @@
 // and this command moves one to trusted/. A running gateway picks it up on its next
 // connection attempt, no restart needed.
 import { resolve } from 'node:path';
+import { pino } from 'pino';
 import { loadConfig } from '../config/loader.js';
+import { routeNodeOpcuaLogs } from '../protocols/opcua/node-opcua-log.js';
 import { listCertificates, pkiDir, trustCertificate, type StoredCertificate } from '../protocols/opcua/pki.js';
 import { parseCommandArgs } from './args.js';
 import { EXIT_FAILURE, EXIT_OK, EXIT_USAGE, UsageError, type Command } from './command.js';
@@ -33,6 +35,7 @@ function table(certs: StoredCertificate[]): string {
 }
 
 export async function run(argv: string[]): Promise<number> {
+  routeNodeOpcuaLogs(pino({ level: 'silent' }));
   const { values, positionals } = parseCommandArgs(argv, {
     config: { type: 'string', short: 'c' },
     'data-dir': { type: 'string' },

@@ -3,7 +3,7 @@
 // container update), and so unknown server certificates land in `rejected/` where
 // `energy-gateway opcua certs trust` can find them.
 import { createHash, X509Certificate } from 'node:crypto';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { OPCUACertificateManager } from 'node-opcua';
@@ -112,6 +112,19 @@ export function listCertificates(dataDir: string): StoredCertificate[] {
     }
   }
   return out;
+}
+
+/** The certificate most recently put in rejected/ (the server we just failed to trust). */
+export function newestRejected(dataDir: string): StoredCertificate | undefined {
+  const rejected = listCertificates(dataDir).filter((c) => c.status === 'rejected');
+  const mtime = (file: string): number => {
+    try {
+      return statSync(file).mtimeMs;
+    } catch {
+      return 0;
+    }
+  };
+  return rejected.sort((a, b) => mtime(b.file) - mtime(a.file))[0];
 }
 
 export type TrustResult =

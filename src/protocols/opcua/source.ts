@@ -16,7 +16,7 @@ import { PollEmitter } from './emitter.js';
 import { itemParams, SubscriptionSet, type MonitorSink } from './monitor.js';
 import { routeNodeOpcuaLogs } from './node-opcua-log.js';
 import { Poller, type PollCounters, type PollSink } from './poller.js';
-import { certificateInfo, createCertificateManager, listCertificates, pkiDir } from './pki.js';
+import { certificateInfo, createCertificateManager, newestRejected, pkiDir } from './pki.js';
 import { pointRefs, type OpcuaDeviceSpec, type PointRef } from './points.js';
 
 export type { OpcuaDeviceSpec, OpcuaPointSpec } from './points.js';
@@ -140,7 +140,8 @@ class Source implements OpcuaSource {
     this.cm = createCertificateManager(this.opts.dataDir);
     this.loop = this.run();
     const checkMs = Math.max(100, Math.min(1000, Math.floor(this.watchdogMs / 5)));
-    this.watchdogTimer = setInterval(() => this.checkWatchdog(), checkMs);
+    // Without points there is no data to expect, so nothing to watch.
+    if (this.refs.length > 0) this.watchdogTimer = setInterval(() => this.checkWatchdog(), checkMs);
     return Promise.resolve();
   }
 
@@ -308,8 +309,7 @@ class Source implements OpcuaSource {
         // fall through to the rejected folder
       }
     }
-    const rejected = listCertificates(this.opts.dataDir).filter((c) => c.status === 'rejected');
-    return rejected.at(-1);
+    return newestRejected(this.opts.dataDir);
   }
 
   /** Logs a connection problem once (until it changes or the connection works) and goes offline. */
