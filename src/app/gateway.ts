@@ -16,6 +16,7 @@ import { VERSION } from '../version.js';
 import { Delivery } from './delivery.js';
 import { completeEngineConfig } from '../energy-io/engine-config.js';
 import { engineConfigFrom } from './engine-config.js';
+import { RequestListener } from './requests.js';
 import { startOpcuaSources, type AcquisitionEvents, type Source } from './opcua-sources.js';
 
 export interface GatewayOptions {
@@ -98,6 +99,11 @@ export async function startGateway(config: RootConfig, opts: GatewayOptions): Pr
   const opcua: Source[] = await startOpcuaSources(config, catalogue, events, log, opts.configFile);
 
   const ticker = setInterval(() => pipeline.tick(), 1000);
+  const requests = config.mqtt
+    ? new RequestListener(config.mqtt, topicRoot, `${config.mqtt.client_id ?? `energy-gateway-${config.gateway.site}-${config.gateway.id}`}-requests`,
+      (entry) => pipeline.apply(entry), log.child({ component: 'requests' }))
+    : null;
+  requests?.start();
 
   const http = config.http || opts.httpListen
     ? await startHttp(opts.httpListen ?? config.http!.listen, {
@@ -121,6 +127,7 @@ export async function startGateway(config: RootConfig, opts: GatewayOptions): Pr
         clearInterval(ticker);
         await Promise.all(schedulers.map((s) => s.stop()));
         await Promise.all(opcua.map((s) => s.stop()));
+        await requests?.stop();
         await Promise.all(buses.map((b) => b.close()));
         pipeline.tick();
         pipeline.flush();

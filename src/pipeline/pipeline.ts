@@ -62,6 +62,17 @@ export class Pipeline {
     this.scheduleFlush();
   }
 
+  /**
+   * Applies an operator's entry (meter replacement, manual output or quantity) to the
+   * core and commits what it produced at once, before the request is acknowledged.
+   */
+  apply(entry: (engine: Engine) => EngineRecord[]): EngineRecord[] {
+    const produced = entry(this.opts.engine);
+    this.pending.push(...produced);
+    this.flush();
+    return produced;
+  }
+
   /** Closes due windows; call about once a second. */
   tick(): void {
     let closed: EngineRecord[] = [];
