@@ -106,6 +106,61 @@ export function buildVector(ctx: AnswerContext): IServiceVector {
   } as unknown as IServiceVector;
 }
 
+/**
+ * The same simulated meters on Modbus TCP with our own MBAP framing instead of modbus-serial's
+ * ServerTCP, which spends a timer and a callback per register on every request. For load
+ * tests, where the simulators share the machine with the gateway under test. Requests on one
+ * connection are answered in order.
+ */
+export async function startFastModbusTcpSimulator(meters: SimulatedMeter[], options: SimServerOptions = {}): Promise<SimServerHandle> {
+  const ctx = answerContext(meters, options.now ?? Date.now, 'exception');
+  const sockets = new Set<Socket>();
+  const dropConnections = () => { for (const s of sockets) s.destroy(); };
+  ctx.onDisconnect = dropConnections;
+  const server = createServer((socket) => {
+    sockets.add(socket);
+    socket.setNoDelay(true);
+    socket.on('close', () => sockets.delete(socket));
+    socket.on('error', () => undefined);
+    let buf: Buffer = Buffer.alloc(0);
+    let chain: Promise<void> = Promise.resolve();
+    socket.on('data', (data: Buffer) => {
+      buf = buf.length === 0 ? data : Buffer.concat([buf, data]);
+      while (buf.length >= 12) {
+        const length = buf.readUInt16BE(4);
+        if (buf.length < 6 + length) break;
+        const tid = buf.readUInt16BE(0);
+        const unit = buf[6]!;
+        const fc = buf[7]!;
+        const address = buf.readUInt16BE(8);
+        const count = buf.readUInt16BE(10);
+        buf = buf.subarray(6 + length);
+        chain = chain.then(async () => {
+          const frame = rtuAnswerFrame(unit, fc, await answerRead(ctx, unit, fc, address, count));
+          if (!frame || socket.destroyed) return;
+          const out = Buffer.allocUnsafe(6 + frame.length - 2);
+          out.writeUInt16BE(tid, 0);
+          out.writeUInt16BE(0, 2);
+          out.writeUInt16BE(frame.length - 2, 4);
+          frame.copy(out, 6, 0, frame.length - 2);
+          socket.write(out);
+        }).catch(() => undefined);
+      }
+    });
+  });
+  const port = await new Promise<number>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(options.port ?? 0, options.host ?? '127.0.0.1', () => {
+      const addr = server.address();
+      resolve(typeof addr === 'object' && addr ? addr.port : 0);
+    });
+  });
+  return handle(ctx, port, dropConnections, () => new Promise<void>((resolve) => {
+    dropConnections();
+    server.close(() => resolve());
+  }));
+}
+
 /** An RTU answer frame (CRC included) for a request, or null for silence. */
 export function rtuAnswerFrame(unit: number, fc: number, answer: Answer): Buffer | null {
   if (answer === null) return null;

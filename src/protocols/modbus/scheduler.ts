@@ -46,6 +46,9 @@ export interface SchedulerOptions {
   maxBackoffMs?: number;
 }
 
+/** Tick durations kept for takeCycleDurations(); older ones are dropped. */
+const CYCLE_LOG = 10_000;
+
 /** Failures in a row before a degraded device is declared offline. */
 export const OFFLINE_AFTER = 3;
 export const DEFAULT_MAX_BACKOFF_MS = 60_000;
@@ -76,7 +79,10 @@ interface DeviceState {
  */
 export class BusScheduler {
   readonly overruns = { count: 0 };
+  /** Ticks run, and how long the last one took from its aligned start to its last answer. */
+  readonly cycles = { count: 0, lastMs: 0 };
   readonly estimate: BusEstimate | null;
+  private cycleLog: number[] = [];
   private readonly states: DeviceState[];
   private readonly clock: Clock;
   private readonly maxBackoffMs: number;
@@ -101,6 +107,13 @@ export class BusScheduler {
     }));
     this.intervals = [...new Set(devices.flatMap((d) => d.classes.map((c) => c.intervalMs)))].sort((a, b) => a - b);
     this.estimate = bus.config ? estimateBus(bus.config, devices) : null;
+  }
+
+  /** Tick durations (ms, from the aligned tick time) since the last call; for benchmarks and histograms. */
+  takeCycleDurations(): number[] {
+    const out = this.cycleLog;
+    this.cycleLog = [];
+    return out;
   }
 
   deviceStats(): Array<{ device: string; availability: Availability | null } & DeviceStats> {
@@ -152,6 +165,10 @@ export class BusScheduler {
     this.cancelTimer = null;
     this.lastTickMs = tickMs;
     this.running = this.tick(tickMs).finally(() => {
+      const ms = this.clock.now() - tickMs;
+      this.cycles.count += 1;
+      this.cycles.lastMs = ms;
+      if (this.cycleLog.length < CYCLE_LOG) this.cycleLog.push(ms);
       this.running = null;
       this.schedule();
     });

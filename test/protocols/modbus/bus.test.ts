@@ -4,7 +4,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { EXCEPTION_NAMES, TransportError } from '../../../src/protocols/modbus/errors.js';
 import type { ModbusBus } from '../../../src/protocols/modbus/bus.js';
 import { SimulatedMeter } from '../../../src/sim/modbus-meter.js';
-import { startModbusRtuOverTcpSimulator, startModbusTcpSimulator, type SimServerHandle } from '../../../src/sim/modbus-server.js';
+import { startFastModbusTcpSimulator, startModbusRtuOverTcpSimulator, startModbusTcpSimulator, type SimServerHandle } from '../../../src/sim/modbus-server.js';
 import { freePort } from '../../support/servers.js';
 import { capturingLogger, catalogue, makeBus, settle } from './helpers.js';
 
@@ -18,11 +18,12 @@ function steppingClock(): () => number {
 }
 
 const TRANSPORTS = [
-  { type: 'modbus_tcp', start: startModbusTcpSimulator },
-  { type: 'modbus_rtu_over_tcp', start: startModbusRtuOverTcpSimulator },
+  { name: 'modbus_tcp (modbus-serial ServerTCP)', type: 'modbus_tcp', start: startModbusTcpSimulator },
+  { name: 'modbus_tcp (the benchmark\'s fast simulator)', type: 'modbus_tcp', start: startFastModbusTcpSimulator },
+  { name: 'modbus_rtu_over_tcp', type: 'modbus_rtu_over_tcp', start: startModbusRtuOverTcpSimulator },
 ] as const;
 
-describe.each(TRANSPORTS)('bus over $type', ({ type, start }) => {
+describe.each(TRANSPORTS)('bus over $name', ({ type, start }) => {
   let sim: SimServerHandle;
   let bus: ModbusBus;
   const meters = [1, 2, 3].map((unitId) => new SimulatedMeter({ unitId, profile: sdm630, epochMs: T0 }));

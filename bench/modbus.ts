@@ -1,0 +1,267 @@
+// Modbus acquisition benchmark: simulated SDM630 meters (55 points, 3 coalesced requests a
+// poll), 20 unit ids per simulator port, simulators in two child processes, an MQTT broker in
+// another. The gateway under test runs the real composition root in its own process — read
+// plan, codec, energy core with one account per meter, durable SQLite outbox, MQTT publishing
+// — so its CPU and RSS are its own. The bare modbus-serial loop reads the same requests from
+// the same simulators and decodes nothing.
+//
+//   MODBUS_BENCH_SECONDS   measured window per phase (default 20)
+//   MODBUS_BENCH_WARMUP    warm-up per phase (default 10)
+//   --quick                5 s windows, 3 s warm-up (a smoke run, not for the README)
+//   --modbus-serial-sims   serve with modbus-serial's ServerTCP instead of the lighter MBAP
+//                          server (both serve the same meters; ServerTCP costs more CPU per
+//                          request, which the gateway and the bare loop then compete for)
+import { fork, type ChildProcess } from 'node:child_process';
+import os, { loadavg } from 'node:os';
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { loadCatalogueSync } from '../src/profiles/catalogue.js';
+import { planProfile } from '../src/profiles/planner.js';
+import type { BenchRow } from './table.js';
+import type { WorkerReply, WorkerRequest, WorkerStats } from './modbus-worker.js';
+
+const SUITE = 'modbus';
+const DRIVER = 'eastron-sdm630';
+const UNITS_PER_PORT = 20;
+const SIM_PROCESSES = 2;
+
+interface Worker {
+  child: ChildProcess;
+  request(m: WorkerRequest): Promise<WorkerReply>;
+  stats(): Promise<WorkerStats>;
+  stop(): Promise<void>;
+}
+
+function startWorker(): Worker {
+  const js = fileURLToPath(new URL('./modbus-worker.js', import.meta.url));
+  const ts = fileURLToPath(new URL('./modbus-worker.ts', import.meta.url));
+  // Built: the compiled worker. From source: let tsx load the .ts.
+  const child = existsSync(js)
+    ? fork(js, [], { stdio: ['ignore', 'ignore', 'inherit', 'ipc'] })
+    : fork(ts, [], { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
+  let pending: ((m: WorkerReply) => void) | null = null;
+  child.on('message', (m: WorkerReply) => {
+    const p = pending;
+    pending = null;
+    p?.(m);
+  });
+  const request = (m: WorkerRequest) => new Promise<WorkerReply>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`bench worker did not answer ${m.role} within 180 s`)), 180_000);
+    pending = (reply) => {
+      clearTimeout(timer);
+      if ('error' in reply) reject(new Error(reply.error));
+      else resolve(reply);
+    };
+    child.send(m);
+  });
+  return {
+    child,
+    request,
+    stats: async () => {
+      const r = await request({ role: 'stats' });
+      if (!('stats' in r)) throw new Error('bench worker sent no stats');
+      return r.stats;
+    },
+    stop: () => new Promise<void>((resolve) => {
+      if (child.exitCode !== null) { resolve(); return; }
+      const kill = setTimeout(() => child.kill('SIGKILL'), 20_000);
+      child.once('exit', () => { clearTimeout(kill); resolve(); });
+      child.send({ role: 'stop' });
+    }),
+  };
+}
+
+function availableParallelismText(): string {
+  const cores = typeof os.availableParallelism === 'function' ? os.availableParallelism() : os.cpus().length;
+  return `${cores} cores`;
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const round = (x: number, digits = 1) => Math.round(x * 10 ** digits) / 10 ** digits;
+const MiB = 1024 * 1024;
+
+function quantile(sorted: number[], q: number): number {
+  return sorted.length ? sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]! : Number.NaN;
+}
+
+interface Phase {
+  valuesPerS: number;
+  requestsPerS: number;
+  pollsPerS: number;
+  cpuPct: number;
+  rssMiB: number;
+  cycleP50: number;
+  cycleP99: number;
+  errors: number;
+}
+
+function gatewayConfig(ports: number[], meters: number, intervalMs: number, perPoint: boolean, brokerPort: number): string {
+  const buses: string[] = [];
+  const devices: string[] = [];
+  const accounts: string[] = [];
+  for (let i = 0; i < meters; i++) {
+    const port = ports[Math.floor(i / UNITS_PER_PORT)]!;
+    const bus = `sim${Math.floor(i / UNITS_PER_PORT)}`;
+    if (i % UNITS_PER_PORT === 0) buses.push(`  - { id: ${bus}, type: modbus_tcp, host: 127.0.0.1, port: ${port}, timeout: 2s }`);
+    devices.push(`  - { id: m${i}, driver: ${DRIVER}, bus: ${bus}, unit_id: ${(i % UNITS_PER_PORT) + 1}, poll_interval: ${intervalMs}ms${perPoint ? ', per_point: true' : ''} }`);
+    accounts.push(`  - { id: a${i}, meters: [{ device: m${i} }], windows: [1m, 15m] }`);
+  }
+  return `version: 1
+gateway: { id: bench, site: lab, data_dir: "\${DATA_DIR}" }
+buses:
+${buses.join('\n')}
+devices:
+${devices.join('\n')}
+accounts:
+${accounts.join('\n')}
+mqtt: { url: "mqtt://127.0.0.1:${brokerPort}", topic_root: bench }
+logging: { level: warn }
+`;
+}
+
+async function measure(worker: Worker, seconds: number): Promise<{ first: WorkerStats; last: WorkerStats; wallMs: number; rssMax: number; cycles: number[] }> {
+  await worker.stats(); // drop the warm-up's cycle durations
+  const first = await worker.stats();
+  const t0 = performance.now();
+  let rssMax = first.rssBytes;
+  const cycles: number[] = [...first.cycles];
+  let last = first;
+  for (let s = 0; s < seconds; s++) {
+    await sleep(1000);
+    last = await worker.stats();
+    rssMax = Math.max(rssMax, last.rssBytes);
+    cycles.push(...last.cycles);
+  }
+  return { first, last, wallMs: performance.now() - t0, rssMax, cycles };
+}
+
+async function gatewayPhase(opts: {
+  ports: number[]; meters: number; intervalMs: number; perPoint: boolean; brokerPort: number; warmupS: number; seconds: number;
+  pointsPerPoll: number; requestsPerPoll: number;
+}): Promise<Phase> {
+  const worker = startWorker();
+  try {
+    await worker.request({ role: 'gateway', config: gatewayConfig(opts.ports, opts.meters, opts.intervalMs, opts.perPoint, opts.brokerPort) });
+    await sleep(opts.warmupS * 1000);
+    const m = await measure(worker, opts.seconds);
+    const polls = m.last.polls - m.first.polls;
+    const perS = (n: number) => (n * 1000) / m.wallMs;
+    const cycles = m.cycles.sort((a, b) => a - b);
+    return {
+      pollsPerS: perS(polls),
+      valuesPerS: perS(polls * opts.pointsPerPoll),
+      requestsPerS: perS(polls * opts.requestsPerPoll),
+      cpuPct: ((m.last.cpuUs - m.first.cpuUs) / 1000 / m.wallMs) * 100,
+      rssMiB: m.rssMax / MiB,
+      cycleP50: quantile(cycles, 0.5),
+      cycleP99: quantile(cycles, 0.99),
+      errors: m.last.errors - m.first.errors,
+    };
+  } finally {
+    await worker.stop();
+  }
+}
+
+async function barePhase(ports: number[], requests: Array<{ function: 'input' | 'holding'; address: number; count: number }>, warmupS: number, seconds: number, intervalMs?: number): Promise<{ requestsPerS: number; cpuPct: number }> {
+  const worker = startWorker();
+  try {
+    await worker.request({ role: 'bare', ports, unitsPerPort: UNITS_PER_PORT, requests, ...(intervalMs !== undefined ? { intervalMs } : {}) });
+    await sleep(warmupS * 1000);
+    const m = await measure(worker, seconds);
+    return {
+      requestsPerS: ((m.last.requests - m.first.requests) * 1000) / m.wallMs,
+      cpuPct: ((m.last.cpuUs - m.first.cpuUs) / 1000 / m.wallMs) * 100,
+    };
+  } finally {
+    await worker.stop();
+  }
+}
+
+/** CPU % of one core the simulator processes used while `fn` ran. */
+async function simCpu<T>(sims: Worker[], fn: () => Promise<T>): Promise<{ result: T; simCpuPct: number }> {
+  const before = await Promise.all(sims.map((w) => w.stats()));
+  const t0 = performance.now();
+  const result = await fn();
+  const after = await Promise.all(sims.map((w) => w.stats()));
+  const us = after.reduce((n, a, i) => n + a.cpuUs - before[i]!.cpuUs, 0);
+  return { result, simCpuPct: (us / 1000 / (performance.now() - t0)) * 100 };
+}
+
+export async function run(args: string[]): Promise<BenchRow[]> {
+  const quick = args.includes('--quick');
+  const server = args.includes('--modbus-serial-sims') ? 'modbus-serial' as const : 'fast' as const;
+  const load = loadavg()[0]!;
+  const seconds = quick ? 5 : Number(process.env.MODBUS_BENCH_SECONDS ?? 20);
+  const warmupS = quick ? 3 : Number(process.env.MODBUS_BENCH_WARMUP ?? 10);
+  const profile = loadCatalogueSync().get(DRIVER)!;
+  const plan = planProfile(profile, 1000);
+  const requests = plan.flatMap((c) => c.requests);
+  const pointsPerPoll = plan.reduce((n, c) => n + c.points.length, 0);
+  const perPointRequests = requests.reduce((n, r) => n + r.points.length, 0);
+
+  const portsNeeded = Math.ceil(1000 / UNITS_PER_PORT);
+  const sims = Array.from({ length: SIM_PROCESSES }, () => startWorker());
+  const broker = startWorker();
+  const rows: BenchRow[] = [];
+  try {
+    const ports: number[] = [];
+    for (const sim of sims) {
+      const r = await sim.request({ role: 'sim', ports: portsNeeded / SIM_PROCESSES, unitsPerPort: UNITS_PER_PORT, driver: DRIVER, server });
+      if (!('ready' in r) || !r.ports) throw new Error('simulator did not report its ports');
+      ports.push(...r.ports);
+    }
+    // Interleave the two simulator processes, so 200 meters use both.
+    const interleaved = ports.map((_, i) => ports[(i % SIM_PROCESSES) * (portsNeeded / SIM_PROCESSES) + Math.floor(i / SIM_PROCESSES)]!);
+    const b = await broker.request({ role: 'broker' });
+    const brokerPort = 'ready' in b && b.ports ? b.ports[0]! : 0;
+    const common = { ports: interleaved, brokerPort, warmupS, seconds, pointsPerPoll };
+
+    process.stderr.write(`  modbus: 200 meters, coalesced, 1 s…\n`);
+    const g200 = await gatewayPhase({ ...common, meters: 200, intervalMs: 1000, perPoint: false, requestsPerPoll: requests.length });
+    process.stderr.write(`  modbus: 1,000 meters, coalesced, 1 s…\n`);
+    const g1000 = await gatewayPhase({ ...common, meters: 1000, intervalMs: 1000, perPoint: false, requestsPerPoll: requests.length });
+    process.stderr.write(`  modbus: 200 meters, one request per point, 1 s…\n`);
+    const pp200 = await gatewayPhase({ ...common, meters: 200, intervalMs: 1000, perPoint: true, requestsPerPoll: perPointRequests });
+    const bareRequests = requests.map((r) => ({ function: r.function as 'input' | 'holding', address: r.address, count: r.count }));
+    process.stderr.write(`  modbus: bare modbus-serial loop at the 200-meter load…\n`);
+    const bare200 = await barePhase(interleaved.slice(0, 200 / UNITS_PER_PORT), bareRequests, warmupS, seconds, 1000);
+    process.stderr.write(`  modbus: saturation, 1,000 meters every 100 ms…\n`);
+    const { result: sat, simCpuPct: satSimCpu } = await simCpu(sims, () => gatewayPhase({ ...common, meters: 1000, intervalMs: 100, perPoint: false, requestsPerPoll: requests.length }));
+    process.stderr.write(`  modbus: bare modbus-serial loop, flat out…\n`);
+    const { result: bare, simCpuPct: bareSimCpu } = await simCpu(sims, () => barePhase(interleaved, bareRequests, warmupS, seconds));
+
+    const rowsFor = (label: string, p: Phase, cpuTarget: number, rssTarget: number): BenchRow[] => [
+      { suite: SUITE, metric: `${label}: values/s`, value: Math.round(p.valuesPerS), unit: '1/s' },
+      { suite: SUITE, metric: `${label}: requests/s (coalesced, ${requests.length} per poll)`, value: Math.round(p.requestsPerS), unit: '1/s' },
+      { suite: SUITE, metric: `${label}: poll cycle p50 / p99`, value: `${round(p.cycleP50)} / ${round(p.cycleP99)}`, unit: 'ms' },
+      { suite: SUITE, metric: `${label}: gateway CPU`, value: round(p.cpuPct), unit: '% of one core', target: `≤ ${cpuTarget} %`, ok: p.cpuPct <= cpuTarget },
+      { suite: SUITE, metric: `${label}: gateway RSS (max)`, value: round(p.rssMiB), unit: 'MiB', target: `≤ ${rssTarget} MB`, ok: p.rssMiB <= rssTarget },
+    ];
+    const perMeterMiB = (g1000.rssMiB - g200.rssMiB) / 800;
+    const ratio = sat.requestsPerS / bare.requestsPerS;
+    rows.push(
+      { suite: SUITE, metric: `machine: ${availableParallelismText()}, load average at start`, value: round(load, 2), unit: '' },
+      { suite: SUITE, metric: `simulators: ${portsNeeded} ports × ${UNITS_PER_PORT} unit ids in ${SIM_PROCESSES} processes (${server === 'fast' ? 'MBAP server' : 'modbus-serial ServerTCP'})`, value: portsNeeded * UNITS_PER_PORT, unit: 'meters' },
+      ...rowsFor('200 meters @ 1 s', g200, 5, 150),
+      { suite: SUITE, metric: '200-meter load (600 requests/s), bare modbus-serial loop: CPU', value: round(bare200.cpuPct), unit: '% of one core', target: 'floor for any modbus-serial client here' },
+      ...rowsFor('1,000 meters @ 1 s', g1000, 12, 200),
+      { suite: SUITE, metric: 'memory per added meter (200 → 1,000)', value: round(perMeterMiB, 3), unit: 'MiB', target: '< 0.1 MB', ok: perMeterMiB < 0.1 },
+      { suite: SUITE, metric: `200 meters @ 1 s, one request per point: requests/s (${perPointRequests} per poll)`, value: Math.round(pp200.requestsPerS), unit: '1/s' },
+      { suite: SUITE, metric: '200 meters @ 1 s, one request per point: values/s', value: Math.round(pp200.valuesPerS), unit: '1/s', target: `coalesced: ${Math.round(g200.valuesPerS)}` },
+      { suite: SUITE, metric: '200 meters @ 1 s, one request per point: poll cycle p50', value: round(pp200.cycleP50), unit: 'ms' },
+      { suite: SUITE, metric: '200 meters @ 1 s, one request per point: gateway CPU', value: round(pp200.cpuPct), unit: '% of one core' },
+      { suite: SUITE, metric: 'saturation (1,000 meters @ 100 ms): gateway requests/s', value: Math.round(sat.requestsPerS), unit: '1/s' },
+      { suite: SUITE, metric: 'saturation: gateway values/s', value: Math.round(sat.valuesPerS), unit: '1/s' },
+      { suite: SUITE, metric: 'saturation: gateway CPU', value: round(sat.cpuPct), unit: '% of one core' },
+      { suite: SUITE, metric: 'bare modbus-serial loop, same simulators: requests/s', value: Math.round(bare.requestsPerS), unit: '1/s' },
+      { suite: SUITE, metric: 'bare loop CPU', value: round(bare.cpuPct), unit: '% of one core' },
+      { suite: SUITE, metric: 'simulator CPU: gateway at saturation / bare loop', value: `${round(satSimCpu)} / ${round(bareSimCpu)}`, unit: '% of one core' },
+      { suite: SUITE, metric: 'gateway / bare loop throughput at saturation', value: round(ratio * 100), unit: '%', target: '≥ 80 %', ok: ratio >= 0.8 },
+    );
+    const errors = g200.errors + g1000.errors + pp200.errors + sat.errors;
+    if (errors > 0) rows.push({ suite: SUITE, metric: 'failed polls during the measured windows', value: errors, unit: 'polls' });
+  } finally {
+    await Promise.all([...sims, broker].map((w) => w.stop()));
+  }
+  return rows;
+}
