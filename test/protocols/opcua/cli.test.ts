@@ -19,7 +19,7 @@ async function capture(fn: () => Promise<number>): Promise<{ code: number; out: 
   }
 }
 
-describe('opcua commissioning CLI', () => {
+describe('opcua commissioning CLI', { timeout: 60_000 }, () => {
   let sim: LineSimulator;
   const tmp = tempDir('opcua-cli');
   const dataDir = join(tmp.dir, 'data');

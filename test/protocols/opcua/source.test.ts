@@ -50,7 +50,8 @@ function source(bus: Record<string, unknown>, devices: OpcuaDeviceSpec[], dataDi
   return { src, rec, logs };
 }
 
-describe('opcua source', () => {
+// Real servers and RSA key generation: generous per-test time on a loaded 2-core box.
+describe('opcua source', { timeout: 60_000 }, () => {
   it('anonymous / None: subscribed and polled points arrive as good values with units and source timestamps', async () => {
     const { sim: s, dir } = await sim();
     const { src, rec } = source({ endpoint: s.endpoint }, [lineDevice()], join(dir, 'data'));

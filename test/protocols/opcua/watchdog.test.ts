@@ -27,7 +27,7 @@ afterEach(async () => {
   for (const c of cleanups.splice(0).reverse()) await c();
 });
 
-describe('opcua watchdog', () => {
+describe('opcua watchdog', { timeout: 60_000 }, () => {
   it('a frozen server (socket open, no data) trips the watchdog; the session is rebuilt and values resume', async () => {
     const tmp = tempDir('opcua-watchdog');
     const { child, endpoint } = await startChildServer();
