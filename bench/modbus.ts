@@ -95,7 +95,7 @@ interface Phase {
   errors: number;
 }
 
-function gatewayConfig(ports: number[], meters: number, intervalMs: number, perPoint: boolean, brokerPort: number): string {
+function gatewayConfig(ports: number[], meters: number, intervalMs: number, perPoint: boolean, brokerPort: number, acquisitionOnly = false): string {
   const buses: string[] = [];
   const devices: string[] = [];
   const accounts: string[] = [];
@@ -105,6 +105,9 @@ function gatewayConfig(ports: number[], meters: number, intervalMs: number, perP
     if (i % UNITS_PER_PORT === 0) buses.push(`  - { id: ${bus}, type: modbus_tcp, host: 127.0.0.1, port: ${port}, timeout: 2s }`);
     devices.push(`  - { id: m${i}, driver: ${DRIVER}, bus: ${bus}, unit_id: ${(i % UNITS_PER_PORT) + 1}, poll_interval: ${intervalMs}ms${perPoint ? ', per_point: true' : ''} }`);
     accounts.push(`  - { id: a${i}, meters: [{ device: m${i} }], windows: [1m, 15m] }`);
+  }
+  if (acquisitionOnly) {
+    return `version: 1\ngateway: { id: bench, site: lab, data_dir: "\${DATA_DIR}" }\nbuses:\n${buses.join('\n')}\ndevices:\n${devices.join('\n')}\n`;
   }
   return `version: 1
 gateway: { id: bench, site: lab, data_dir: "\${DATA_DIR}" }
@@ -137,11 +140,11 @@ async function measure(worker: Worker, seconds: number): Promise<{ first: Worker
 
 async function gatewayPhase(opts: {
   ports: number[]; meters: number; intervalMs: number; perPoint: boolean; brokerPort: number; warmupS: number; seconds: number;
-  pointsPerPoll: number; requestsPerPoll: number;
+  pointsPerPoll: number; requestsPerPoll: number; acquisitionOnly?: boolean;
 }): Promise<Phase> {
   const worker = startWorker();
   try {
-    await worker.request({ role: 'gateway', config: gatewayConfig(opts.ports, opts.meters, opts.intervalMs, opts.perPoint, opts.brokerPort) });
+    await worker.request({ role: 'gateway', config: gatewayConfig(opts.ports, opts.meters, opts.intervalMs, opts.perPoint, opts.brokerPort, opts.acquisitionOnly) });
     await sleep(opts.warmupS * 1000);
     const m = await measure(worker, opts.seconds);
     const polls = m.last.polls - m.first.polls;
@@ -222,6 +225,8 @@ export async function run(args: string[]): Promise<BenchRow[]> {
     const g1000 = await gatewayPhase({ ...common, meters: 1000, intervalMs: 1000, perPoint: false, requestsPerPoll: requests.length });
     process.stderr.write(`  modbus: 200 meters, one request per point, 1 s…\n`);
     const pp200 = await gatewayPhase({ ...common, meters: 200, intervalMs: 1000, perPoint: true, requestsPerPoll: perPointRequests });
+    process.stderr.write(`  modbus: 1,000 meters, acquisition only…\n`);
+    const acq1000 = await gatewayPhase({ ...common, meters: 1000, intervalMs: 1000, perPoint: false, requestsPerPoll: requests.length, acquisitionOnly: true });
     const bareRequests = requests.map((r) => ({ function: r.function as 'input' | 'holding', address: r.address, count: r.count }));
     process.stderr.write(`  modbus: bare modbus-serial loop at the 200-meter load…\n`);
     const bare200 = await barePhase(interleaved.slice(0, 200 / UNITS_PER_PORT), bareRequests, warmupS, seconds, 1000);
@@ -238,6 +243,11 @@ export async function run(args: string[]): Promise<BenchRow[]> {
       { suite: SUITE, metric: `${label}: gateway RSS (max)`, value: round(p.rssMiB), unit: 'MiB', target: `≤ ${rssTarget} MB`, ok: p.rssMiB <= rssTarget },
     ];
     const perMeterMiB = (g1000.rssMiB - g200.rssMiB) / 800;
+    const acqRows: BenchRow[] = [
+      { suite: SUITE, metric: '1,000 meters @ 1 s, acquisition only (no accounts, no MQTT; outbox on): requests/s', value: Math.round(acq1000.requestsPerS), unit: '1/s' },
+      { suite: SUITE, metric: '1,000 meters @ 1 s, acquisition only: poll cycle p50 / p99', value: `${round(acq1000.cycleP50)} / ${round(acq1000.cycleP99)}`, unit: 'ms' },
+      { suite: SUITE, metric: '1,000 meters @ 1 s, acquisition only: gateway CPU / RSS', value: `${round(acq1000.cpuPct)} / ${round(acq1000.rssMiB)}`, unit: '% / MiB' },
+    ];
     const ratio = sat.requestsPerS / bare.requestsPerS;
     rows.push(
       { suite: SUITE, metric: `machine: ${availableParallelismText()}, load average at start`, value: round(load, 2), unit: '' },
@@ -245,6 +255,7 @@ export async function run(args: string[]): Promise<BenchRow[]> {
       ...rowsFor('200 meters @ 1 s', g200, 5, 150),
       { suite: SUITE, metric: '200-meter load (600 requests/s), bare modbus-serial loop: CPU', value: round(bare200.cpuPct), unit: '% of one core', target: 'floor for any modbus-serial client here' },
       ...rowsFor('1,000 meters @ 1 s', g1000, 12, 200),
+      ...acqRows,
       { suite: SUITE, metric: 'memory per added meter (200 → 1,000)', value: round(perMeterMiB, 3), unit: 'MiB', target: '< 0.1 MB', ok: perMeterMiB < 0.1 },
       { suite: SUITE, metric: `200 meters @ 1 s, one request per point: requests/s (${perPointRequests} per poll)`, value: Math.round(pp200.requestsPerS), unit: '1/s' },
       { suite: SUITE, metric: '200 meters @ 1 s, one request per point: values/s', value: Math.round(pp200.valuesPerS), unit: '1/s', target: `coalesced: ${Math.round(g200.valuesPerS)}` },
@@ -258,7 +269,7 @@ export async function run(args: string[]): Promise<BenchRow[]> {
       { suite: SUITE, metric: 'simulator CPU: gateway at saturation / bare loop', value: `${round(satSimCpu)} / ${round(bareSimCpu)}`, unit: '% of one core' },
       { suite: SUITE, metric: 'gateway / bare loop throughput at saturation', value: round(ratio * 100), unit: '%', target: '≥ 80 %', ok: ratio >= 0.8 },
     );
-    const errors = g200.errors + g1000.errors + pp200.errors + sat.errors;
+    const errors = g200.errors + g1000.errors + pp200.errors + sat.errors + acq1000.errors;
     if (errors > 0) rows.push({ suite: SUITE, metric: 'failed polls during the measured windows', value: errors, unit: 'polls' });
   } finally {
     await Promise.all([...sims, broker].map((w) => w.stop()));

@@ -1,5 +1,6 @@
 import type { DeviceConfig, InlinePointConfig, ModbusBusConfig, RootConfig } from '../../config/schema.js';
 import { planProfile, PROTOCOL_MAX_REGISTERS, type PlanOptions, type PollClass } from '../../profiles/planner.js';
+import type { RequestOptions } from './bus.js';
 import { DriverProfile, ProfilePoint, resolvePoint, type ModbusPoint, type ProfileSetting } from '../../profiles/schema.js';
 
 /** A device ready to poll: its profile resolved, its reads planned. */
@@ -13,6 +14,8 @@ export interface ModbusDevice {
   retries: number;
   pauseAfterConnectMs: number;
   pauseBetweenRequestsMs: number;
+  /** The three above, as the bus takes them (built once, not per request). */
+  requestOptions: RequestOptions;
   settings: Record<string, number>;
   source: { points: ModbusPoint[]; settings: Record<string, ProfileSetting> };
   classes: PollClass[];
@@ -86,6 +89,11 @@ export function resolveModbusDevice(
       retries: device.retries,
       pauseAfterConnectMs: device.pause_after_connect ?? 0,
       pauseBetweenRequestsMs: device.pause_between_requests ?? 0,
+      requestOptions: {
+        timeoutMs: device.timeout ?? bus.timeout,
+        pauseAfterConnectMs: device.pause_after_connect ?? 0,
+        pauseBetweenRequestsMs: device.pause_between_requests ?? 0,
+      },
       settings: device.settings ?? {},
       source: { points, settings },
       classes,

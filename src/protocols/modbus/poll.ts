@@ -2,7 +2,7 @@ import type { PointValue } from '../../core/sample.js';
 import { applyDerived } from '../../profiles/derive.js';
 import type { PollClass } from '../../profiles/planner.js';
 import type { ModbusReader } from './bus.js';
-import { decodeResponse, type Decoded } from './decode.js';
+import { decodeValue, registerCount, type Decoded } from './decode.js';
 import type { ModbusDevice } from './device.js';
 import { TransportError } from './errors.js';
 
@@ -18,11 +18,7 @@ export async function readDevice(
   retries: number = device.retries,
 ): Promise<Record<string, PointValue>> {
   const decoded: Record<string, Decoded> = {};
-  const options = {
-    timeoutMs: device.timeoutMs,
-    pauseAfterConnectMs: device.pauseAfterConnectMs,
-    pauseBetweenRequestsMs: device.pauseBetweenRequestsMs,
-  };
+  const options = device.requestOptions;
   for (const c of classes) {
     for (const req of c.requests) {
       let data: number[] | boolean[];
@@ -36,7 +32,11 @@ export async function readDevice(
           if (!retryable || attempt >= retries) throw err;
         }
       }
-      Object.assign(decoded, decodeResponse(req, data));
+      // decodeResponse's loop, writing straight into this poll's result (no per-request object).
+      for (const p of req.points) {
+        const start = p.address - req.address;
+        decoded[p.id] = decodeValue(p, data.slice(start, start + registerCount(p)) as number[] | boolean[]);
+      }
     }
   }
   return applyDerived(device.source, decoded, device.settings);

@@ -143,7 +143,7 @@ describe.each([
     }
     // Every scenario came up, and the honest answers got through.
     expect(new Set(hostile.log)).toEqual(new Set(SCENARIOS[framing]));
-    expect(accepted).toBeGreaterThan(10);
+    expect(accepted).toBeGreaterThan(3);
     expect(refused).toBeGreaterThan(10);
   }, 60_000);
 });
