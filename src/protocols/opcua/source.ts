@@ -124,7 +124,8 @@ class Source implements OpcuaSource {
   private lastDataMs: number | undefined;
 
   constructor(private readonly bus: OpcuaBusConfig, private readonly devices: OpcuaDeviceSpec[], private readonly opts: OpcuaSourceOptions) {
-    this.log = opts.log.child({ bus: bus.id });
+    // The caller may already have bound the bus; a second `bus` key would repeat it.
+    this.log = opts.log.bindings().bus === bus.id ? opts.log : opts.log.child({ bus: bus.id });
     routeNodeOpcuaLogs(opts.log);
     this.refs = pointRefs(devices);
     this.emitter = new PollEmitter((poll) => opts.events.onPoll(poll));
