@@ -58,6 +58,7 @@ export class Delivery {
         batchSize: opts.influx.batch_size,
         maxBatchDelayMs: opts.influx.flush_interval,
         replayRatePerS: opts.influx.replay_rate,
+        replayConcurrency: 2,
         maxBackoffMs: opts.influx.retry_max,
       }));
     }

@@ -2,7 +2,8 @@ import Database from 'better-sqlite3';
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type { Logger } from 'pino';
-import { addRange, intersectWith, subtractFrom, type SeqRange } from './ranges.js';
+import { startCheckpointer, type Checkpointer } from './checkpointer.js';
+import { addRange, contains, intersectWith, subtractFrom, type SeqRange } from './ranges.js';
 
 /** What a sink receives: the stored record with its position in the queue. */
 export interface QueuedRecord<T = unknown> {
@@ -89,6 +90,9 @@ export class Outbox {
   private readonly limits: OutboxLimits;
   private readonly log: Logger | undefined;
   private readonly acked = new Map<string, SeqRange[]>();
+  /** Rows still held that a sink has acknowledged (held for another sink): pending = depth - this. */
+  private readonly ackedHeld = new Map<string, number>();
+  private readonly checkpointer: Checkpointer | null;
   private lastSeq: number;
   private readonly totals: Record<RecordClass, { depth: number; bytes: number }> = {
     telemetry: { depth: 0, bytes: 0 }, interval: { depth: 0, bytes: 0 },
@@ -120,8 +124,8 @@ export class Outbox {
     syncNormal: Database.Statement;
   };
   private readonly commitTx: (rows: Array<[string, number, string, number]>, states: Array<[string, string]>) => void;
-  private readonly ackTx: (sink: string, set: readonly SeqRange[], deletable: readonly SeqRange[]) => Array<[number, number]>;
-  private readonly dropTx: (cls: RecordClass, reason: DropReason, fromSeq: number, toSeq: number, extra: number) => Array<[number, number]>;
+  private readonly ackTx: (sink: string, set: readonly SeqRange[], fresh: readonly SeqRange[], deletable: readonly SeqRange[]) => { freshHeld: number; removed: Array<[number, number]> };
+  private readonly dropTx: (cls: RecordClass, reason: DropReason, fromSeq: number, toSeq: number, maxCreatedMs: number) => Array<[number, number, number]>;
 
   constructor(file: string, sinksOrOptions: string[] | OutboxOptions) {
     const options: OutboxOptions = Array.isArray(sinksOrOptions) ? { sinks: sinksOrOptions } : sinksOrOptions;
@@ -144,6 +148,10 @@ export class Outbox {
     // Keep the WAL from staying huge after a replay deleted a large backlog.
     this.db.pragma(`journal_size_limit = ${64 * 1024 * 1024}`);
     this.migrate();
+    // Checkpoints (copying the WAL into the database, with an fsync) run in a worker
+    // thread, so that they never stall a commit or a delivery on the event loop.
+    this.checkpointer = file === ':memory:' ? null : startCheckpointer(file);
+    if (this.checkpointer) this.db.pragma('wal_autocheckpoint = 0');
 
     const insert = this.db.prepare('INSERT INTO records (kind, created_ms, payload, bytes) VALUES (?, ?, ?, ?)');
     this.stmts = {
@@ -158,7 +166,7 @@ export class Outbox {
       scan: this.db.prepare('SELECT seq, kind, created_ms, bytes FROM records WHERE seq > ? ORDER BY seq LIMIT ?').raw(),
       deleteRange: this.db.prepare("DELETE FROM records WHERE seq >= ? AND seq <= ? RETURNING kind = 'telemetry', bytes").raw(),
       deleteClassRange: this.db.prepare(
-        "DELETE FROM records WHERE seq >= ? AND seq <= ? AND (kind = 'telemetry') = ? AND created_ms <= ? RETURNING kind = 'telemetry', bytes",
+        "DELETE FROM records WHERE seq >= ? AND seq <= ? AND (kind = 'telemetry') = ? AND created_ms <= ? RETURNING kind = 'telemetry', bytes, seq",
       ).raw(),
       deleteAcks: this.db.prepare('DELETE FROM acks WHERE sink = ?'),
       insertAck: this.db.prepare('INSERT INTO acks (sink, lo, hi) VALUES (?, ?, ?)'),
@@ -171,15 +179,19 @@ export class Outbox {
       for (const r of rows) this.lastSeq = Number(insert.run(r[0], r[1], r[2], r[3]).lastInsertRowid);
       for (const [key, value] of states) this.stmts.putState.run(key, value);
     });
-    this.ackTx = this.db.transaction((sink: string, set: readonly SeqRange[], deletable: readonly SeqRange[]) => {
+    this.ackTx = this.db.transaction((sink: string, set: readonly SeqRange[], fresh: readonly SeqRange[], deletable: readonly SeqRange[]) => {
       this.stmts.deleteAcks.run(sink);
       for (const [lo, hi] of set) this.stmts.insertAck.run(sink, lo, hi);
+      // Newly acknowledged rows are either deleted now (every sink has them) or stay for
+      // another sink: only the latter need counting.
+      let freshHeld = 0;
+      for (const [lo, hi] of fresh) freshHeld += this.stmts.countRange.get(lo, hi) as number;
       const removed: Array<[number, number]> = [];
       for (const [lo, hi] of deletable) removed.push(...(this.stmts.deleteRange.all(lo, hi) as Array<[number, number]>));
-      return removed;
+      return { freshHeld: freshHeld + removed.length, removed };
     });
     this.dropTx = this.db.transaction((cls: RecordClass, reason: DropReason, fromSeq: number, toSeq: number, maxCreatedMs: number) => {
-      const removed = this.stmts.deleteClassRange.all(fromSeq, toSeq, cls === 'telemetry' ? 1 : 0, maxCreatedMs) as Array<[number, number]>;
+      const removed = this.stmts.deleteClassRange.all(fromSeq, toSeq, cls === 'telemetry' ? 1 : 0, maxCreatedMs) as Array<[number, number, number]>;
       if (removed.length > 0) this.stmts.bumpCounter.run(`dropped.${cls}.${reason}`, removed.length);
       return removed;
     });
@@ -231,9 +243,11 @@ export class Outbox {
       if (set.length === 0) {
         // A sink added later starts at the oldest record still held, so it gets the backlog.
         set = [[0, minSeq === null ? this.lastSeq : minSeq - 1]];
-        this.ackTx(sink, set, []);
+        this.ackTx(sink, set, [], []);
       }
       this.acked.set(sink, set);
+      // Once per start: afterwards this count is kept up to date as rows come and go.
+      this.ackedHeld.set(sink, set.reduce((n, [lo, hi]) => n + (this.stmts.countRange.get(lo, hi) as number), 0));
     }
   }
 
@@ -306,6 +320,7 @@ export class Outbox {
   /** How many records of a sink's queue lie in a region (counting stops at `cap`). */
   pendingCount(sink: string, region: SeqRegion = {}, cap = Number.POSITIVE_INFINITY): number {
     const set = this.ackSet(sink);
+    if (region.after === undefined && region.upTo === undefined && !Number.isFinite(cap)) return this.depth() - (this.ackedHeld.get(sink) ?? 0);
     const upTo = Math.min(region.upTo ?? Number.POSITIVE_INFINITY, this.lastSeq);
     let n = 0;
     for (const [lo, hi] of subtractFrom((region.after ?? 0) + 1, upTo, set)) {
@@ -339,14 +354,18 @@ export class Outbox {
     // An acknowledgement lost in a power cut only means a redelivery, which every
     // sink tolerates (QoS 1 semantics; Influx overwrites the same point): no fsync.
     this.stmts.syncNormal.run();
-    let removed: Array<[number, number]>;
+    let result: { freshHeld: number; removed: Array<[number, number]> };
     try {
-      removed = this.ackTx(sink, next, deletable);
+      const kept = fresh.flatMap(([lo, h]) => subtractFrom(lo, h, deletable));
+      result = this.ackTx(sink, next, kept, deletable);
     } finally {
       this.stmts.syncFull.run();
     }
     this.acked.set(sink, next);
-    this.forget(removed);
+    this.ackedHeld.set(sink, (this.ackedHeld.get(sink) ?? 0) + result.freshHeld);
+    // Deleted rows were acknowledged by every sink.
+    for (const s of this.sinks) this.ackedHeld.set(s, (this.ackedHeld.get(s) ?? 0) - result.removed.length);
+    this.forget(result.removed);
     this.maybeEndSizeEpisodes();
   }
 
@@ -356,7 +375,7 @@ export class Outbox {
     return set;
   }
 
-  private forget(removed: Array<[number, number]>): void {
+  private forget(removed: ReadonlyArray<readonly [number, number, ...number[]]>): void {
     for (const [isTelemetry, bytes] of removed) {
       const t = this.totals[isTelemetry ? 'telemetry' : 'interval'];
       t.depth -= 1;
@@ -385,6 +404,10 @@ export class Outbox {
       }
     }
     this.maybeEndSizeEpisodes();
+  }
+
+  private depth(): number {
+    return this.totals.telemetry.depth + this.totals.interval.depth;
   }
 
   private bytesHeld(): number {
@@ -445,13 +468,18 @@ export class Outbox {
 
   private drop(cls: RecordClass, reason: DropReason, fromSeq: number, toSeq: number, maxCreatedMs: number): number {
     this.stmts.syncNormal.run();
-    let removed: Array<[number, number]>;
+    let removed: Array<[number, number, number]>;
     try {
       removed = this.dropTx(cls, reason, fromSeq, toSeq, maxCreatedMs);
     } finally {
       this.stmts.syncFull.run();
     }
     this.forget(removed);
+    for (const sink of this.sinks) {
+      const set = this.ackSet(sink);
+      const held = removed.reduce((n, [, , seq]) => n + (contains(set, seq) ? 1 : 0), 0);
+      if (held > 0) this.ackedHeld.set(sink, (this.ackedHeld.get(sink) ?? 0) - held);
+    }
     if (removed.length === 0) return 0;
     this.dropped[cls][reason] += removed.length;
     const key = `${reason}:${cls}`;
@@ -488,17 +516,15 @@ export class Outbox {
   stats(): OutboxStats {
     const perSink: OutboxStats['perSink'] = {};
     for (const sink of this.sinks) {
-      const gaps = subtractFrom(1, this.lastSeq, this.ackSet(sink));
-      let pending = 0;
       let oldestPendingMs: number | null = null;
-      for (const [lo, hi] of gaps) {
-        pending += this.stmts.countRange.get(lo, hi) as number;
-        oldestPendingMs ??= (this.stmts.firstInRange.get(lo, hi) as number | undefined) ?? null;
+      for (const [lo, hi] of subtractFrom(1, this.lastSeq, this.ackSet(sink))) {
+        oldestPendingMs = (this.stmts.firstInRange.get(lo, hi) as number | undefined) ?? null;
+        if (oldestPendingMs !== null) break;
       }
-      perSink[sink] = { pending, oldestPendingMs };
+      perSink[sink] = { pending: this.depth() - (this.ackedHeld.get(sink) ?? 0), oldestPendingMs };
     }
     return {
-      depth: this.totals.telemetry.depth + this.totals.interval.depth,
+      depth: this.depth(),
       bytes: this.bytesHeld(),
       maxBytes: this.limits.maxBytes,
       oldestCreatedMs: (this.stmts.oldest.get() as number | undefined) ?? null,
@@ -510,6 +536,7 @@ export class Outbox {
   }
 
   close(): void {
+    this.checkpointer?.stop();
     if (this.db.open) this.db.close();
   }
 }

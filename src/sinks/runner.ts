@@ -26,6 +26,12 @@ export interface SinkRunnerOptions {
   maxBatchDelayMs?: number;
   /** Replayed records per second at most, so that a backlog does not swamp the receiver; 0 = no limit. */
   replayRatePerS?: number;
+  /**
+   * Replay batches in flight at once. With 2, the next batch is read and encoded while
+   * the receiver ingests the previous one (InfluxDB); acknowledgements are ranges, so
+   * the order in which they complete does not matter.
+   */
+  replayConcurrency?: number;
   minBackoffMs?: number;
   maxBackoffMs?: number;
   now?: () => number;
@@ -80,11 +86,12 @@ export class SinkRunner {
       batchSize: opts.batchSize ?? 500,
       maxBatchDelayMs: opts.maxBatchDelayMs ?? 0,
       replayRatePerS: opts.replayRatePerS ?? 0,
+      replayConcurrency: Math.max(1, opts.replayConcurrency ?? 1),
       minBackoffMs: opts.minBackoffMs ?? 250,
       maxBackoffMs: opts.maxBackoffMs ?? 30_000,
       now: opts.now ?? Date.now,
     };
-    this.tokens = this.o.batchSize;
+    this.tokens = this.burst();
     this.tokensAtMs = this.o.now();
     this.stats = {
       state: 'starting', delivered: 0, replayed: 0, refused: 0, failures: 0,
@@ -156,11 +163,7 @@ export class SinkRunner {
 
         if (this.outbox.pendingCount(this.sink.name, { upTo: this.liveFrom }, 1) > 0) {
           this.setState('replaying');
-          const allowance = this.takeTokens();
-          if (allowance >= 1) {
-            await this.send(this.outbox.next(this.sink.name, allowance, { upTo: this.liveFrom }), true);
-            continue;
-          }
+          if (await this.replay()) continue;
           waitMs = Math.min(waitMs, this.msUntilToken());
         } else {
           this.setState('live');
@@ -172,6 +175,53 @@ export class SinkRunner {
       }
       await this.idle(Math.max(1, waitMs));
     }
+  }
+
+  /**
+   * Sends backlog batches, up to replayConcurrency in flight, oldest first, until the
+   * backlog is done, the replay rate is used up, or live records are due. False when
+   * nothing could be sent (out of tokens).
+   */
+  private async replay(): Promise<boolean> {
+    const upTo = this.liveFrom ?? 0;
+    const inflight = new Set<Promise<void>>();
+    let failure: { err: unknown } | null = null;
+    let after = 0;
+    let sent = false;
+    let exhausted = false;
+    for (;;) {
+      while (!exhausted && failure === null && !this.stopped && inflight.size < this.o.replayConcurrency) {
+        const allowance = this.takeTokens();
+        if (allowance < 1) break;
+        const batch = this.outbox.next(this.sink.name, allowance, { after, upTo });
+        if (batch.toSeq < batch.fromSeq) {
+          exhausted = true;
+          break;
+        }
+        after = batch.toSeq;
+        exhausted = batch.records.length < allowance;
+        sent = true;
+        const p: Promise<void> = this.send(batch, true)
+          .catch((err: unknown) => { failure ??= { err }; })
+          .finally(() => inflight.delete(p));
+        inflight.add(p);
+      }
+      if (inflight.size === 0) break;
+      await Promise.race(inflight);
+      // Live records go first: stop filling the window once a live batch is due.
+      if (this.liveDue()) exhausted = true;
+    }
+    if (failure) throw (failure as { err: unknown }).err;
+    return sent;
+  }
+
+  /** Whether live records are waiting to be sent now. */
+  private liveDue(): boolean {
+    const region = { after: this.liveFrom ?? 0 };
+    const head = this.outbox.next(this.sink.name, 1, region).records[0];
+    if (!head) return false;
+    return this.o.maxBatchDelayMs <= 0 || head.createdMs + this.o.maxBatchDelayMs <= this.o.now()
+      || this.outbox.pendingCount(this.sink.name, region, this.o.batchSize) >= this.o.batchSize;
   }
 
   /** The live records, and whether to send them now or wait to fill the batch. */
@@ -248,7 +298,7 @@ export class SinkRunner {
 
   private setState(state: SinkState): void {
     if (state === this.stats.state) return;
-    if (state === 'replaying') this.log.info({ sink: this.sink.name, backlog: this.liveFrom === null ? 0 : this.outbox.pendingCount(this.sink.name, { upTo: this.liveFrom }) }, 'sink replaying backlog');
+    if (state === 'replaying') this.log.info({ sink: this.sink.name, pending: this.outbox.pendingCount(this.sink.name) }, 'sink replaying backlog');
     if (state === 'live' && this.stats.state === 'replaying') this.log.info({ sink: this.sink.name }, 'sink backlog replayed');
     this.stats.state = state;
   }
@@ -257,11 +307,15 @@ export class SinkRunner {
   private takeTokens(): number {
     if (this.o.replayRatePerS <= 0 || this.draining) return this.o.batchSize;
     const now = this.o.now();
-    this.tokens = Math.min(this.o.batchSize, this.tokens + ((now - this.tokensAtMs) * this.o.replayRatePerS) / 1000);
+    this.tokens = Math.min(this.burst(), this.tokens + ((now - this.tokensAtMs) * this.o.replayRatePerS) / 1000);
     this.tokensAtMs = now;
-    const n = Math.floor(this.tokens);
+    const n = Math.min(this.o.batchSize, Math.floor(this.tokens));
     this.tokens -= n;
     return n;
+  }
+
+  private burst(): number {
+    return this.o.batchSize * this.o.replayConcurrency;
   }
 
   private msUntilToken(): number {

@@ -111,6 +111,15 @@ describe('sink runner', () => {
     expect(sink.seqs(false)).toEqual([liveSeq]);
   });
 
+  it('replays with two batches in flight: every record once, oldest first per batch', async () => {
+    store(95);
+    const sink = new FakeSink();
+    start(sink, { batchSize: 10, replayConcurrency: 2 });
+    await until(() => outbox.stats().depth === 0);
+    expect([...sink.seqs(true)].sort((a, b) => a - b)).toEqual(Array.from({ length: 95 }, (_, i) => i + 1));
+    expect(sink.deliveries.every((d) => d.seqs.every((seq, i) => i === 0 || seq === d.seqs[i - 1]! + 1))).toBe(true);
+  });
+
   it('acknowledges a batch the receiver refuses as a whole and carries on', async () => {
     const sink = new FakeSink();
     sink.refuse = true;

@@ -1,0 +1,234 @@
+// Delivery benchmark:
+//  - outbox write cost per record (SQLite WAL, synchronous=FULL, on the temp dir's disk)
+//  - replay of a queued backlog into InfluxDB 1.x, next to a bare bulk HTTP write of
+//    the same line protocol (same batch size, one request at a time, uncompressed)
+//  - sample-to-broker latency at 1,000 meters × 40 values per second through the real
+//    pipeline, outbox, sink runner and MQTT publisher into Mosquitto, measured by a
+//    subscriber in another process
+//
+//   DELIVERY_BENCH_ROWS      replay rows (default 1000000)
+//   DELIVERY_BENCH_SECONDS   latency measurement window (default 30)
+//   --quick                  100,000 rows, 10 s latency window (a smoke run, not for the README)
+//   --only=write,latency,replay   run some parts only
+import { fork } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { pino } from 'pino';
+import { Delivery } from '../src/app/delivery.js';
+import { InfluxConfig, MqttConfig, OutboxConfig } from '../src/config/schema.js';
+import { createEngine } from '../src/core/engine.js';
+import type { DevicePoll } from '../src/core/sample.js';
+import { telemetryFromPoll } from '../src/core/telemetry.js';
+import { Outbox } from '../src/outbox/outbox.js';
+import { Pipeline } from '../src/pipeline/pipeline.js';
+import { toLine } from '../src/sinks/influx/line-protocol.js';
+import { recordToPoints } from '../src/sinks/influx/points.js';
+import { createTopics } from '../src/sinks/mqtt/topics.js';
+import { influxQuery, startInfluxd, startMosquitto } from './delivery-servers.js';
+import type { BenchRow } from './table.js';
+
+const SUITE = 'delivery';
+const BATCH = 5000;
+const IDENTITY = { site: 'bench', gateway: 'bench-edge' };
+const POINTS = [
+  'voltage_l1', 'voltage_l2', 'voltage_l3', 'current_l1', 'current_l2', 'current_l3', 'active_power_l1', 'active_power_l2', 'active_power_l3',
+  'apparent_power_l1', 'apparent_power_l2', 'apparent_power_l3', 'reactive_power_l1', 'reactive_power_l2', 'reactive_power_l3',
+  'power_factor_l1', 'power_factor_l2', 'power_factor_l3', 'voltage_ln_avg', 'current_avg', 'current_sum', 'active_power_total',
+  'apparent_power_total', 'reactive_power_total', 'power_factor_total', 'frequency', 'active_energy_import_total',
+  'active_energy_export_total', 'reactive_energy_import_total', 'reactive_energy_export_total', 'voltage_l1_l2', 'voltage_l2_l3',
+  'voltage_l3_l1', 'voltage_ll_avg', 'current_n', 'thd_voltage_l1', 'thd_voltage_l2', 'thd_voltage_l3', 'thd_current_l1', 'thd_current_l2',
+];
+const quiet = pino({ level: 'warn' });
+
+function poll(meter: number, tsMs: number, values: number): DevicePoll {
+  const v: DevicePoll['values'] = {};
+  for (let i = 0; i < values; i++) v[POINTS[i]!] = { value: 200 + ((meter * 7 + i * 13 + tsMs / 1000) % 50) + 0.123456, unit: 'V', quality: 'good' };
+  return { device: `m${meter}`, tsMs, values: v };
+}
+
+const quantile = (sorted: number[], q: number): number => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? Number.NaN;
+const round = (x: number, digits = 1): number => Math.round(x * 10 ** digits) / 10 ** digits;
+
+// ------------------------------------------------------------------ outbox write cost
+
+function outboxWriteCost(dir: string): BenchRow[] {
+  const outbox = new Outbox(join(dir, 'write-cost.sqlite'), ['mqtt', 'influx']);
+  const record = telemetryFromPoll(poll(1, Date.now(), 40), 'eastron-sdm630');
+  const perCommit = 100; // a 100 ms pipeline batch at 1,000 polls/s
+  const commits = 200;
+  const times: number[] = [];
+  for (let c = 0; c < commits; c++) {
+    const records = Array.from({ length: perCommit }, () => ({ kind: 'telemetry', record }));
+    const t0 = performance.now();
+    outbox.commit(records, { engine: { n: c } }, Date.now());
+    times.push(performance.now() - t0);
+  }
+  const single: number[] = [];
+  for (let c = 0; c < 100; c++) {
+    const t0 = performance.now();
+    outbox.commit([{ kind: 'telemetry', record }], {}, Date.now());
+    single.push(performance.now() - t0);
+  }
+  outbox.close();
+  const total = times.reduce((a, b) => a + b, 0);
+  times.sort((a, b) => a - b);
+  single.sort((a, b) => a - b);
+  return [
+    { suite: SUITE, metric: `outbox write cost, ${perCommit} telemetry records (40 values) per commit`, value: round((total * 1000) / (commits * perCommit), 1), unit: 'µs/record' },
+    { suite: SUITE, metric: `outbox commit of ${perCommit} records, p50 / p99`, value: `${round(quantile(times, 0.5), 2)} / ${round(quantile(times, 0.99), 2)}`, unit: 'ms' },
+    { suite: SUITE, metric: 'outbox commit of 1 record (fsync-bound: this disk), p50 / p99', value: `${round(quantile(single, 0.5), 2)} / ${round(quantile(single, 0.99), 2)}`, unit: 'ms' },
+  ];
+}
+
+// ------------------------------------------------------------------ replay into InfluxDB 1.x
+
+async function replay(dir: string, rows: number): Promise<BenchRow[]> {
+  const influx = await startInfluxd();
+  try {
+    const meters = 1000;
+    const values = 10;
+    const t0Ms = Date.now() - Math.ceil(rows / meters) * 1000;
+    const recordAt = (i: number) => telemetryFromPoll(poll(i % meters, t0Ms + Math.floor(i / meters) * 1000, values), 'eastron-sdm630');
+
+    // The backlog: what an outage leaves in the outbox.
+    const outbox = new Outbox(join(dir, 'replay.sqlite'), { sinks: ['influx'], limits: { maxBytes: 16 * 1024 ** 3 } });
+    const fillStart = performance.now();
+    for (let i = 0; i < rows; i += BATCH) {
+      const n = Math.min(BATCH, rows - i);
+      outbox.append(Array.from({ length: n }, (_, k) => ({ kind: 'telemetry', record: recordAt(i + k) })), Date.now());
+    }
+    const fillMs = performance.now() - fillStart;
+
+    // Bare: the same line protocol, prepared in advance, POSTed batch by batch.
+    const bodies: Buffer[] = [];
+    for (let i = 0; i < rows; i += BATCH) {
+      const lines: string[] = [];
+      for (let k = i; k < Math.min(rows, i + BATCH); k++) for (const p of recordToPoints(recordAt(k), IDENTITY)) lines.push(toLine(p)!);
+      bodies.push(Buffer.from(lines.join('\n')));
+    }
+    await fetch(`${influx.url}/query?q=${encodeURIComponent('CREATE DATABASE bare')}`, { method: 'POST' });
+    const bareStart = performance.now();
+    for (const body of bodies) {
+      const res = await fetch(`${influx.url}/write?db=bare&precision=ms`, { method: 'POST', body });
+      if (res.status !== 204) throw new Error(`bare write: HTTP ${res.status} ${await res.text()}`);
+    }
+    const bareMs = performance.now() - bareStart;
+    bodies.length = 0;
+
+    // Ours: the production wiring (Delivery: outbox, sink runner, Influx writer with its
+    // defaults: gzip, 2 batches in flight) replays the backlog, without a replay limit.
+    outbox.close();
+    const delivery = new Delivery({
+      outboxFile: join(dir, 'replay.sqlite'),
+      outbox: OutboxConfig.parse({ max_bytes: 16 * 1024 ** 3 }),
+      identity: IDENTITY,
+      log: quiet,
+      influx: InfluxConfig.parse({ url: influx.url, api: 'v1', database: 'replay', batch_size: BATCH, replay_rate: 0 }),
+    });
+    const replayStart = performance.now();
+    await delivery.start();
+    while (delivery.outbox.pendingCount('influx', {}, 1) > 0) await new Promise((r) => setTimeout(r, 20));
+    const replayMs = performance.now() - replayStart;
+    await delivery.stop(0);
+
+    const [bareCount, replayCount] = await Promise.all(['bare', 'replay'].map(async (db) => Number((await influxQuery(influx.url, db, 'SELECT count(voltage_l1) FROM reading'))[0]?.[1] ?? 0)));
+    if (bareCount !== rows || replayCount !== rows) throw new Error(`row counts differ: bare ${bareCount}, replay ${replayCount}, expected ${rows}`);
+    const bareRate = rows / (bareMs / 1000);
+    const replayRate = rows / (replayMs / 1000);
+    return [
+      { suite: SUITE, metric: `outbox bulk append, ${BATCH} records per commit (${values}-value telemetry)`, value: round((fillMs * 1000) / rows, 1), unit: 'µs/record' },
+      { suite: SUITE, metric: `bare bulk HTTP write into InfluxDB 1.x, ${rows.toLocaleString('en-US')} rows`, value: Math.round(bareRate), unit: 'rows/s' },
+      { suite: SUITE, metric: `replay of ${rows.toLocaleString('en-US')} queued rows into InfluxDB 1.x (outbox → runner → writer, gzip)`, value: Math.round(replayRate), unit: 'rows/s' },
+      { suite: SUITE, metric: 'replay relative to the bare write', value: round((100 * replayRate) / bareRate, 0), unit: '%', target: '≥ 70 %', ok: replayRate >= 0.7 * bareRate },
+    ];
+  } finally {
+    await influx.stop();
+  }
+}
+
+// ------------------------------------------------------------------ sample-to-broker latency
+
+interface SubscriberReply { ready?: true; latenciesMs?: number[]; received?: number }
+
+async function latency(dir: string, seconds: number): Promise<BenchRow[]> {
+  const broker = await startMosquitto();
+  const js = fileURLToPath(new URL('./delivery-subscriber.js', import.meta.url));
+  const ts = fileURLToPath(new URL('./delivery-subscriber.ts', import.meta.url));
+  const child = existsSync(js)
+    ? fork(js, [broker.url], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })
+    : fork(ts, [broker.url], { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  const ask = (m: string) => new Promise<SubscriberReply>((resolve) => {
+    child.once('message', (r: SubscriberReply) => resolve(r));
+    child.send(m);
+  });
+  const delivery = new Delivery({
+    outboxFile: join(dir, 'latency.sqlite'),
+    outbox: OutboxConfig.parse({}),
+    identity: IDENTITY,
+    log: quiet,
+    mqtt: { config: MqttConfig.parse({ url: broker.url }), topics: createTopics('bench'), clientId: 'bench-gateway', version: 'bench', startedAt: new Date() },
+  });
+  try {
+    await ask('ready');
+    await delivery.start();
+    const engine = createEngine({ timezone: 'Asia/Shanghai', graceMs: 5000, accounts: [], enpi: [], channels: [] });
+    const pipeline = new Pipeline({ engine, outbox: delivery.outbox, log: quiet, models: new Map(), onStored: () => delivery.notify() });
+    while (!delivery.publisher!.ready()) await new Promise((r) => setTimeout(r, 50));
+
+    // 1,000 meters polled once a second, their polls spread over the second as the
+    // buses deliver them: one poll per millisecond, stamped when it completes.
+    const meters = 1000;
+    const warmupMs = 5000;
+    const startMs = Date.now();
+    const endAt = startMs + warmupMs + seconds * 1000;
+    let issued = 0;
+    await new Promise<void>((resolve) => {
+      const tick = setInterval(() => {
+        const now = Date.now();
+        // Timers fire at ~1 ms granularity at best: issue every poll due by now.
+        const due = Math.floor(((now - startMs) * meters) / 1000);
+        for (; issued < due; issued++) pipeline.onPoll(poll(issued % meters, now, 40));
+        if (now >= endAt) {
+          clearInterval(tick);
+          resolve();
+        }
+      }, 1);
+    });
+    pipeline.flush();
+    await new Promise((r) => setTimeout(r, 2000));
+    const reply = await ask('report');
+    const after = (reply.latenciesMs ?? []).slice(Math.floor(((reply.latenciesMs?.length ?? 0) * warmupMs) / (warmupMs + seconds * 1000)));
+    after.sort((a, b) => a - b);
+    const dbBytes = statSync(join(dir, 'latency.sqlite')).size;
+    return [
+      { suite: SUITE, metric: 'samples published through the outbox (1,000 meters × 40 values at 1 s)', value: round(after.length / seconds, 0), unit: 'polls/s' },
+      { suite: SUITE, metric: 'sample-to-broker latency p50', value: round(quantile(after, 0.5), 1), unit: 'ms' },
+      { suite: SUITE, metric: 'sample-to-broker latency p99', value: round(quantile(after, 0.99), 1), unit: 'ms', target: '< 30 ms', ok: quantile(after, 0.99) < 30 },
+      { suite: SUITE, metric: 'outbox file after the run (records deleted once sent)', value: round(dbBytes / 1024 / 1024, 1), unit: 'MiB' },
+    ];
+  } finally {
+    await delivery.stop(1000);
+    child.kill();
+    await broker.stop();
+  }
+}
+
+export async function run(args: string[]): Promise<BenchRow[]> {
+  const quick = args.includes('--quick');
+  const rows = Number(process.env.DELIVERY_BENCH_ROWS ?? (quick ? 100_000 : 1_000_000));
+  const seconds = Number(process.env.DELIVERY_BENCH_SECONDS ?? (quick ? 10 : 30));
+  const dir = mkdtempSync(join(tmpdir(), 'bench-delivery-'));
+  try {
+    const only = args.find((a) => a.startsWith('--only='))?.slice('--only='.length).split(',');
+    const want = (part: string) => !only || only.includes(part);
+    const out: BenchRow[] = [];
+    if (want('write')) out.push(...outboxWriteCost(dir));
+    if (want('latency')) out.push(...(await latency(dir, seconds)));
+    if (want('replay')) out.push(...(await replay(dir, rows)));
+    return out;
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
