@@ -35,13 +35,17 @@ export interface WorkerStats {
   /** This process's CPU time so far (user + system, all threads), µs. */
   cpuUs: number;
   rssBytes: number;
+  /** V8 heap in use, and memory outside it (Buffers, SQLite, sockets): where the RSS goes. */
+  heapUsedBytes: number;
+  externalBytes: number;
 }
 
 const send = (m: WorkerReply) => process.send?.(m);
 
-function own(): Pick<WorkerStats, 'cpuUs' | 'rssBytes'> {
+function own(): Pick<WorkerStats, 'cpuUs' | 'rssBytes' | 'heapUsedBytes' | 'externalBytes'> {
   const cpu = process.cpuUsage();
-  return { cpuUs: cpu.user + cpu.system, rssBytes: process.memoryUsage.rss() };
+  const mem = process.memoryUsage();
+  return { cpuUs: cpu.user + cpu.system, rssBytes: mem.rss, heapUsedBytes: mem.heapUsed, externalBytes: mem.external };
 }
 
 let stats: () => WorkerReply = () => ({ stats: { polls: 0, requests: 0, cycles: [], errors: 0, ...own() } });

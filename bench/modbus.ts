@@ -90,6 +90,8 @@ interface Phase {
   pollsPerS: number;
   cpuPct: number;
   rssMiB: number;
+  heapMiB: number;
+  externalMiB: number;
   cycleP50: number;
   cycleP99: number;
   errors: number;
@@ -156,6 +158,8 @@ async function gatewayPhase(opts: {
       requestsPerS: perS(polls * opts.requestsPerPoll),
       cpuPct: ((m.last.cpuUs - m.first.cpuUs) / 1000 / m.wallMs) * 100,
       rssMiB: m.rssMax / MiB,
+      heapMiB: m.last.heapUsedBytes / MiB,
+      externalMiB: m.last.externalBytes / MiB,
       cycleP50: quantile(cycles, 0.5),
       cycleP99: quantile(cycles, 0.99),
       errors: m.last.errors - m.first.errors,
@@ -241,6 +245,7 @@ export async function run(args: string[]): Promise<BenchRow[]> {
       { suite: SUITE, metric: `${label}: poll cycle p50 / p99`, value: `${round(p.cycleP50)} / ${round(p.cycleP99)}`, unit: 'ms' },
       { suite: SUITE, metric: `${label}: gateway CPU`, value: round(p.cpuPct), unit: '% of one core', target: `≤ ${cpuTarget} %`, ok: p.cpuPct <= cpuTarget },
       { suite: SUITE, metric: `${label}: gateway RSS (max)`, value: round(p.rssMiB), unit: 'MiB', target: `≤ ${rssTarget} MB`, ok: p.rssMiB <= rssTarget },
+      { suite: SUITE, metric: `${label}: of which V8 heap used / external`, value: `${round(p.heapMiB)} / ${round(p.externalMiB)}`, unit: 'MiB' },
     ];
     const perMeterMiB = (g1000.rssMiB - g200.rssMiB) / 800;
     const acqRows: BenchRow[] = [
