@@ -68,7 +68,7 @@ export async function startGateway(config: RootConfig, opts: GatewayOptions): Pr
   for (const d of config.devices) models.set(d.id, d.model ?? d.driver ?? null);
 
   const pipeline = new Pipeline({
-    engine, outbox, log, models,
+    engine, outbox, log, models, batchMs: config.outbox.commit_interval,
     onStored: (records) => {
       delivery.notify();
       if (opts.onRecord) for (const r of records) opts.onRecord(r);

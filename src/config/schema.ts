@@ -174,6 +174,11 @@ export const OutboxConfig = z.strictObject({
   max_age_telemetry: Duration.default(7 * 86_400_000),
   /** Interval records (energy, EnPI, demand, events) older than this are dropped; they are never dropped for size before telemetry. */
   max_age_intervals: Duration.default(400 * 86_400_000),
+  /**
+   * Records are committed (and fsync'd) in groups at most this far apart: the floor of
+   * the sample-to-broker latency. Each commit also stores the energy core's state.
+   */
+  commit_interval: Duration.default(100),
 });
 export type OutboxConfig = z.infer<typeof OutboxConfig>;
 
