@@ -151,3 +151,48 @@ describe('reconnecting', () => {
     }
   });
 });
+
+describe('timing knobs (lower bounds only: a loaded machine can only add delay)', () => {
+  let sim: SimServerHandle;
+  beforeAll(async () => {
+    sim = await startFastModbusTcpSimulator([1, 2].map((unitId) => new SimulatedMeter({ unitId, profile: sdm630, epochMs: T0 })));
+  });
+  afterAll(() => sim.stop());
+
+  it('waits pause_after_connect before the first request of a new connection', async () => {
+    const bus = makeBus({ type: 'modbus_tcp', host: '127.0.0.1', port: sim.port });
+    try {
+      const t0 = performance.now();
+      await bus.read(1, 'input', 0, 2, { timeoutMs: 2000, pauseAfterConnectMs: 250 });
+      expect(performance.now() - t0).toBeGreaterThanOrEqual(245);
+      // Later requests on the same connection do not wait again.
+      await bus.read(1, 'input', 0, 2, { timeoutMs: 2000, pauseAfterConnectMs: 250 });
+    } finally {
+      await bus.close();
+    }
+  });
+
+  it('keeps pause_between_requests between one device\'s answer and its next request', async () => {
+    const bus = makeBus({ type: 'modbus_tcp', host: '127.0.0.1', port: sim.port });
+    try {
+      await bus.read(1, 'input', 0, 2, { timeoutMs: 2000 });
+      const t0 = performance.now();
+      await bus.read(1, 'input', 0, 2, { timeoutMs: 2000, pauseBetweenRequestsMs: 200 });
+      expect(performance.now() - t0).toBeGreaterThanOrEqual(195);
+    } finally {
+      await bus.close();
+    }
+  });
+
+  it('keeps the bus\'s inter-frame delay between any two requests', async () => {
+    const bus = makeBus({ type: 'modbus_tcp', host: '127.0.0.1', port: sim.port, inter_frame_delay: '150ms' });
+    try {
+      await bus.read(1, 'input', 0, 2, { timeoutMs: 2000 });
+      const t0 = performance.now();
+      await bus.read(2, 'input', 0, 2, { timeoutMs: 2000 });
+      expect(performance.now() - t0).toBeGreaterThanOrEqual(145);
+    } finally {
+      await bus.close();
+    }
+  });
+});

@@ -1,0 +1,79 @@
+import { describe, expect, it } from 'vitest';
+import { parseConfigText } from '../../../src/config/loader.js';
+import type { ModbusBusConfig } from '../../../src/config/schema.js';
+import { estimateBus, requestMs } from '../../../src/protocols/modbus/cycle.js';
+import { resolveModbusDevices } from '../../../src/protocols/modbus/device.js';
+import { busConfig, catalogue } from './helpers.js';
+
+function resolve(devices: string, bus = '{ id: panel, type: modbus_tcp, host: 127.0.0.1 }') {
+  const config = parseConfigText(`version: 1\ngateway: { id: gw, site: s }\nbuses: [${bus}]\ndevices:\n${devices}\n`, 'test.yaml');
+  return { ...resolveModbusDevices(config, catalogue), bus: config.buses[0] as ModbusBusConfig };
+}
+
+describe('resolving a Modbus device', () => {
+  it('takes timing knobs from the device, falling back to the bus', () => {
+    const { byBus } = resolve(`  - { id: m, driver: eastron-sdm630, bus: panel, retries: 2, pause_after_connect: 300ms, pause_between_requests: 50ms }`,
+      '{ id: panel, type: modbus_tcp, host: 127.0.0.1, timeout: 700ms }');
+    const d = byBus.get('panel')![0]!;
+    expect(d.requestOptions).toEqual({ timeoutMs: 700, pauseAfterConnectMs: 300, pauseBetweenRequestsMs: 50 });
+    expect(d.retries).toBe(2);
+  });
+
+  it('lets a device lower the profile\'s request size, never raise it', () => {
+    const { byBus } = resolve(`  - { id: small, driver: eastron-sdm630, bus: panel, unit_id: 1, max_registers: 20 }
+  - { id: big, driver: eastron-sdm630, bus: panel, unit_id: 2, max_registers: 125 }`);
+    const [small, big] = byBus.get('panel')!;
+    expect(Math.max(...small!.classes.flatMap((c) => c.requests.map((r) => r.count)))).toBeLessThanOrEqual(20);
+    // The SDM630 manual allows 40 parameters (80 registers) per request: 125 is not honoured.
+    expect(Math.max(...big!.classes.flatMap((c) => c.requests.map((r) => r.count)))).toBe(80);
+  });
+
+  it('falls back to one request per point', () => {
+    const { byBus } = resolve('  - { id: m, driver: eastron-sdm630, bus: panel, per_point: true }');
+    const requests = byBus.get('panel')![0]!.classes.flatMap((c) => c.requests);
+    expect(requests).toHaveLength(55);
+    expect(requests.every((r) => r.points.length === 1)).toBe(true);
+  });
+
+  it('puts counters and named points in their own poll classes, reading ratio registers with every class', () => {
+    const { byBus } = resolve('  - { id: m, driver: chint-dtsu666, bus: panel, poll_interval: 1s, counter_interval: 15s, point_intervals: { frequency: 1m } }');
+    const classes = byBus.get('panel')![0]!.classes;
+    expect(classes.map((c) => c.intervalMs)).toEqual([1000, 15_000, 60_000]);
+    expect(classes[1]!.points.every((p) => p.counter)).toBe(true);
+    expect(classes[2]!.points.map((p) => p.id)).toEqual(['frequency']);
+    // Energy is multiplied by CT and PT: the 15 s class reads the ratio registers too.
+    expect(classes[1]!.requests.flatMap((r) => r.points.map((p) => p.id))).toEqual(expect.arrayContaining(['ct_ratio', 'pt_ratio']));
+  });
+
+  it('reports intervals that cannot work as config problems', () => {
+    const { problems } = resolve('  - { id: m, driver: eastron-sdm630, bus: panel, poll_interval: 5s, counter_interval: 1s, point_intervals: { nope: 1m } }');
+    expect(problems.map((p) => `${p.path.join('.')}: ${p.message}`)).toEqual([
+      'devices.0.point_intervals.nope: no point "nope" on this device',
+      'devices.0.counter_interval: shorter than the device\'s poll_interval (5000 ms)',
+    ]);
+  });
+});
+
+describe('cycle estimates', () => {
+  it('uses frame times at the baud rate on a serial line', () => {
+    const rtu = busConfig({ type: 'modbus_rtu', path: '/dev/null', baud_rate: 9600 });
+    // 8-byte request + 165-byte answer, 10 bits a character, + 5 ms turnaround + 4 ms silence.
+    expect(requestMs(rtu, { function: 'input', count: 80 })).toBeCloseTo((173 * 10 * 1000) / 9600 + 5 + 4, 6);
+    const fast = busConfig({ type: 'modbus_rtu', path: '/dev/null', baud_rate: 115_200, parity: 'even' });
+    expect(requestMs(fast, { function: 'input', count: 80 })).toBeCloseTo((173 * 11 * 1000) / 115_200 + 5 + 2, 6);
+  });
+
+  it('assumes a typical latency on Modbus TCP, plus the configured gap', () => {
+    expect(requestMs(busConfig({ type: 'modbus_tcp', host: 'h', inter_frame_delay: '20ms' }), { function: 'holding', count: 10 })).toBe(30);
+  });
+
+  it('adds up a bus and says whether it fits', () => {
+    const { byBus, bus } = resolve(['1', '2', '3', '4'].map((u) => `  - { id: m${u}, driver: eastron-sdm630, bus: rs, unit_id: ${u}, poll_interval: 1s, counter_interval: 10s }`).join('\n'),
+      '{ id: rs, type: modbus_rtu, path: /dev/null, baud_rate: 19200 }');
+    const e = estimateBus(bus, byBus.get('rs')!);
+    expect(e.fastestIntervalMs).toBe(1000);
+    expect(e.worstTickRequests).toBe(16);
+    expect(e.fits).toBe(e.worstTickMs <= 1000);
+    expect(e.utilisation).toBeLessThan(e.worstTickMs / 1000);
+  });
+});
