@@ -124,6 +124,7 @@ ${profiles.map((p) => `  - { id: ${p.id}, driver: ${p.id}, bus: panel, unit_id: 
       expect(r.code).toBe(1);
       expect(r.stdout).toBe('');
       expect(r.stderr).toContain('illegal data address');
+      expect(r.stderr).toMatch(/reading input \d+\+\d+/);
     } finally {
       sim.faults.clear();
     }

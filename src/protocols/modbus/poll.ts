@@ -29,7 +29,7 @@ export async function readDevice(
         } catch (err) {
           // An exception is the device's answer; asking again will not change it.
           const retryable = err instanceof TransportError && (err.kind === 'timeout' || err.kind === 'protocol');
-          if (!retryable || attempt >= retries) throw err;
+          if (!retryable || attempt >= retries) throw withRequest(err, req);
         }
       }
       // decodeResponse's loop, writing straight into this poll's result (no per-request object).
@@ -45,4 +45,11 @@ export async function readDevice(
 /** Requests one poll of these classes costs. */
 export function requestCount(classes: readonly PollClass[]): number {
   return classes.reduce((n, c) => n + c.requests.length, 0);
+}
+
+/** The error with the request that failed in its message: "which block?" is the first question at commissioning. */
+function withRequest(err: unknown, req: PollClass['requests'][number]): unknown {
+  if (!(err instanceof TransportError) || err.kind === 'connection') return err;
+  const at = `${req.function} ${req.address}+${req.count}`;
+  return new TransportError(`${err.message} (reading ${at})`, err.kind, err.exceptionCode, { cause: err });
 }
