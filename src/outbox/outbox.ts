@@ -120,8 +120,6 @@ export class Outbox {
     deleteAcks: Database.Statement;
     insertAck: Database.Statement;
     bumpCounter: Database.Statement;
-    syncFull: Database.Statement;
-    syncNormal: Database.Statement;
   };
   private readonly commitTx: (rows: Array<[string, number, string, number]>, states: Array<[string, string]>) => void;
   private readonly ackTx: (sink: string, set: readonly SeqRange[], fresh: readonly SeqRange[], deletable: readonly SeqRange[]) => { freshHeld: number; removed: Array<[number, number]> };
@@ -171,8 +169,6 @@ export class Outbox {
       deleteAcks: this.db.prepare('DELETE FROM acks WHERE sink = ?'),
       insertAck: this.db.prepare('INSERT INTO acks (sink, lo, hi) VALUES (?, ?, ?)'),
       bumpCounter: this.db.prepare('INSERT INTO counters (name, value) VALUES (?, ?) ON CONFLICT(name) DO UPDATE SET value = value + excluded.value'),
-      syncFull: this.db.prepare('PRAGMA synchronous = FULL'),
-      syncNormal: this.db.prepare('PRAGMA synchronous = NORMAL'),
     };
 
     this.commitTx = this.db.transaction((rows: Array<[string, number, string, number]>, states: Array<[string, string]>) => {
@@ -353,13 +349,13 @@ export class Outbox {
     const next = addRange(set, Math.max(0, fromSeq), hi);
     // An acknowledgement lost in a power cut only means a redelivery, which every
     // sink tolerates (QoS 1 semantics; Influx overwrites the same point): no fsync.
-    this.stmts.syncNormal.run();
+    this.setSync('NORMAL');
     let result: { freshHeld: number; removed: Array<[number, number]> };
     try {
       const kept = fresh.flatMap(([lo, h]) => subtractFrom(lo, h, deletable));
       result = this.ackTx(sink, next, kept, deletable);
     } finally {
-      this.stmts.syncFull.run();
+      this.setSync('FULL');
     }
     this.acked.set(sink, next);
     this.ackedHeld.set(sink, (this.ackedHeld.get(sink) ?? 0) + result.freshHeld);
@@ -367,6 +363,14 @@ export class Outbox {
     for (const s of this.sinks) this.ackedHeld.set(s, (this.ackedHeld.get(s) ?? 0) - result.removed.length);
     this.forget(result.removed);
     this.maybeEndSizeEpisodes();
+  }
+
+  /**
+   * SQLite applies `PRAGMA synchronous` when the statement is compiled, so a prepared
+   * PRAGMA cannot be reused to switch back and forth: each switch compiles it afresh.
+   */
+  private setSync(level: 'FULL' | 'NORMAL'): void {
+    this.db.pragma(`synchronous = ${level}`);
   }
 
   private ackSet(sink: string): SeqRange[] {
@@ -467,12 +471,12 @@ export class Outbox {
   }
 
   private drop(cls: RecordClass, reason: DropReason, fromSeq: number, toSeq: number, maxCreatedMs: number): number {
-    this.stmts.syncNormal.run();
+    this.setSync('NORMAL');
     let removed: Array<[number, number, number]>;
     try {
       removed = this.dropTx(cls, reason, fromSeq, toSeq, maxCreatedMs);
     } finally {
-      this.stmts.syncFull.run();
+      this.setSync('FULL');
     }
     this.forget(removed);
     for (const sink of this.sinks) {

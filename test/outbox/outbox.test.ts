@@ -210,6 +210,17 @@ describe('outbox', () => {
     expect(o.stats().dropped.telemetry.size).toBeGreaterThan(0);
   });
 
+  it('stores records with a full fsync, also after acknowledgements and drops ran with a lighter one', () => {
+    const one = Buffer.byteLength(JSON.stringify(telemetry(100000).record));
+    const o = outbox({ sinks: ['influx'], limits: { maxBytes: one * 3 } });
+    const sync = () => (o as unknown as { db: Database.Database }).db.pragma('synchronous', { simple: true });
+    expect(sync()).toBe(2); // FULL
+    for (let i = 0; i < 10; i++) o.commit([telemetry(100000 + i)], {}, i); // drops run
+    o.ack('influx', o.maxSeq());
+    expect(o.stats().dropped.telemetry.size).toBeGreaterThan(0);
+    expect(sync()).toBe(2);
+  });
+
   it('opens an outbox written by version 0.1 (one cursor per sink)', () => {
     const file = join(dir, 'old.sqlite');
     const db = new Database(file);
