@@ -42,6 +42,11 @@ live summary. With --influx-url (or INFLUX_URL) it also writes to InfluxDB 1.x
 
     const meters = [1, 2, 3].map((unitId) => new SimulatedMeter({ unitId, profile, seed: unitId }));
     const sim = await startModbusTcpSimulator(meters);
+    const logFile = join(dataDir, 'demo.log');
+    const log = createLogger({ level: 'info', pretty: false, destination: createWriteStream(logFile, { flags: 'a' }) });
+    // node-opcua prints its own warnings to the console; in the demo they belong in the log.
+    const { routeNodeOpcuaLogs } = await import('../protocols/opcua/node-opcua-log.js');
+    routeNodeOpcuaLogs(log);
     // node-opcua loads only for the demo's line, not for every command.
     const { startLineSimulator } = await import('../sim/opcua/line.js');
     const line = await startLineSimulator({ securityModes: ['none'] });
@@ -55,15 +60,8 @@ live summary. With --influx-url (or INFLUX_URL) it also writes to InfluxDB 1.x
       env: { ...process.env, DEMO_DATA_DIR: dataDir, DEMO_MODBUS_PORT: String(sim.port), DEMO_MQTT_URL: mqttUrl ?? broker!.url, DEMO_OPCUA_ENDPOINT: line.endpoint },
     });
 
-    const logFile = join(dataDir, 'demo.log');
-    const log = createLogger({ level: config.logging.level, pretty: false, destination: createWriteStream(logFile, { flags: 'a' }) });
+    log.level = config.logging.level;
     const summary = new LiveSummary(config.devices.map((d) => d.id), Boolean(process.stdout.isTTY));
-    const gateway = await startGateway(config, {
-      log, catalogue,
-      onRecord: (r) => summary.observe(r),
-      onAvailability: (device, state) => summary.availability(device, state),
-    });
-
     const out = process.stdout;
     out.write(`energy-gateway demo — meters on modbus tcp 127.0.0.1:${sim.port}, press line on ${line.endpoint}, MQTT ${mqttUrl ?? `${broker!.url} (embedded)`}${influxUrl ? `, InfluxDB ${influxUrl}` : ''}\n`);
     out.write(`data and log: ${dataDir}   topics: energy/${config.gateway.site}/${config.gateway.id}/#   Ctrl-C to stop\n\n`);
@@ -72,9 +70,15 @@ live summary. With --influx-url (or INFLUX_URL) it also writes to InfluxDB 1.x
       const frame = summary.render();
       out.write(interactive ? `\x1b[s${frame}\x1b[u` : `${frame}\n`);
     }, interactive ? 500 : 2000);
-
     const durationS = values.duration ? Number(values.duration) : undefined;
-    await (durationS ? new Promise((r) => setTimeout(r, durationS * 1000)) : untilSignal());
+    const stopRequested = durationS ? new Promise((r) => setTimeout(r, durationS * 1000)) : untilSignal();
+    // The summary runs while the gateway starts: the first values show as soon as they exist.
+    const gateway = await startGateway(config, {
+      log, catalogue,
+      onRecord: (r) => summary.observe(r),
+      onAvailability: (device, state) => summary.availability(device, state),
+    });
+    await stopRequested;
     clearInterval(render);
     if (interactive) out.write(`${summary.render()}\n`);
     out.write('\nstopping…\n');

@@ -21,6 +21,10 @@ describe('energy-gateway demo', () => {
     // The launcher (tsx) costs a few seconds on a loaded machine; the promise to a user is 10 s of demo time.
     expect(Date.now() - startedMs).toBeLessThan(20_000);
     expect(await waitFor(/site\s+10s\s+\d\d:\d\d:\d\d\s+\d+\.\d{3}/, 25_000), out).toBe(true);
+    // Energy per part from the press line's PLC counter (OPC UA).
+    expect(await waitFor(/press-per-part\s+10s\s+\d\d:\d\d:\d\d\s+\d+\s+\d+\.\d{4}/, 15_000), out).toBe(true);
+    // Library chatter goes to the demo log, not the screen.
+    expect(out).not.toContain('NODE-OPCUA');
 
     child.kill('SIGINT');
     const code = await new Promise<number | null>((resolve) => child.once('exit', (c) => resolve(c)));
