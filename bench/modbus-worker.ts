@@ -8,7 +8,10 @@ import { startGateway, type RunningGateway } from '../src/app/gateway.js';
 import { parseConfigText } from '../src/config/loader.js';
 import { createLogger } from '../src/log/logger.js';
 import { loadCatalogueSync } from '../src/profiles/catalogue.js';
+import { ModbusBus } from '../src/protocols/modbus/bus.js';
+import { resolveModbusDevices } from '../src/protocols/modbus/device.js';
 import { createModbusClient, type ModbusClient } from '../src/protocols/modbus/lib.js';
+import { BusScheduler } from '../src/protocols/modbus/scheduler.js';
 import { startEmbeddedBroker } from '../src/sim/broker.js';
 import { SimulatedMeter } from '../src/sim/modbus-meter.js';
 import { startFastModbusTcpSimulator, startModbusTcpSimulator, type SimServerHandle } from '../src/sim/modbus-server.js';
@@ -17,6 +20,7 @@ export type WorkerRequest =
   | { role: 'sim'; ports: number; unitsPerPort: number; driver: string; server: 'fast' | 'modbus-serial' }
   | { role: 'broker' }
   | { role: 'gateway'; config: string }
+  | { role: 'acquire'; config: string }
   | { role: 'bare'; ports: number[]; unitsPerPort: number; requests: Array<{ function: 'input' | 'holding'; address: number; count: number }>; intervalMs?: number }
   | { role: 'stats' }
   | { role: 'stop' };
@@ -95,6 +99,39 @@ async function startGatewayUnderTest(text: string): Promise<void> {
 }
 
 /**
+ * The acquisition path alone — buses, schedulers, read plans, codec, ratios — with polls
+ * counted and dropped: what the gateway's Modbus side costs without the energy core,
+ * outbox and sinks.
+ */
+async function startAcquisition(text: string): Promise<void> {
+  const config = parseConfigText(text.replaceAll('${DATA_DIR}', tmpdir()), 'bench.yaml');
+  const log = createLogger({ level: 'error', pretty: false, destination: process.stderr });
+  const { byBus } = resolveModbusDevices(config, loadCatalogueSync());
+  let polls = 0;
+  const schedulers: BusScheduler[] = [];
+  const buses: ModbusBus[] = [];
+  for (const b of config.buses) {
+    if (b.type === 'opcua') continue;
+    const bus = new ModbusBus(b, log);
+    const scheduler = new BusScheduler(bus, byBus.get(b.id) ?? [], { onPoll: () => { polls += 1; }, onAvailability: () => undefined }, log);
+    buses.push(bus);
+    schedulers.push(scheduler);
+    scheduler.start();
+  }
+  stats = () => ({
+    stats: {
+      polls, requests: 0, errors: schedulers.flatMap((s) => s.deviceStats()).reduce((n, d) => n + d.errors, 0),
+      cycles: schedulers.flatMap((s) => s.takeCycleDurations()), ...own(),
+    },
+  });
+  stop = async () => {
+    await Promise.all(schedulers.map((s) => s.stop()));
+    await Promise.all(buses.map((b) => b.close()));
+  };
+  send({ ready: true });
+}
+
+/**
  * The baseline: one modbus-serial client per port reading the same requests, decoding nothing.
  * Flat out, or every `intervalMs` (each unit once per interval) for the CPU floor at a given load.
  */
@@ -142,6 +179,7 @@ process.on('message', (m: WorkerRequest) => {
       case 'sim': return startSims(m.ports, m.unitsPerPort, m.driver, m.server);
       case 'broker': return startBroker();
       case 'gateway': return startGatewayUnderTest(m.config);
+      case 'acquire': return startAcquisition(m.config);
       case 'bare': return startBare(m.ports, m.unitsPerPort, m.requests, m.intervalMs);
       case 'stats': return send(stats());
       case 'stop':

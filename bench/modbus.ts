@@ -142,11 +142,11 @@ async function measure(worker: Worker, seconds: number): Promise<{ first: Worker
 
 async function gatewayPhase(opts: {
   ports: number[]; meters: number; intervalMs: number; perPoint: boolean; brokerPort: number; warmupS: number; seconds: number;
-  pointsPerPoll: number; requestsPerPoll: number; acquisitionOnly?: boolean;
+  pointsPerPoll: number; requestsPerPoll: number; acquisitionOnly?: boolean; role?: 'gateway' | 'acquire';
 }): Promise<Phase> {
   const worker = startWorker();
   try {
-    await worker.request({ role: 'gateway', config: gatewayConfig(opts.ports, opts.meters, opts.intervalMs, opts.perPoint, opts.brokerPort, opts.acquisitionOnly) });
+    await worker.request({ role: opts.role ?? 'gateway', config: gatewayConfig(opts.ports, opts.meters, opts.intervalMs, opts.perPoint, opts.brokerPort, opts.acquisitionOnly) });
     await sleep(opts.warmupS * 1000);
     const m = await measure(worker, opts.seconds);
     const polls = m.last.polls - m.first.polls;
@@ -236,6 +236,8 @@ export async function run(args: string[]): Promise<BenchRow[]> {
     const bare200 = await barePhase(interleaved.slice(0, 200 / UNITS_PER_PORT), bareRequests, warmupS, seconds, 1000);
     process.stderr.write(`  modbus: saturation, 1,000 meters every 100 ms…\n`);
     const { result: sat, simCpuPct: satSimCpu } = await simCpu(sims, () => gatewayPhase({ ...common, meters: 1000, intervalMs: 100, perPoint: false, requestsPerPoll: requests.length }));
+    process.stderr.write(`  modbus: saturation, acquisition path alone…\n`);
+    const { result: satAcq } = await simCpu(sims, () => gatewayPhase({ ...common, meters: 1000, intervalMs: 100, perPoint: false, requestsPerPoll: requests.length, acquisitionOnly: true, role: 'acquire' }));
     process.stderr.write(`  modbus: bare modbus-serial loop, flat out…\n`);
     const { result: bare, simCpuPct: bareSimCpu } = await simCpu(sims, () => barePhase(interleaved, bareRequests, warmupS, seconds));
 
@@ -273,8 +275,11 @@ export async function run(args: string[]): Promise<BenchRow[]> {
       { suite: SUITE, metric: 'bare loop CPU', value: round(bare.cpuPct), unit: '% of one core' },
       { suite: SUITE, metric: 'simulator CPU: gateway at saturation / bare loop', value: `${round(satSimCpu)} / ${round(bareSimCpu)}`, unit: '% of one core' },
       { suite: SUITE, metric: 'gateway / bare loop throughput at saturation', value: round(ratio * 100), unit: '%', target: '≥ 80 %', ok: ratio >= 0.8 },
+      { suite: SUITE, metric: 'saturation, acquisition path alone (scheduler, bus, codec; no core/outbox/MQTT): requests/s', value: Math.round(satAcq.requestsPerS), unit: '1/s' },
+      { suite: SUITE, metric: 'saturation, acquisition path alone: CPU', value: round(satAcq.cpuPct), unit: '% of one core' },
+      { suite: SUITE, metric: 'acquisition path alone / bare loop throughput', value: round((satAcq.requestsPerS / bare.requestsPerS) * 100), unit: '%' },
     );
-    const errors = g200.errors + g1000.errors + pp200.errors + sat.errors + acq1000.errors;
+    const errors = g200.errors + g1000.errors + pp200.errors + sat.errors + acq1000.errors + satAcq.errors;
     if (errors > 0) rows.push({ suite: SUITE, metric: 'failed polls during the measured windows', value: errors, unit: 'polls' });
   } finally {
     await Promise.all([...sims, broker].map((w) => w.stop()));

@@ -3,7 +3,6 @@ import type { ModbusBusConfig } from '../../config/schema.js';
 import type { ModbusFunction } from '../../profiles/schema.js';
 import { classifyModbusError, TransportError } from './errors.js';
 import { bitsPerChar, rtuSilenceMs } from './frames.js';
-import { createModbusClientOnPort, type ModbusClient } from './lib.js';
 import { SerialLink, TcpLink, type ByteLink } from './link.js';
 import { GuardedPort, type Framing } from './port.js';
 
@@ -36,11 +35,10 @@ export interface ModbusReader {
 interface Connection {
   link: ByteLink;
   port: GuardedPort;
-  client: ModbusClient;
   connectedAtMs: number;
-  /** Rejects when the link goes away, so a request in flight fails at once, not at its timeout. */
-  lost: Promise<never>;
 }
+
+const FUNCTION_CODES = { coil: 1, discrete: 2, holding: 3, input: 4 } as const;
 
 const FIRST_BACKOFF_MS = 500;
 /** A Modbus TCP peer that lets several units time out in a row is probably half-dead: reconnect. */
@@ -136,12 +134,10 @@ export class ModbusBus implements ModbusReader {
     if (notBefore > now) await sleep(notBefore - now);
     if (this.conn !== conn) throw new TransportError(`bus ${this.id} connection lost`, 'connection');
 
-    const client = conn.client;
-    client.setID(unitId);
-    client.setTimeout(options.timeoutMs);
     this.stats.requests += 1;
     try {
-      const data = await Promise.race([request(client, fn, address, count), conn.lost]);
+      // The port fails the request at once if the link goes away, not at its timeout.
+      const data = await conn.port.read(unitId, FUNCTION_CODES[fn], address, count, options.timeoutMs);
       this.timeoutsInARow.clear();
       this.quarantine.delete(shape);
       this.lastAnswerMs.set(unitId, Date.now());
@@ -162,7 +158,6 @@ export class ModbusBus implements ModbusReader {
       this.lastAnswerMs.set(unitId, Date.now());
       return;
     }
-    conn.port.abandon();
     if (err.kind === 'connection') {
       this.drop(conn);
       return;
@@ -197,10 +192,8 @@ export class ModbusBus implements ModbusReader {
 
   private async open(): Promise<Connection> {
     const link = this.createLink(this.config);
-    const port = new GuardedPort(link, this.framing);
-    const client = createModbusClientOnPort(port);
     try {
-      await new Promise<void>((resolve, reject) => client.open((err: Error | null | undefined) => (err ? reject(err) : resolve())));
+      await link.open();
     } catch (err) {
       this.backoffMs = Math.min(this.config.reconnect_max, Math.max(FIRST_BACKOFF_MS, this.backoffMs * 2));
       this.nextConnectAtMs = Date.now() + this.backoffMs;
@@ -211,12 +204,9 @@ export class ModbusBus implements ModbusReader {
       await link.close();
       throw new TransportError(`cannot connect bus ${this.id}: ${(err as Error).message}`, 'connection', undefined, { cause: err });
     }
-    let markLost: (err: TransportError) => void = () => undefined;
-    const lost = new Promise<never>((_, reject) => { markLost = reject; });
-    lost.catch(() => undefined);
-    const conn: Connection = { link, port, client, connectedAtMs: Date.now(), lost };
+    const port = new GuardedPort(link, this.framing);
+    const conn: Connection = { link, port, connectedAtMs: Date.now() };
     link.onClose((err) => {
-      markLost(new TransportError(`bus ${this.id} connection lost${err ? `: ${err.message}` : ''}`, 'connection', undefined, { cause: err }));
       if (this.conn === conn) {
         this.conn = null;
         this.stats.disconnects += 1;
@@ -244,15 +234,6 @@ export class ModbusBus implements ModbusReader {
     const conn = this.conn;
     this.conn = null;
     if (conn) await conn.link.close();
-  }
-}
-
-async function request(client: ModbusClient, fn: ModbusFunction, address: number, count: number): Promise<number[] | boolean[]> {
-  switch (fn) {
-    case 'holding': return (await client.readHoldingRegisters(address, count)).data;
-    case 'input': return (await client.readInputRegisters(address, count)).data;
-    case 'coil': return (await client.readCoils(address, count)).data.slice(0, count);
-    case 'discrete': return (await client.readDiscreteInputs(address, count)).data.slice(0, count);
   }
 }
 

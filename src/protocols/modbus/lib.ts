@@ -10,21 +10,18 @@ import type { IServiceVector, ServerTCP as ServerTCPType } from 'modbus-serial';
 
 const require = createRequire(import.meta.url);
 const lib = require('modbus-serial') as {
-  new (port?: unknown): ModbusRTU;
+  new (): ModbusRTU;
   ServerTCP: new (vector: IServiceVector, options: { host?: string; port?: number; debug?: boolean; unitID?: number }) => ServerTCPType;
   ServerSerial?: new (vector: IServiceVector, options: Record<string, unknown>) => ServerTCPType;
 };
 
 export type ModbusClient = ModbusRTU;
 export type { IServiceVector };
-/** A client with modbus-serial's own port for a connect*() call (bare loops, the probe). */
-export const createModbusClient = (): ModbusClient => new lib();
 /**
- * A client speaking through a port object of ours (see port.ts). This is the extension point
- * modbus-serial's own connect*() helpers use: the client builds and parses frames, the port
- * moves bytes.
+ * modbus-serial's own client (the benchmark's bare read loop). The gateway's buses speak
+ * through port.ts, which guards transaction and unit ids itself.
  */
-export const createModbusClientOnPort = (port: unknown): ModbusClient => new lib(port);
+export const createModbusClient = (): ModbusClient => new lib();
 export const ServerTCP = lib.ServerTCP;
 export const ServerSerial = lib.ServerSerial;
 

@@ -1,5 +1,5 @@
-import { EventEmitter } from 'node:events';
-import { expectationFor, judgePdu, scanMbap, scanRtu, toMbap, withCrc, type Expectation } from './frames.js';
+import { EXCEPTION_NAMES, TransportError } from './errors.js';
+import { judgePdu, readDataBytes, rtuReadRequest, scanMbap, scanRtu, toMbap, type Expectation } from './frames.js';
 import type { ByteLink } from './link.js';
 
 /** `mbap`: Modbus TCP (transaction ids); `rtu`: RTU frames with CRC, on a serial line or through TCP. */
@@ -17,73 +17,78 @@ export interface PortStats {
 /** Bytes kept while waiting for an RTU answer; the largest answer is 256 bytes. */
 const RTU_RX_LIMIT = 512;
 
+interface Pending {
+  expect: Expectation;
+  fc: number;
+  count: number;
+  resolve(data: number[] | boolean[]): void;
+  reject(err: TransportError): void;
+  timer: NodeJS.Timeout;
+}
+
 /**
- * The guard between the wire and modbus-serial's client. It implements the port contract
- * the client expects (open/close/write/isOpen, 'data' with one RTU frame), and it only ever
- * hands over a frame that answers the request in flight:
+ * One read at a time over a byte link, and the guard that decides which bytes answer it.
+ * A frame completes the request in flight only if it is its answer:
  *
  * - Modbus TCP: the transaction id must be the one just sent (16-bit, so a reply must be
  *   65,536 requests late to collide), and unit id, function and byte count must match.
- *   modbus-serial's own TCP port keeps only 256 ids and fails the request in flight on a
- *   stale reply with another unit id; here such frames are dropped and counted.
- * - RTU (serial, or RTU-over-TCP): there is no transaction id, so a frame counts only while a
+ *   (modbus-serial's own TCP port keeps 256 ids and fails the request in flight when a stale
+ *   reply carries another unit id; here such frames are dropped and counted.)
+ * - RTU (serial, or RTU over TCP): there is no transaction id, so a frame counts only while a
  *   request is in flight, with the right unit id, function, byte count and CRC; bytes received
- *   before the request was written, or after the client gave up on it, are dropped. A late
- *   answer that looks exactly like the next request's answer is kept off by the bus, which
- *   does not repeat a timed-out request's shape until the late answer could have arrived.
+ *   before the request was written, or after it timed out, are dropped. A late answer that
+ *   looks exactly like the next request's answer is kept off by the bus, which does not repeat
+ *   a timed-out request's shape until the late answer could have arrived.
+ *
+ * Frames are built and parsed here rather than by modbus-serial's client: the guard has to
+ * parse every answer anyway, and a TCP answer then needs no CRC computed just to be checked.
  */
-export class GuardedPort extends EventEmitter {
-  // modbus-serial's client keys its transaction slot by these. One request is in flight per
-  // bus, so one slot is enough and the ids on the wire are ours (see `tid`).
-  _transactionIdRead = 1;
-  _transactionIdWrite = 1;
+export class GuardedPort {
   readonly stats: PortStats = { discardedFrames: 0, discardedBytes: 0, desyncs: 0 };
   private rx: Buffer = Buffer.alloc(0);
-  private expect: Expectation | null = null;
+  private pending: Pending | null = null;
   private tid = 0;
+  private closed = false;
 
   constructor(private readonly link: ByteLink, readonly framing: Framing) {
-    super();
     link.onData((data) => this.receive(data));
     link.onClose((err) => {
-      this.expect = null;
-      this.emit('close', err);
+      this.closed = true;
+      this.fail(new TransportError(`connection lost${err ? `: ${err.message}` : ''}`, 'connection', undefined, { cause: err }));
     });
   }
 
   get isOpen(): boolean {
-    return this.link.isOpen;
+    return !this.closed && this.link.isOpen;
   }
 
-  open(cb: (err?: Error | null) => void): void {
-    this.link.open().then(() => cb(null), (err: Error) => cb(err));
-  }
-
-  close(cb?: (err?: Error | null) => void): void {
-    void this.link.close().then(() => cb?.(null));
-  }
-
-  destroy(cb?: (err?: Error | null) => void): void {
-    this.close(cb);
-  }
-
-  /** One request frame from the client, RTU form (unit, PDU, CRC). */
-  write(frame: Buffer): void {
-    this.expect = expectationFor(frame);
-    if (this.framing === 'rtu') {
-      // Nothing received before the request can be its answer.
-      this.drop();
-      this.link.write(Buffer.from(frame));
-    } else {
-      this.tid = (this.tid + 1) & 0xffff;
-      this.link.write(toMbap(this.tid, frame));
-    }
-  }
-
-  /** The client gave up on the request in flight (timeout): whatever comes for it is dropped. */
-  abandon(): void {
-    this.expect = null;
-    if (this.framing === 'rtu') this.drop();
+  /**
+   * Reads `count` registers (fc 3/4) or bits (fc 1/2) from one unit. Rejects with a
+   * TransportError: `timeout`, `exception` (the device's answer), or `connection`.
+   */
+  read(unit: number, fc: 1 | 2 | 3 | 4, address: number, count: number, timeoutMs: number): Promise<number[] | boolean[]> {
+    if (!this.isOpen) return Promise.reject(new TransportError('connection closed', 'connection'));
+    if (this.pending) return Promise.reject(new TransportError('a request is already in flight', 'protocol'));
+    return new Promise((resolve, reject) => {
+      const expect: Expectation = { unit, fc, dataBytes: readDataBytes(fc, count) };
+      const timer = setTimeout(() => {
+        if (this.pending?.timer !== timer) return;
+        this.pending = null;
+        // Whatever still comes for it is dropped (RTU), or has a stale transaction id (TCP).
+        if (this.framing === 'rtu') this.drop();
+        reject(new TransportError('timeout', 'timeout'));
+      }, timeoutMs);
+      this.pending = { expect, fc, count, resolve, reject, timer };
+      const frame = rtuReadRequest(unit, fc, address, count);
+      if (this.framing === 'rtu') {
+        // Nothing received before the request can be its answer.
+        this.drop();
+        this.link.write(frame);
+      } else {
+        this.tid = (this.tid + 1) & 0xffff;
+        this.link.write(toMbap(this.tid, frame));
+      }
+    });
   }
 
   private receive(data: Buffer): void {
@@ -96,36 +101,30 @@ export class GuardedPort extends EventEmitter {
     const scan = scanMbap(this.rx);
     this.rx = this.rx.subarray(scan.consumed);
     for (const f of scan.frames) {
-      const e = this.expect;
-      if (e && f.tid === this.tid && judgePdu(f.pdu, 0, f.pdu.length, e) !== 'foreign') {
-        this.expect = null;
-        this.emit('data', withCrc(f.pdu));
-      } else {
-        this.stats.discardedFrames += 1;
-      }
+      if (f.tid === this.tid && this.answer(f.pdu, 0, f.pdu.length)) continue;
+      this.stats.discardedFrames += 1;
     }
     if (scan.desync) {
       this.stats.desyncs += 1;
       this.rx = Buffer.alloc(0);
-      this.expect = null;
+      this.fail(new TransportError('modbus tcp stream out of step (not MBAP)', 'connection'));
       void this.link.close();
     }
   }
 
   private receiveRtu(): void {
-    const e = this.expect;
-    if (!e) {
+    const p = this.pending;
+    if (!p) {
       this.drop();
       return;
     }
-    const scan = scanRtu(this.rx, e);
+    const scan = scanRtu(this.rx, p.expect);
     if (scan.frame) {
       // Whatever came around the answer is noise: no other request is in flight.
       this.stats.discardedBytes += this.rx.length - scan.frame.length;
-      const frame = Buffer.from(scan.frame);
-      this.expect = null;
+      const frame = scan.frame;
       this.rx = Buffer.alloc(0);
-      this.emit('data', frame);
+      this.answer(frame, 0, frame.length - 2);
       return;
     }
     this.stats.discardedBytes += scan.consumed;
@@ -136,8 +135,46 @@ export class GuardedPort extends EventEmitter {
     }
   }
 
+  /** Completes the request in flight with this PDU if it answers it; false if it does not. */
+  private answer(pdu: Buffer, from: number, length: number): boolean {
+    const p = this.pending;
+    if (!p) return false;
+    const verdict = judgePdu(pdu, from, length, p.expect);
+    if (verdict === 'foreign') return false;
+    this.pending = null;
+    clearTimeout(p.timer);
+    if (verdict === 'exception') {
+      const code = pdu[from + 2]!;
+      p.reject(new TransportError(`modbus exception ${code} (${EXCEPTION_NAMES[code] ?? 'unknown exception'})`, 'exception', code));
+      return true;
+    }
+    const at = from + 3;
+    if (p.fc === 3 || p.fc === 4) {
+      const words = new Array<number>(p.count);
+      for (let i = 0; i < p.count; i++) words[i] = pdu.readUInt16BE(at + i * 2);
+      p.resolve(words);
+    } else {
+      const bits = new Array<boolean>(p.count);
+      for (let i = 0; i < p.count; i++) bits[i] = ((pdu[at + (i >> 3)]! >> (i & 7)) & 1) === 1;
+      p.resolve(bits);
+    }
+    return true;
+  }
+
+  private fail(err: TransportError): void {
+    const p = this.pending;
+    if (!p) return;
+    this.pending = null;
+    clearTimeout(p.timer);
+    p.reject(err);
+  }
+
   private drop(): void {
     this.stats.discardedBytes += this.rx.length;
     this.rx = Buffer.alloc(0);
+  }
+
+  close(): Promise<void> {
+    return this.link.close();
   }
 }
