@@ -449,6 +449,11 @@ export class Outbox {
     }
     // Records are stored in time order, so the expired ones are at the front: scan
     // until the first record that is younger than the cutoff.
+    const oldest = this.stmts.oldest.get() as number | undefined;
+    if (oldest === undefined || oldest > cutoffMs) {
+      this.endEpisode('age', cls);
+      return;
+    }
     let after = 0;
     let first: number | null = null;
     let last = 0;
