@@ -184,6 +184,10 @@ async function barePhase(ports: number[], requests: Array<{ function: 'input' | 
   }
 }
 
+function usPerRequest(p: { cpuPct: number; requestsPerS: number }): number {
+  return Math.round((p.cpuPct * 10_000) / p.requestsPerS);
+}
+
 /** CPU % of one core the simulator processes used while `fn` ran. */
 async function simCpu<T>(sims: Worker[], fn: () => Promise<T>): Promise<{ result: T; simCpuPct: number }> {
   const before = await Promise.all(sims.map((w) => w.stats()));
@@ -234,12 +238,18 @@ export async function run(args: string[]): Promise<BenchRow[]> {
     const bareRequests = requests.map((r) => ({ function: r.function as 'input' | 'holding', address: r.address, count: r.count }));
     process.stderr.write(`  modbus: bare modbus-serial loop at the 200-meter load…\n`);
     const bare200 = await barePhase(interleaved.slice(0, 200 / UNITS_PER_PORT), bareRequests, warmupS, seconds, 1000);
+    // The bare loop runs before and after the saturation phases and the better run counts:
+    // on a shared machine throughput follows the CPU left over, and the comparison should
+    // not flatter the gateway.
+    process.stderr.write(`  modbus: bare modbus-serial loop, flat out…\n`);
+    const { result: bareA, simCpuPct: bareSimCpuA } = await simCpu(sims, () => barePhase(interleaved, bareRequests, warmupS, seconds));
     process.stderr.write(`  modbus: saturation, 1,000 meters every 100 ms…\n`);
     const { result: sat, simCpuPct: satSimCpu } = await simCpu(sims, () => gatewayPhase({ ...common, meters: 1000, intervalMs: 100, perPoint: false, requestsPerPoll: requests.length }));
     process.stderr.write(`  modbus: saturation, acquisition path alone…\n`);
     const { result: satAcq } = await simCpu(sims, () => gatewayPhase({ ...common, meters: 1000, intervalMs: 100, perPoint: false, requestsPerPoll: requests.length, acquisitionOnly: true, role: 'acquire' }));
-    process.stderr.write(`  modbus: bare modbus-serial loop, flat out…\n`);
-    const { result: bare, simCpuPct: bareSimCpu } = await simCpu(sims, () => barePhase(interleaved, bareRequests, warmupS, seconds));
+    process.stderr.write(`  modbus: bare modbus-serial loop, flat out, again…\n`);
+    const { result: bareB, simCpuPct: bareSimCpuB } = await simCpu(sims, () => barePhase(interleaved, bareRequests, warmupS, seconds));
+    const [bare, bareSimCpu] = bareA.requestsPerS >= bareB.requestsPerS ? [bareA, bareSimCpuA] : [bareB, bareSimCpuB];
 
     const rowsFor = (label: string, p: Phase, cpuTarget: number, rssTarget: number): BenchRow[] => [
       { suite: SUITE, metric: `${label}: values/s`, value: Math.round(p.valuesPerS), unit: '1/s' },
@@ -271,13 +281,15 @@ export async function run(args: string[]): Promise<BenchRow[]> {
       { suite: SUITE, metric: 'saturation (1,000 meters @ 100 ms): gateway requests/s', value: Math.round(sat.requestsPerS), unit: '1/s' },
       { suite: SUITE, metric: 'saturation: gateway values/s', value: Math.round(sat.valuesPerS), unit: '1/s' },
       { suite: SUITE, metric: 'saturation: gateway CPU', value: round(sat.cpuPct), unit: '% of one core' },
-      { suite: SUITE, metric: 'bare modbus-serial loop, same simulators: requests/s', value: Math.round(bare.requestsPerS), unit: '1/s' },
+      { suite: SUITE, metric: 'bare modbus-serial loop, same simulators: requests/s (better of two runs)', value: Math.round(bare.requestsPerS), unit: '1/s', target: `runs: ${Math.round(bareA.requestsPerS)}, ${Math.round(bareB.requestsPerS)}` },
       { suite: SUITE, metric: 'bare loop CPU', value: round(bare.cpuPct), unit: '% of one core' },
       { suite: SUITE, metric: 'simulator CPU: gateway at saturation / bare loop', value: `${round(satSimCpu)} / ${round(bareSimCpu)}`, unit: '% of one core' },
       { suite: SUITE, metric: 'gateway / bare loop throughput at saturation', value: round(ratio * 100), unit: '%', target: '≥ 80 %', ok: ratio >= 0.8 },
       { suite: SUITE, metric: 'saturation, acquisition path alone (scheduler, bus, codec; no core/outbox/MQTT): requests/s', value: Math.round(satAcq.requestsPerS), unit: '1/s' },
       { suite: SUITE, metric: 'saturation, acquisition path alone: CPU', value: round(satAcq.cpuPct), unit: '% of one core' },
       { suite: SUITE, metric: 'acquisition path alone / bare loop throughput', value: round((satAcq.requestsPerS / bare.requestsPerS) * 100), unit: '%' },
+      // CPU per request is steadier than throughput on a shared machine.
+      { suite: SUITE, metric: 'CPU per request at saturation: gateway / acquisition alone / bare loop', value: `${usPerRequest(sat)} / ${usPerRequest(satAcq)} / ${usPerRequest(bare)}`, unit: 'µs' },
     );
     const errors = g200.errors + g1000.errors + pp200.errors + sat.errors + acq1000.errors + satAcq.errors;
     if (errors > 0) rows.push({ suite: SUITE, metric: 'failed polls during the measured windows', value: errors, unit: 'polls' });
