@@ -224,7 +224,11 @@ export async function startPtyPair(): Promise<PtyPair> {
   let log = '';
   const child = spawn(bin, ['-d', '-d', `pty,raw,echo=0,link=${a}`, `pty,raw,echo=0,link=${b}`], { stdio: ['ignore', 'pipe', 'pipe'] });
   child.stderr?.on('data', (d: Buffer) => { log += d.toString(); });
-  await waitForPaths([a, b], child, 10_000, () => log);
+  await waitForPaths([a, b], child, 10_000, () => log).catch(async (err: unknown) => {
+    await stopChild(child);
+    rmSync(dir, { recursive: true, force: true });
+    throw err;
+  });
   return {
     a, b, pid: child.pid ?? -1,
     stop: async () => {
@@ -248,7 +252,11 @@ export async function startSerialDeviceServer(): Promise<{ port: number; path: s
   // The pty first: socat opens its addresses in order, and the line must exist before a client connects.
   const child = spawn(bin, ['-d', '-d', `pty,raw,echo=0,link=${path}`, `tcp-listen:${port},bind=127.0.0.1,reuseaddr`], { stdio: ['ignore', 'pipe', 'pipe'] });
   child.stderr?.on('data', (d: Buffer) => { log += d.toString(); });
-  await waitForPaths([path], child, 10_000, () => log);
+  await waitForPaths([path], child, 10_000, () => log).catch(async (err: unknown) => {
+    await stopChild(child);
+    rmSync(dir, { recursive: true, force: true });
+    throw err;
+  });
   return {
     port, path, pid: child.pid ?? -1,
     stop: async () => {
