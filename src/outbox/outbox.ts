@@ -67,6 +67,8 @@ export interface OutboxStats {
 }
 
 type Row = [seq: number, kind: string, createdMs: number, payload: string];
+/** Rows deleted, by class: [isTelemetry (1/0), count, bytes]. */
+type Removed = Array<[isTelemetry: number, count: number, bytes: number]>;
 type ScanRow = [seq: number, kind: string, createdMs: number, bytes: number];
 
 const DEFAULT_LIMITS: OutboxLimits = { maxBytes: 512 * 1024 * 1024, maxAgeMs: { telemetry: 7 * 86_400_000, interval: 0 } };
@@ -115,6 +117,7 @@ export class Outbox {
     firstInRange: Database.Statement;
     oldest: Database.Statement;
     scan: Database.Statement;
+    sumRange: Database.Statement;
     deleteRange: Database.Statement;
     deleteClassRange: Database.Statement;
     deleteAcks: Database.Statement;
@@ -122,7 +125,7 @@ export class Outbox {
     bumpCounter: Database.Statement;
   };
   private readonly commitTx: (rows: Array<[string, number, string, number]>, states: Array<[string, string]>) => void;
-  private readonly ackTx: (sink: string, set: readonly SeqRange[], fresh: readonly SeqRange[], deletable: readonly SeqRange[]) => { freshHeld: number; removed: Array<[number, number]> };
+  private readonly ackTx: (sink: string, set: readonly SeqRange[], fresh: readonly SeqRange[], deletable: readonly SeqRange[]) => { freshHeld: number; removed: Removed };
   private readonly dropTx: (cls: RecordClass, reason: DropReason, fromSeq: number, toSeq: number, maxCreatedMs: number) => Array<[number, number, number]>;
 
   constructor(file: string, sinksOrOptions: string[] | OutboxOptions) {
@@ -162,7 +165,9 @@ export class Outbox {
       firstInRange: this.db.prepare('SELECT created_ms FROM records WHERE seq >= ? AND seq <= ? ORDER BY seq LIMIT 1').pluck(),
       oldest: this.db.prepare('SELECT created_ms FROM records ORDER BY seq LIMIT 1').pluck(),
       scan: this.db.prepare('SELECT seq, kind, created_ms, bytes FROM records WHERE seq > ? ORDER BY seq LIMIT ?').raw(),
-      deleteRange: this.db.prepare("DELETE FROM records WHERE seq >= ? AND seq <= ? RETURNING kind = 'telemetry', bytes").raw(),
+      // Counting first and deleting plainly is several times cheaper than DELETE … RETURNING.
+      sumRange: this.db.prepare("SELECT kind = 'telemetry', COUNT(*), COALESCE(SUM(bytes), 0) FROM records WHERE seq >= ? AND seq <= ? GROUP BY 1").raw(),
+      deleteRange: this.db.prepare('DELETE FROM records WHERE seq >= ? AND seq <= ?'),
       deleteClassRange: this.db.prepare(
         "DELETE FROM records WHERE seq >= ? AND seq <= ? AND (kind = 'telemetry') = ? AND created_ms <= ? RETURNING kind = 'telemetry', bytes, seq",
       ).raw(),
@@ -182,9 +187,12 @@ export class Outbox {
       // another sink: only the latter need counting.
       let freshHeld = 0;
       for (const [lo, hi] of fresh) freshHeld += this.stmts.countRange.get(lo, hi) as number;
-      const removed: Array<[number, number]> = [];
-      for (const [lo, hi] of deletable) removed.push(...(this.stmts.deleteRange.all(lo, hi) as Array<[number, number]>));
-      return { freshHeld: freshHeld + removed.length, removed };
+      const removed: Removed = [];
+      for (const [lo, hi] of deletable) {
+        removed.push(...(this.stmts.sumRange.all(lo, hi) as Removed));
+        this.stmts.deleteRange.run(lo, hi);
+      }
+      return { freshHeld: freshHeld + count(removed), removed };
     });
     this.dropTx = this.db.transaction((cls: RecordClass, reason: DropReason, fromSeq: number, toSeq: number, maxCreatedMs: number) => {
       const removed = this.stmts.deleteClassRange.all(fromSeq, toSeq, cls === 'telemetry' ? 1 : 0, maxCreatedMs) as Array<[number, number, number]>;
@@ -350,7 +358,7 @@ export class Outbox {
     // An acknowledgement lost in a power cut only means a redelivery, which every
     // sink tolerates (QoS 1 semantics; Influx overwrites the same point): no fsync.
     this.setSync('NORMAL');
-    let result: { freshHeld: number; removed: Array<[number, number]> };
+    let result: { freshHeld: number; removed: Removed };
     try {
       const kept = fresh.flatMap(([lo, h]) => subtractFrom(lo, h, deletable));
       result = this.ackTx(sink, next, kept, deletable);
@@ -360,7 +368,7 @@ export class Outbox {
     this.acked.set(sink, next);
     this.ackedHeld.set(sink, (this.ackedHeld.get(sink) ?? 0) + result.freshHeld);
     // Deleted rows were acknowledged by every sink.
-    for (const s of this.sinks) this.ackedHeld.set(s, (this.ackedHeld.get(s) ?? 0) - result.removed.length);
+    for (const s of this.sinks) this.ackedHeld.set(s, (this.ackedHeld.get(s) ?? 0) - count(result.removed));
     this.forget(result.removed);
     this.maybeEndSizeEpisodes();
   }
@@ -379,10 +387,10 @@ export class Outbox {
     return set;
   }
 
-  private forget(removed: ReadonlyArray<readonly [number, number, ...number[]]>): void {
-    for (const [isTelemetry, bytes] of removed) {
+  private forget(removed: Removed): void {
+    for (const [isTelemetry, n, bytes] of removed) {
       const t = this.totals[isTelemetry ? 'telemetry' : 'interval'];
-      t.depth -= 1;
+      t.depth -= n;
       t.bytes -= bytes;
     }
   }
@@ -483,7 +491,7 @@ export class Outbox {
     } finally {
       this.setSync('FULL');
     }
-    this.forget(removed);
+    this.forget(removed.map(([isTelemetry, bytes]) => [isTelemetry, 1, bytes]));
     for (const sink of this.sinks) {
       const set = this.ackSet(sink);
       const held = removed.reduce((n, [, , seq]) => n + (contains(set, seq) ? 1 : 0), 0);
@@ -548,4 +556,8 @@ export class Outbox {
     this.checkpointer?.stop();
     if (this.db.open) this.db.close();
   }
+}
+
+function count(removed: Removed): number {
+  return removed.reduce((n, [, c]) => n + c, 0);
 }

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { toLine, type Point } from '../../src/sinks/influx/line-protocol.js';
+import { recordLines, recordToPoints } from '../../src/sinks/influx/points.js';
 
 const at = (tags: Record<string, string>, fields: Point['fields'], measurement = 'energy'): Point => ({ measurement, tags, fields, tsMs: 1_700_000_000_000 });
 
@@ -31,5 +32,27 @@ describe('line protocol', () => {
     ['sub-millisecond time rounded', { ...at({}, { q: 1 }), tsMs: 1.6 }, 'energy q=1 2'],
   ])('%s', (_name, point, expected) => {
     expect(toLine(point)).toBe(expected);
+  });
+});
+
+describe('telemetry rows', () => {
+  const id = { site: '一号车间', gateway: 'edge 1' };
+  const telemetry = (values: Record<string, { value: unknown; unit: string; quality: string }>, extra: Record<string, unknown> = {}) => ({
+    kind: 'telemetry', device: 'press "A", line=2', model: 'eastron-sdm630', ts_ms: 1_700_000_000_123, values, ...extra,
+  });
+  it.each<[string, Record<string, unknown>]>([
+    ['good values', telemetry({ voltage_l1: { value: 230.1, unit: 'V', quality: 'good' }, frequency: { value: 50, unit: 'Hz', quality: 'good' } })],
+    ['uncertain and bad values are marked', telemetry({
+      a: { value: 1, unit: '', quality: 'uncertain' }, b: { value: null, unit: '', quality: 'bad' }, a_x: { value: 2, unit: '', quality: 'good' },
+      c: { value: Number.NaN, unit: '', quality: 'good' }, d: { value: 'on', unit: '', quality: 'good' }, e: { value: true, unit: '', quality: 'stale' },
+    })],
+    ['origin from the record (bridge)', telemetry({ p: { value: 1, unit: 'W', quality: 'good' } }, { site: 'plant b', gateway: 'edge-9', replayed: true })],
+    ['no model', { ...telemetry({ p: { value: 1, unit: 'W', quality: 'good' } }), model: null }],
+  ])('the fast path writes the same row as the general one: %s', (_name, record) => {
+    expect(recordLines(record, id)).toEqual(recordToPoints(record, id).map((p) => toLine(p)));
+  });
+
+  it('a poll without a usable value writes no row', () => {
+    expect(recordLines(telemetry({ p: { value: Number.NaN, unit: 'W', quality: 'good' } }), id)).toEqual([]);
   });
 });

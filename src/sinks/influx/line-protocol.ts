@@ -36,8 +36,22 @@ function escaper(special: string): (s: string) => string {
   };
 }
 
-export const escapeMeasurement = escaper(', ');
-export const escapeKey = escaper(',= ');
+/** Names repeat on every row (point ids, device ids): escaped once, then looked up. */
+function memo(fn: (s: string) => string): (s: string) => string {
+  const cache = new Map<string, string>();
+  return (s) => {
+    let out = cache.get(s);
+    if (out === undefined) {
+      out = fn(s);
+      if (cache.size >= 20_000) cache.clear();
+      cache.set(s, out);
+    }
+    return out;
+  };
+}
+
+export const escapeMeasurement = memo(escaper(', '));
+export const escapeKey = memo(escaper(',= '));
 export const escapeTagValue = escapeKey;
 export const escapeStringField = (s: string): string => s.replace(/[\\"]/g, (c) => `\\${c}`);
 

@@ -1,7 +1,7 @@
 // How gateway records become InfluxDB rows: the `reading`, `energy`, `enpi`, `demand`
 // and `event` measurements of the documented schema. Interval rows are stamped with
 // the interval start, so a replay of the same record overwrites instead of duplicating.
-import type { FieldValue, Point } from './line-protocol.js';
+import { escapeKey, escapeTagValue, formatField, toLine, type FieldValue, type Point } from './line-protocol.js';
 
 export interface SeriesIdentity {
   site: string;
@@ -70,4 +70,49 @@ function readingPoint(r: Record<string, unknown>, id: SeriesIdentity): Point {
     if (v.quality !== 'good') fields[`${point}_quality`] = v.quality;
   }
   return { measurement: 'reading', tags, fields, tsMs: r.ts_ms as number };
+}
+
+/**
+ * The line-protocol rows of one record. Telemetry (most rows by far) is written
+ * straight to text, without the intermediate Point: a replay formats millions of them.
+ */
+export function recordLines(record: unknown, id: SeriesIdentity): string[] {
+  const r = record as Record<string, unknown>;
+  if (r.kind === 'telemetry') {
+    const line = readingLine(r, id);
+    return line === null ? [] : [line];
+  }
+  const lines: string[] = [];
+  for (const p of recordToPoints(record, id)) {
+    const line = toLine(p);
+    if (line !== null) lines.push(line);
+  }
+  return lines;
+}
+
+/** Same row as toLine(readingPoint(...)): tags and fields sorted by key. */
+function readingLine(r: Record<string, unknown>, id: SeriesIdentity): string | null {
+  const values = (r.values ?? {}) as Record<string, { value: unknown; quality: string }>;
+  const fields: Array<[string, FieldValue]> = [];
+  for (const point of Object.keys(values)) {
+    const v = values[point]!;
+    if (v.quality === 'good' || v.quality === 'uncertain') {
+      const x = v.value;
+      if ((typeof x === 'number' && Number.isFinite(x)) || typeof x === 'boolean' || typeof x === 'string') fields.push([point, x]);
+    }
+    if (v.quality !== 'good') fields.push([`${point}_quality`, v.quality]);
+  }
+  if (fields.length === 0) return null;
+  fields.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
+  let line = 'reading';
+  // Tag keys in sorted order: device, gateway, model, site.
+  const device = String(r.device);
+  const gateway = typeof r.gateway === 'string' ? r.gateway : id.gateway;
+  const site = typeof r.site === 'string' ? r.site : id.site;
+  if (device !== '') line += `,device=${escapeTagValue(device)}`;
+  if (gateway !== '') line += `,gateway=${escapeTagValue(gateway)}`;
+  if (typeof r.model === 'string' && r.model !== '') line += `,model=${escapeTagValue(r.model)}`;
+  if (site !== '') line += `,site=${escapeTagValue(site)}`;
+  for (let i = 0; i < fields.length; i++) line += `${i === 0 ? ' ' : ','}${escapeKey(fields[i]![0])}=${formatField(fields[i]![1])}`;
+  return `${line} ${Math.round(r.ts_ms as number)}`;
 }

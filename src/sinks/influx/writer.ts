@@ -5,8 +5,7 @@ import type { InfluxConfig } from '../../config/schema.js';
 import type { QueuedRecord } from '../../outbox/outbox.js';
 import { SinkError } from '../errors.js';
 import type { DeliveryContext, Sink } from '../runner.js';
-import { toLine } from './line-protocol.js';
-import { recordToPoints, type SeriesIdentity } from './points.js';
+import { recordLines, type SeriesIdentity } from './points.js';
 
 const gzipAsync = promisify(gzip);
 
@@ -85,12 +84,7 @@ export class InfluxWriter implements Sink {
 
   async deliver(batch: Array<QueuedRecord>, _ctx?: DeliveryContext): Promise<void> {
     const lines: string[] = [];
-    for (const item of batch) {
-      for (const p of recordToPoints(item.record, this.id)) {
-        const line = toLine(p);
-        if (line) lines.push(line);
-      }
-    }
+    for (const item of batch) lines.push(...recordLines(item.record, this.id));
     if (lines.length === 0) return;
     const rejected: Array<{ line: string; code: number; body: string }> = [];
     await this.writeLines(lines, rejected);
