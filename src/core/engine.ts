@@ -445,6 +445,12 @@ function recordReplacement(model: Model, st: EngineState, r: MeterReplacement): 
     // Recorded before the new meter reported: close the old meter, start the new one.
     creditedMicro += book(c.last.tsMs, r.ts_ms, Math.max(0, oldFinal - c.last.micro));
     cs.counter = { last: { tsMs: r.ts_ms, micro: newInitial } };
+  } else if (c && c.last.micro <= oldFinal) {
+    // Readings stamped after the stated swap time still came from the old meter (the
+    // time an electrician writes down is approximate): close the old meter at its last
+    // reading and start the new one from there.
+    creditedMicro += book(c.last.tsMs, c.last.tsMs, oldFinal - c.last.micro);
+    cs.counter = { last: { tsMs: c.last.tsMs, micro: newInitial } };
   } else if (c) {
     // The new meter's readings were taken as a continuation (it started above the old
     // one): the continuous delta overcounted by new_initial − old_final.

@@ -24,23 +24,30 @@ export interface PipelineOptions {
   /** Called after records are durably stored (wakes the sinks). */
   onStored: (records: GatewayRecord[]) => void;
   now?: () => number;
-  /**
-   * Records are committed in small batches: one transaction and one state snapshot per
-   * batch instead of per poll. What is still pending at a crash is re-read from the
-   * meters' counters after restart, so energy stays exact.
-   */
+  /** Telemetry is committed in batches this far apart (default 100 ms). */
   batchMs?: number;
+  /**
+   * The core's state and the records it produced are committed together at most this
+   * often (default 1 s; at every tick anyway). A snapshot per telemetry batch would cost
+   * more than the polling itself at a thousand meters.
+   */
+  stateMs?: number;
 }
 
 /**
- * Runs the energy core on every poll and stores what comes out. Records and the core's
- * state are committed together, so a crash at any point resumes without loss or double
- * counting: the meters' counters carry whatever happened while the process was down.
+ * Runs the energy core on every poll and stores what comes out. The core's records and
+ * its state are committed together, so a crash at any point resumes without loss or
+ * double counting: the core restarts from a state that matches exactly the records
+ * stored, and the meters' counters carry whatever happened since. Telemetry is raw data
+ * with no state behind it; it is committed on its own, sooner.
  */
 export class Pipeline {
   readonly stats: PipelineStats = { polls: 0, records: {}, lastRecordMs: null, commitErrors: 0 };
   private readonly now: () => number;
-  private pending: GatewayRecord[] = [];
+  private pendingTelemetry: TelemetryRecord[] = [];
+  private pendingEngine: EngineRecord[] = [];
+  private engineDirty = false;
+  private lastStateCommitMs = 0;
   private flushTimer: NodeJS.Timeout | null = null;
 
   constructor(private readonly opts: PipelineOptions) {
@@ -58,7 +65,9 @@ export class Pipeline {
       // reading flowing and say so loudly rather than stopping acquisition.
       this.opts.log.error({ err, device: poll.device }, 'energy core failed on a poll');
     }
-    this.pending.push(telemetry, ...produced);
+    this.pendingTelemetry.push(telemetry);
+    this.pendingEngine.push(...produced);
+    this.engineDirty = true;
     this.scheduleFlush();
   }
 
@@ -68,7 +77,8 @@ export class Pipeline {
    */
   apply(entry: (engine: Engine) => EngineRecord[]): EngineRecord[] {
     const produced = entry(this.opts.engine);
-    this.pending.push(...produced);
+    this.pendingEngine.push(...produced);
+    this.engineDirty = true;
     this.flush();
     return produced;
   }
@@ -81,46 +91,55 @@ export class Pipeline {
     } catch (err) {
       this.opts.log.error({ err }, 'energy core failed while closing windows');
     }
-    if (closed.length > 0) {
-      this.pending.push(...closed);
-      this.flush();
-    }
+    this.pendingEngine.push(...closed);
+    if (closed.length > 0) this.engineDirty = true;
+    this.flush();
   }
 
   private scheduleFlush(): void {
     const batchMs = this.opts.batchMs ?? 100;
     if (batchMs <= 0) {
-      this.flush();
+      this.flush(false);
       return;
     }
-    this.flushTimer ??= setTimeout(() => this.flush(), batchMs);
+    this.flushTimer ??= setTimeout(() => this.flush(false), batchMs);
   }
 
-  /** Commits everything pending now. */
-  flush(): void {
+  /** Commits pending telemetry, and the core's records and state when due (or when `force`). */
+  flush(force = true): void {
     if (this.flushTimer) clearTimeout(this.flushTimer);
     this.flushTimer = null;
-    const records = this.pending;
-    this.pending = [];
-    if (records.length > 0) this.commit(records);
+    const telemetry = this.pendingTelemetry;
+    this.pendingTelemetry = [];
+    if (telemetry.length > 0 && !this.store(telemetry, false)) this.pendingTelemetry.unshift(...telemetry);
+    const stateDue = force || this.now() - this.lastStateCommitMs >= (this.opts.stateMs ?? 1000);
+    if (this.engineDirty && stateDue) {
+      const records = this.pendingEngine;
+      this.pendingEngine = [];
+      if (this.store(records, true)) {
+        this.engineDirty = false;
+        this.lastStateCommitMs = this.now();
+      } else {
+        this.pendingEngine.unshift(...records);
+      }
+    }
   }
 
-  private commit(records: GatewayRecord[]): void {
+  /** One transaction; with the core's state when `withState`. False when the disk refused it. */
+  private store(records: GatewayRecord[], withState: boolean): boolean {
+    const rows = records.map((record) => ({ kind: record.kind, record }));
     try {
-      this.opts.outbox.commit(
-        records.map((record) => ({ kind: record.kind, record })),
-        { [ENGINE_STATE_KEY]: this.opts.engine.snapshot() },
-        this.now(),
-      );
+      if (withState) this.opts.outbox.commit(rows, { [ENGINE_STATE_KEY]: this.opts.engine.snapshot() }, this.now());
+      else this.opts.outbox.append(rows, this.now());
     } catch (err) {
       this.stats.commitErrors += 1;
+      // Kept in memory: the next flush tries again (a full disk is usually temporary).
       this.opts.log.error({ err, records: records.length }, 'outbox commit failed; retrying with the next batch');
-      // Keep them: the next flush tries again (disk full is usually temporary).
-      this.pending.unshift(...records);
-      return;
+      return false;
     }
     for (const r of records) this.stats.records[r.kind] = (this.stats.records[r.kind] ?? 0) + 1;
     this.stats.lastRecordMs = this.now();
-    this.opts.onStored(records);
+    if (records.length > 0) this.opts.onStored(records);
+    return true;
   }
 }

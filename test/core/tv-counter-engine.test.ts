@@ -73,6 +73,15 @@ describe('TV-6 through the engine', () => {
     expect(energyRecords(out, '1h')[0]?.quantity).toBeCloseTo(91.2, 9);
   });
 
+  it('meter replacement whose stated time is a little early: old-meter readings after it are not a new meter', () => {
+    // Swap written down as 00:10, but the old meter was still read at 00:12 (45,650.0).
+    const { out } = feed(oneMeter(), [[D0, 45_600.0], [D0 + 12 * MIN, 45_650.0], [D0 + 20 * MIN, 0.0], [D0 + 40 * MIN, 12.3]], D0 + HOUR + 5_000, (e, i) =>
+      i === 2 ? e.recordReplacement({ device: 'm', point: 'active_energy_import_total', ts_ms: D0 + 10 * MIN, old_final: 45_678.9, new_initial: 0.0 }) : []);
+    // (45,678.9 − 45,600.0) + 12.3, not a jump of 45,678.9 for a "new meter" at 45,650.0
+    expect(energyRecords(out, '1h')[0]?.quantity).toBeCloseTo(91.2, 9);
+    expect(eventRecords(out).filter((r) => r.type === 'reset')).toHaveLength(0);
+  });
+
   it('gap: 00:00 = 5,000.0 and 01:00 = 5,600.0 → hour 600 exact, four quarters of 150 flagged estimated', () => {
     const { out } = feed(oneMeter(), [[D0, 5_000.0], [D0 + HOUR, 5_600.0]], D0 + HOUR + 5_000);
     expect(energyRecords(out, '1h').map((r) => [r.quantity, r.estimated])).toEqual([[600, false]]);

@@ -89,16 +89,17 @@ mqtt: { url: "mqtt://127.0.0.1:${mosquitto.port}", topic_root: energy/repl }
     while (Date.now() < deadline && !windows.some((w) => (w.start_ms as number) >= swapWindowStart + 10_000)) {
       await new Promise((res) => setTimeout(res, 250));
     }
-    const checked = windows.filter((w) => (w.start_ms as number) >= swapWindowStart - 10_000);
-    expect(checked.map((w) => w.start_ms)).toEqual([swapWindowStart - 10_000, swapWindowStart, swapWindowStart + 10_000]);
+    // Windows the gateway saw from their start (the first one after start-up is partial).
+    const checked = windows.filter((w) => (w.start_ms as number) >= firstFull);
+    expect(checked.map((w) => w.start_ms)).toEqual(expect.arrayContaining([swapWindowStart, swapWindowStart + 10_000]));
     // The swap window says what happened; the time between the last old and the first new
     // reading is not counted as covered, so coverage shows the interruption honestly.
     const swapWindow = checked.find((w) => w.start_ms === swapWindowStart)!;
     expect(swapWindow.flags).toEqual(expect.arrayContaining(['replaced']));
     for (const w of checked) {
       const expected = truth(w.end_ms as number) - truth(w.start_ms as number);
-      // float32 registers: a few thousandths of a kWh at these counter sizes.
-      expect(Math.abs((w.quantity as number) - expected), `window ${new Date(w.start_ms as number).toISOString()}`).toBeLessThan(0.02);
+      // float32 registers: two register steps at this counter size are under 0.01 kWh.
+      expect(Math.abs((w.quantity as number) - expected), `window ${new Date(w.start_ms as number).toISOString()}`).toBeLessThan(0.01);
     }
     expect(events.some((e) => JSON.stringify(e).includes('replace'))).toBe(true);
   }, 120_000);
