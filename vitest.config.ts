@@ -8,5 +8,6 @@ export default defineConfig({
     // System tests start real servers; two cores do not like many at once.
     maxWorkers: 2,
     reporters: ['default', './test/support/summary-reporter.ts'],
+    setupFiles: ['./test/support/fast-check-seed.ts'],
   },
 });
