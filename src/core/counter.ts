@@ -89,6 +89,14 @@ type Verdict =
 function classify(rules: CounterRules, p: CounterReading, r: CounterReading): Verdict {
   const d = r.micro - p.micro;
   const dt = r.tsMs - p.tsMs;
+  const M = rules.modulusMicro;
+  if (M !== undefined && d > 0 && r.micro < M && M - d <= rules.jitterMicro) {
+    // Jitter across the wrap: a register at 0.00 read one step low shows 999,999.99.
+    // Modulo M that is a small decrease, not a rise of (almost) a whole modulus, which
+    // would otherwise be held as a spike and then "confirmed" by the next reading
+    // rolling over from it (booking M of energy that was never counted).
+    return { kind: 'delta', micro: 0, flags: ['jitter_clamped'], newLast: { tsMs: r.tsMs, micro: p.micro } };
+  }
   if (d >= 0) {
     if (plausibleIncrease(rules, d, dt)) return { kind: 'delta', micro: d, flags: ['valid'], newLast: r };
     return { kind: 'spike' };
@@ -97,7 +105,6 @@ function classify(rules: CounterRules, p: CounterReading, r: CounterReading): Ve
     // Keep the high-water mark: time advances, value does not go back.
     return { kind: 'delta', micro: 0, flags: ['jitter_clamped'], newLast: { tsMs: r.tsMs, micro: p.micro } };
   }
-  const M = rules.modulusMicro;
   if (M !== undefined && p.micro >= (1 - rules.rolloverFraction) * M && r.micro < M) {
     const wrapped = r.micro + M - p.micro;
     const limit = dMax(rules, dt);

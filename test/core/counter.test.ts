@@ -40,6 +40,7 @@ describe('TV-6 counter handling', () => {
     { name: 'uint32 raw count (M = 2^32)', spec: { modulus: 4_294_967_296, jitter: 2 }, readings: [[0, 4_294_967_000], [MIN, 200]], total: 496, events: ['rollover'] },
     { name: 'DL/T 645 XXXXXX.XX (M = 1e6)', spec: { modulus: 1_000_000 }, readings: [[0, 999_990.0], [15 * MIN, 12.34]], total: 22.34, events: ['rollover'] },
     { name: 'negative jitter keeps the high-water mark', spec: {}, readings: [[0, 1000.0], [MIN, 999.99], [2 * MIN, 1000.05]], total: 0.05, events: [] },
+    { name: 'jitter across the wrap (0.00 read as 999,999.99) keeps the high-water mark, not a modulus', spec: { modulus: 1e6, maxRatePerHour: 4_800 }, readings: [[0, 0.0], [MIN, 999_999.99], [2 * MIN, 0.0], [3 * MIN, 0.05]], total: 0.05, events: [] },
     { name: 'spike glitch dropped (Pmax 2000 kW, k 1.2 → 600 kWh per 15 min)', spec: { maxRatePerHour: 2_000 * 1.2 }, readings: [[0, 10_000], [15 * MIN, 19_000], [30 * MIN, 10_450]], total: 450, events: ['spike_dropped'] },
     { name: 'large drop not near the top of the range: reset, no delta across it', spec: { modulus: 1e8 }, readings: [[0, 52_000.0], [MIN, 3.0], [2 * MIN, 4.0]], total: 1.0, events: ['reset'] },
   ];

@@ -85,6 +85,13 @@ function simulate(steps: Step[], startCenti: { main: number; sub: number }, rest
         if (m.firstCenti === undefined || m.pendingGlitch) break;
         now += 1_000;
         read(s.device, m.trueCenti - 1); // one resolution step below the high-water mark
+        // A jitter read is a noisy read of the register as it stands now, so it pins the
+        // meter at trueCenti at this instant: later consumption accrues from here. (Before,
+        // lastTs stayed at the previous true read, so the next read could put e.g. 122 s of
+        // load into the 1 s after the jitter read — 4.06 kWh in 1 s = 14.6 MW, above MAX_KW,
+        // which no meter counts; the engine rightly held it as a spike candidate and the run
+        // ended before it could be confirmed. Replayed in engine.counterexamples.test.ts.)
+        m.lastTs = now;
         break;
       }
       case 'glitch': {
