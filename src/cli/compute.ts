@@ -2,7 +2,7 @@
 // readings and prints the closed window, demand and EnPI records as JSON lines. For
 // back-filling, audits ("show me how you got this number") and tests.
 import { readFile } from 'node:fs/promises';
-import { createEngine } from '../core/engine.js';
+import { createEngine, type EngineConfig } from '../core/engine.js';
 import type { DevicePoll } from '../core/sample.js';
 import type { EngineRecord } from '../core/records.js';
 import { parseDurationMs } from '../config/duration.js';
@@ -148,21 +148,28 @@ export async function runCompute(argv: string[], io: CliIo = processIo): Promise
   if (graceMs !== undefined) engineConfig.graceMs = graceMs;
   const polls = toPolls(parseReadings(readingsFile, await readFile(readingsFile, 'utf8')));
 
-  const engine = createEngine(engineConfig);
   const print = (records: EngineRecord[]) => {
     for (const r of records) if (r.kind !== 'event' || values.events) io.stdout(`${JSON.stringify(r)}\n`);
   };
+  replay(engineConfig, polls, untilMs, print);
+  return EXIT_OK;
+}
+
+/**
+ * Feeds polls to a fresh engine exactly as the live pipeline does (closing what is due
+ * before time moves on) and hands every record to `emit`; closes windows up to the
+ * last reading, or `untilMs`.
+ */
+export function replay(engineConfig: EngineConfig, polls: readonly DevicePoll[], untilMs: number | undefined, emit: (records: EngineRecord[]) => void): void {
+  const engine = createEngine(engineConfig);
   let lastTs: number | undefined;
   for (const p of polls) {
-    // Close what is due before time moves on, exactly as the live pipeline does.
-    if (lastTs !== undefined && p.tsMs !== lastTs) print(engine.advance(p.tsMs));
-    print(engine.ingest(p));
+    if (lastTs !== undefined && p.tsMs !== lastTs) emit(engine.advance(p.tsMs));
+    emit(engine.ingest(p));
     lastTs = p.tsMs;
   }
-  // The file is final: windows ending by the last reading (or --until) are closed.
   const end = untilMs ?? lastTs;
-  if (end !== undefined) print(engine.advance(end + engineConfig.graceMs));
-  return EXIT_OK;
+  if (end !== undefined) emit(engine.advance(end + engineConfig.graceMs));
 }
 
 export const computeCommand: Command = {

@@ -10,7 +10,12 @@ import { FactorError, factorProblems, loadSelectedFactors } from '../energy-io/f
 import { parseCommandArgs, requireString } from './args.js';
 import { EXIT_OK, UsageError, type Command } from './command.js';
 import { loadGatewayConfig } from './load-config.js';
-import type { CliIo } from './compute.js';
+import { parseReadings, replay, toPolls, type CliIo } from './compute.js';
+import { readFile } from 'node:fs/promises';
+import { engineConfigFrom } from '../app/engine-config.js';
+import { completeEngineConfig } from '../energy-io/engine-config.js';
+import type { RootConfig } from '../config/schema.js';
+import type { DriverProfile } from '../profiles/schema.js';
 
 const processIo: CliIo = { stdout: (t) => process.stdout.write(t), stderr: (t) => process.stderr.write(t) };
 
@@ -19,7 +24,13 @@ const n = (v: number | undefined): number => v ?? Number.NaN;
 const clean = (o: unknown): unknown =>
   JSON.parse(JSON.stringify(o, (_k, v: unknown) => (typeof v === 'number' && !Number.isFinite(v) ? null : v)));
 
-const USAGE = `energy-gateway evaluate --config FILE --year YYYY
+const USAGE = `energy-gateway evaluate --config FILE --year YYYY [--readings FILE]
+
+With --readings (the same CSV or JSON lines as \`compute\`), the year's energy is
+computed by the gateway's energy engine from the readings — the site-level accounts'
+kgce, kgCO2 and kWh over the year in the site time zone — and used instead of
+energy_tce, co2_t and electricity_kwh from the config. Without it, the config's annual
+figures are used. The output says which (energy_source).
 
 Prints, as JSON lines, for the year's figures in the config's evaluation section:
   mu_evaluation   亩产效益 indicators (land in m², mu = m² × 0.0015), and the score and
@@ -30,15 +41,22 @@ Prints, as JSON lines, for the year's figures in the config's evaluation section
                   label is printed: the −17 % default is "source unverified")`;
 
 export async function runEvaluate(argv: string[], io: CliIo = processIo): Promise<number> {
-  const { values } = parseCommandArgs(argv, { config: { type: 'string', short: 'c' }, year: { type: 'string', short: 'y' } });
+  const { values } = parseCommandArgs(argv, { config: { type: 'string', short: 'c' }, year: { type: 'string', short: 'y' }, readings: { type: 'string', short: 'r' } });
   const file = requireString(values.config, '--config');
   const year = requireString(values.year, '--year');
   if (!/^\d{4}$/.test(year)) throw new UsageError(`invalid --year "${year}"`);
-  const { config } = loadGatewayConfig(file);
+  const { config, catalogue } = loadGatewayConfig(file);
   const ev = config.evaluation;
   if (!ev) throw new ConfigError([{ file, line: 0, path: 'evaluation', message: 'the evaluate command needs an evaluation section (land_m2, years …)' }]);
-  const y = ev.years[year];
-  if (!y) throw new ConfigError([{ file, line: 0, path: 'evaluation.years', message: `no figures for ${year} (have: ${Object.keys(ev.years).join(', ') || 'none'})` }]);
+  const given = ev.years[year];
+  if (!given) throw new ConfigError([{ file, line: 0, path: 'evaluation.years', message: `no figures for ${year} (have: ${Object.keys(ev.years).join(', ') || 'none'})` }]);
+  let y = given;
+  let energySource: 'config' | 'computed' = 'config';
+  if (values.readings) {
+    const computed = await yearEnergy(file, config, catalogue, values.readings, Number(year));
+    y = { ...given, energy_tce: computed.kgce / 1000, co2_t: computed.kgco2 / 1000, ...(computed.kwh > 0 ? { electricity_kwh: computed.kwh } : {}) };
+    energySource = 'computed';
+  }
 
   const factors = await loadSelectedFactors(config.energy.factors).catch((err: unknown) => {
     throw err instanceof FactorError ? new ConfigError(factorProblems(file, err)) : err;
@@ -55,7 +73,7 @@ export async function runEvaluate(argv: string[], io: CliIo = processIo): Promis
   const score = ev.mu_scheme ? muScore(mu, ev.mu_scheme) : undefined;
   const cls = score && ev.mu_cutoffs?.mode === 'score' ? classify([{ id: 'self', score: score.total }], ev.mu_cutoffs).get('self') : undefined;
   out({
-    kind: 'mu_evaluation', year: Number(year), land_m2: ev.land_m2, land_mu: muFromM2(ev.land_m2), indicators: mu,
+    kind: 'mu_evaluation', year: Number(year), energy_source: energySource, energy_tce: y.energy_tce ?? null, land_m2: ev.land_m2, land_mu: muFromM2(ev.land_m2), indicators: mu,
     score: score ? { scheme: score.scheme, total: score.total, terms: score.terms, missing: score.missing, source: ev.mu_scheme?.source } : null,
     class: cls ?? null,
     note: cls === undefined && ev.mu_cutoffs?.mode === 'share' ? 'share cut-offs rank a whole list of enterprises; one enterprise gets no class' : undefined,
@@ -90,6 +108,33 @@ export async function runEvaluate(argv: string[], io: CliIo = processIo): Promis
     });
   }
   return EXIT_OK;
+}
+
+/**
+ * The year's energy of the site-level accounts, computed by the engine from readings.
+ * Each account is summed over one of its window lengths: windows tile time, so any one
+ * length gives the whole year exactly.
+ */
+async function yearEnergy(file: string, config: RootConfig, catalogue: ReadonlyMap<string, DriverProfile>, readingsFile: string, year: number): Promise<{ kgce: number; kgco2: number; kwh: number }> {
+  const site = config.accounts.filter((a) => a.level === 'site');
+  if (site.length === 0) throw new UsageError('--readings needs at least one account with level: site (the plant boundary)');
+  const engineConfig = await completeEngineConfig(engineConfigFrom(config, catalogue), config.energy).catch((err: unknown) => {
+    throw err instanceof FactorError ? new ConfigError(factorProblems(file, err)) : err;
+  });
+  const polls = toPolls(parseReadings(readingsFile, await readFile(readingsFile, 'utf8')));
+  const windowOf = new Map(site.map((a) => [a.id, a.windows[0]]));
+  const yearFmt = new Intl.DateTimeFormat('en-US', { timeZone: config.gateway.timezone, year: 'numeric' });
+  const total = { kgce: 0, kgco2: 0, kwh: 0 };
+  replay(engineConfig, polls, undefined, (records) => {
+    for (const r of records) {
+      if (r.kind !== 'energy' || windowOf.get(r.account) !== r.window) continue;
+      if (Number(yearFmt.format(r.start_ms)) !== year) continue;
+      total.kgce += r.kgce ?? 0;
+      total.kgco2 += r.kgco2 ?? 0;
+      total.kwh += r.energy_kwh ?? 0;
+    }
+  });
+  return total;
 }
 
 export const evaluateCommand: Command = {

@@ -64,4 +64,21 @@ describe('evaluate', () => {
     writeFileSync(noEval, readFileSync(CONFIG, 'utf8').split('\nevaluation:')[0] ?? '');
     await expect(evaluate(['--config', noEval, '--year', '2024'])).rejects.toBeInstanceOf(ConfigError);
   });
+  it('with --readings, takes the year\'s energy from the engine over the readings, split at the new year in the site time zone', async () => {
+    // 100 kWh per hour on the site meter from 23:00 on 31 Dec 2023 to 01:00 on 1 Jan 2024 (Shanghai):
+    // only the second hour belongs to 2024.
+    const start = Date.parse('2023-12-31T23:00:00+08:00');
+    const rows = ['ts,device,point,value'];
+    for (let m = 0; m <= 120; m++) rows.push(`${start + m * 60_000},incomer,active_energy_import_total,${(5000 + (100 * m) / 60).toFixed(6)}`);
+    const readings = join(mkdtempSync(join(tmpdir(), 'eg-eval-')), 'readings.csv');
+    writeFileSync(readings, `${rows.join('\n')}\n`);
+    const r = await evaluate(['--config', CONFIG, '--year', '2024', '--readings', readings]);
+    expect(r.code).toBe(0);
+    const mu = r.out.find((o) => o.kind === 'mu_evaluation')!;
+    expect(mu.energy_source).toBe('computed');
+    // 100 kWh × 0.1229 kgce/kWh (GB/T 2589-2020 当量值) = 12.29 kgce = 0.01229 tce
+    expect(mu.energy_tce as number).toBeCloseTo(0.01229, 9);
+    const withoutReadings = await evaluate(['--config', CONFIG, '--year', '2024']);
+    expect(withoutReadings.out.find((o) => o.kind === 'mu_evaluation')).toMatchObject({ energy_source: 'config', energy_tce: 13500 });
+  });
 });
