@@ -5,13 +5,13 @@
 //
 //   request:  <root>/requests/<replacement|output|quantity>   QoS 1, JSON below
 //   response: <root>/responses/<request_id>                   QoS 1, { request_id, ok, error?, events }
-import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
-import { readFileSync } from 'node:fs';
+import mqtt, { type MqttClient } from 'mqtt';
 import type { Logger } from 'pino';
 import { z } from 'zod';
 import type { MqttConfig } from '../config/schema.js';
 import type { Engine } from '../core/engine.js';
 import type { EngineRecord } from '../core/records.js';
+import { mqttConnectOptions } from '../sinks/mqtt/connection.js';
 
 const Common = {
   request_id: z.string().min(1).max(100).regex(/^[A-Za-z0-9_.-]+$/, 'request ids are letters, digits, "_", "-", "."'),
@@ -102,22 +102,6 @@ function stripUndefined<T extends object>(o: T): T {
   return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as T;
 }
 
-/** Connection options shared by the gateway's request listener and the `record` command. */
-export function mqttClientOptions(config: MqttConfig, clientId: string, clean: boolean): IClientOptions {
-  const options: IClientOptions = {
-    clientId, clean, protocolVersion: config.protocol_version, reconnectPeriod: 2000, connectTimeout: 10_000,
-    ...(config.username !== undefined ? { username: config.username } : {}),
-    ...(config.password !== undefined ? { password: config.password } : {}),
-  };
-  if (config.tls) {
-    options.rejectUnauthorized = config.tls.verify;
-    if (config.tls.ca) options.ca = readFileSync(config.tls.ca);
-    if (config.tls.cert) options.cert = readFileSync(config.tls.cert);
-    if (config.tls.key) options.key = readFileSync(config.tls.key);
-  }
-  return options;
-}
-
 /**
  * Listens for requests on its own persistent MQTT session (requests sent while the
  * gateway is down wait at the broker) and acknowledges each only after it is committed.
@@ -134,7 +118,7 @@ export class RequestListener {
   ) {}
 
   start(): void {
-    const client = mqtt.connect(this.config.url, mqttClientOptions(this.config, this.clientId, false));
+    const client = mqtt.connect(this.config.url, mqttConnectOptions(this.config, this.clientId, this.log));
     // mqtt.js sends the PUBACK only after handleMessage calls back: the request is
     // acknowledged once its effect is committed (MQTT 3.1.1 and 5 alike).
     client.handleMessage = (packet, callback) => {

@@ -1,6 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import mqtt from 'mqtt';
-import { mqttClientOptions, requestTopic, responseTopic, RequestResponse, type RequestKind } from '../app/requests.js';
+import { requestTopic, responseTopic, RequestResponse, type RequestKind } from '../app/requests.js';
+import { silentLogger } from '../log/logger.js';
+import { mqttConnectOptions } from '../sinks/mqtt/connection.js';
 import { defaultTopicRoot } from '../sinks/mqtt/topics.js';
 import { parseCommandArgs, requireString } from './args.js';
 import { EXIT_FAILURE, EXIT_OK, UsageError, type Command } from './command.js';
@@ -64,7 +66,9 @@ Exit 0 when applied, 1 when refused or not answered within --wait seconds (defau
       };
     }
     const root = config.mqtt.topic_root ?? defaultTopicRoot(config.gateway.site, config.gateway.id);
-    const client = await mqtt.connectAsync(config.mqtt.url, mqttClientOptions(config.mqtt, `energy-gateway-record-${requestId.slice(0, 8)}`, true));
+    // A one-off client: no session to keep at the broker.
+    const { properties: _session, ...options } = mqttConnectOptions(config.mqtt, `energy-gateway-record-${requestId.slice(0, 8)}`, silentLogger());
+    const client = await mqtt.connectAsync(config.mqtt.url, { ...options, clean: true });
     try {
       const answer = new Promise<RequestResponse>((resolve) => {
         client.on('message', (_topic, message) => {
