@@ -99,15 +99,21 @@ export class MqttPublisher implements Sink {
       sends.push(client.publishAsync(routed.topic, payload, { qos: routed.qos }));
     }
     let timer: NodeJS.Timeout | undefined;
+    let onClose: (() => void) | undefined;
     try {
       await Promise.race([
         Promise.all(sends),
         new Promise((_, reject) => { timer = setTimeout(() => reject(new Error('publish not confirmed in time')), PUBLISH_TIMEOUT_MS); }),
+        // mqtt.js would hold these publishes until it reconnects; failing the batch now
+        // lets the runner see the outage, so what queues up meanwhile is sent as a
+        // marked backlog behind live records (the batch itself is resent: at least once).
+        new Promise((_, reject) => { onClose = () => reject(new Error('connection lost during publish')); client.once('close', onClose); }),
       ]);
     } catch (err) {
       throw new SinkError('mqtt publish failed', true, { cause: err });
     } finally {
       clearTimeout(timer);
+      if (onClose) client.removeListener('close', onClose);
       // Publishes still in flight after a failure settle later; their outcome no longer matters.
       for (const s of sends) s.catch(() => undefined);
     }
