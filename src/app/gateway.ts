@@ -33,6 +33,8 @@ export interface GatewayOptions {
 export interface RunningGateway {
   pipeline: Pipeline;
   outbox: Outbox;
+  /** The sinks and their runners (state, delivered and replayed counts). */
+  delivery: Delivery;
   httpPort: number | null;
   schedulers: BusScheduler[];
   stop(): Promise<void>;
@@ -121,7 +123,7 @@ export async function startGateway(config: RootConfig, opts: GatewayOptions): Pr
 
   let stopping: Promise<void> | null = null;
   return {
-    pipeline, outbox, schedulers, httpPort: http?.port ?? null,
+    pipeline, outbox, delivery, schedulers, httpPort: http?.port ?? null,
     stop: () => {
       stopping ??= (async () => {
         clearInterval(ticker);

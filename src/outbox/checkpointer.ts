@@ -6,6 +6,8 @@ export interface Checkpointer {
 }
 
 const EVERY_MS = 250;
+/** How long stop() waits for the worker to let go of the database. */
+const STOP_WAIT_MS = 5000;
 
 // Plain CommonJS so that it runs the same from src/ (tsx) and dist/.
 const WORKER = `
@@ -20,6 +22,8 @@ const timer = setInterval(checkpoint, workerData.everyMs);
 parentPort.on('message', () => {
   clearInterval(timer);
   try { db.close(); } catch { /* already gone */ }
+  Atomics.store(workerData.closed, 0, 1);
+  Atomics.notify(workerData.closed, 0);
   process.exit(0);
 });
 `;
@@ -32,10 +36,20 @@ parentPort.on('message', () => {
  */
 export function startCheckpointer(file: string): Checkpointer {
   const module = createRequire(import.meta.url).resolve('better-sqlite3');
-  const worker = new Worker(WORKER, { eval: true, workerData: { file, module, everyMs: EVERY_MS } });
+  const closed = new Int32Array(new SharedArrayBuffer(4));
+  const worker = new Worker(WORKER, { eval: true, workerData: { file, module, everyMs: EVERY_MS, closed } });
+  let gone = false;
   worker.unref();
-  worker.on('error', () => undefined);
+  worker.on('error', () => { gone = true; });
+  worker.on('exit', () => { gone = true; });
   return {
-    stop: () => worker.postMessage('stop'),
+    stop: () => {
+      if (gone) return;
+      worker.postMessage('stop');
+      // Wait (briefly) until the worker has closed its connection: otherwise it may
+      // still be opening or checkpointing the files while the owner closes, moves or
+      // deletes them.
+      Atomics.wait(closed, 0, 0, STOP_WAIT_MS);
+    },
   };
 }

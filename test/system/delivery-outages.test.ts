@@ -5,6 +5,8 @@ import mqtt from 'mqtt';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Writable } from 'node:stream';
+import { pino } from 'pino';
 import { afterAll, describe, expect, it } from 'vitest';
 import { startBridge } from '../../src/app/bridge.js';
 import { startGateway } from '../../src/app/gateway.js';
@@ -52,6 +54,19 @@ function remaining(dataDir: string, sink: string): number {
 }
 
 /** Collects what the gateway produced, as a user of its output would list it. */
+/** Keeps a gateway's warnings and info lines, to explain a failure. */
+function memoryLogger() {
+  const lines: string[] = [];
+  const stream = new Writable({
+    write(chunk: Buffer, _enc, cb) {
+      lines.push(chunk.toString().trim());
+      if (lines.length > 500) lines.splice(0, 100);
+      cb();
+    },
+  });
+  return { log: pino({ level: 'info' }, stream), lines };
+}
+
 function recorder() {
   const intervals: ProducedInterval[] = [];
   let telemetry = 0;
@@ -96,8 +111,9 @@ bridge: { topics: ["energy/#"], client_id: bridge-1 }
     // The gateway publishes over MQTT only: while Mosquitto is down nothing reaches InfluxDB.
     const dataDir = tempDir('gw-mqtt');
     const rec = recorder();
+    const gwLog = memoryLogger();
     const gateway = await startGateway(parseConfigText(gatewayYaml({ id: 'edge-m', dataDir, simPort: sim.port, mqttUrl: url }), 'gw.yaml'),
-      { log: silentLogger(), catalogue, onRecord: rec.onRecord });
+      { log: gwLog.log, catalogue, onRecord: rec.onRecord });
     let stopped = false;
     cleanup.push(() => (stopped ? undefined : gateway.stop()));
 
@@ -109,6 +125,8 @@ bridge: { topics: ["energy/#"], client_id: bridge-1 }
     await mosquitto.start();
     await waitFor('two more full windows after the outage', () => rec.fullWindows('incomer') >= 4 + OUTAGE_MS / WINDOW_MS, 90_000);
     await waitFor('gateway caught up', () => caughtUp(gateway.outbox, 'mqtt'), 90_000);
+    const mqttRunner = gateway.delivery.runners.find((r) => r.name === 'mqtt')!;
+    const replayedByGateway = mqttRunner.stats.replayed;
     await gateway.stop();
     stopped = true;
     expect(remaining(dataDir, 'mqtt')).toBe(0);
@@ -123,7 +141,12 @@ bridge: { topics: ["energy/#"], client_id: bridge-1 }
 
     // The records held back during the outage went out late and say so.
     const records = seen.filter((m) => typeof m.payload.kind === 'string');
-    expect(records.some((m) => m.payload.replayed === true && m.payload.kind === 'energy')).toBe(true);
+    const diagnosis = () => JSON.stringify({
+      replayedByGateway, seen: records.length, replayedSeen: records.filter((m) => m.payload.replayed === true).length,
+      gatewayLog: gwLog.lines.slice(-40), mosquitto: mosquitto.output().slice(-3000),
+    });
+    expect(replayedByGateway, diagnosis()).toBeGreaterThan(0);
+    expect(records.some((m) => m.payload.replayed === true && m.payload.kind === 'energy'), diagnosis()).toBe(true);
     for (const m of seen) {
       const schema = schemaForTopic(m.topic);
       expect(schema, m.topic).not.toBeNull();
