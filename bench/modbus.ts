@@ -8,6 +8,10 @@
 //   MODBUS_BENCH_SECONDS   measured window per phase (default 20)
 //   MODBUS_BENCH_WARMUP    warm-up per phase (default 10)
 //   --quick                5 s windows, 3 s warm-up (a smoke run, not for the README)
+//   --phases=a,b,…         run only these phases (g200, g1000, pp200, acq1000, bare200, bare,
+//                          sat, satacq); rows that need a phase not run are left out
+//   MODBUS_BENCH_CPU_PROF  a directory: gateway workers run with --cpu-prof into it (profiling;
+//                          the profiler's own cost inflates the CPU figures of that run)
 //   --modbus-serial-sims   serve with modbus-serial's ServerTCP instead of the lighter MBAP
 //                          server (both serve the same meters; ServerTCP costs more CPU per
 //                          request, which the gateway and the bare loop then compete for)
@@ -32,13 +36,15 @@ interface Worker {
   stop(): Promise<void>;
 }
 
-function startWorker(): Worker {
+function startWorker(profile = false): Worker {
   const js = fileURLToPath(new URL('./modbus-worker.js', import.meta.url));
   const ts = fileURLToPath(new URL('./modbus-worker.ts', import.meta.url));
+  const profDir = process.env.MODBUS_BENCH_CPU_PROF;
+  const prof = profile && profDir ? ['--cpu-prof', '--cpu-prof-dir', profDir] : [];
   // Built: the compiled worker. From source: let tsx load the .ts.
   const child = existsSync(js)
-    ? fork(js, [], { stdio: ['ignore', 'ignore', 'inherit', 'ipc'] })
-    : fork(ts, [], { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
+    ? fork(js, [], { execArgv: prof, stdio: ['ignore', 'ignore', 'inherit', 'ipc'] })
+    : fork(ts, [], { execArgv: ['--import', 'tsx', ...prof], stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
   let pending: ((m: WorkerReply) => void) | null = null;
   child.on('message', (m: WorkerReply) => {
     const p = pending;
@@ -144,7 +150,7 @@ async function gatewayPhase(opts: {
   ports: number[]; meters: number; intervalMs: number; perPoint: boolean; brokerPort: number; warmupS: number; seconds: number;
   pointsPerPoll: number; requestsPerPoll: number; acquisitionOnly?: boolean; role?: 'gateway' | 'acquire';
 }): Promise<Phase> {
-  const worker = startWorker();
+  const worker = startWorker(true);
   try {
     await worker.request({ role: opts.role ?? 'gateway', config: gatewayConfig(opts.ports, opts.meters, opts.intervalMs, opts.perPoint, opts.brokerPort, opts.acquisitionOnly) });
     await sleep(opts.warmupS * 1000);
@@ -188,6 +194,13 @@ function usPerRequest(p: { cpuPct: number; requestsPerS: number }): number {
   return Math.round((p.cpuPct * 10_000) / p.requestsPerS);
 }
 
+function usPerPoll(p: { cpuPct: number; pollsPerS: number }): number {
+  return Math.round((p.cpuPct * 10_000) / p.pollsPerS);
+}
+
+const PHASES = ['g200', 'g1000', 'pp200', 'acq1000', 'bare200', 'bare', 'sat', 'satacq'] as const;
+type PhaseName = (typeof PHASES)[number];
+
 /** CPU % of one core the simulator processes used while `fn` ran. */
 async function simCpu<T>(sims: Worker[], fn: () => Promise<T>): Promise<{ result: T; simCpuPct: number }> {
   const before = await Promise.all(sims.map((w) => w.stats()));
@@ -200,6 +213,9 @@ async function simCpu<T>(sims: Worker[], fn: () => Promise<T>): Promise<{ result
 
 export async function run(args: string[]): Promise<BenchRow[]> {
   const quick = args.includes('--quick');
+  const phaseArg = args.find((a) => a.startsWith('--phases='));
+  const phases = phaseArg ? new Set(phaseArg.slice('--phases='.length).split(',').map((p) => p.trim()) as PhaseName[]) : null;
+  for (const p of phases ?? []) if (!PHASES.includes(p)) throw new Error(`unknown phase "${p}" (known: ${PHASES.join(', ')})`);
   const server = args.includes('--modbus-serial-sims') ? 'modbus-serial' as const : 'fast' as const;
   const load = loadavg()[0]!;
   const seconds = quick ? 5 : Number(process.env.MODBUS_BENCH_SECONDS ?? 20);
@@ -227,71 +243,100 @@ export async function run(args: string[]): Promise<BenchRow[]> {
     const brokerPort = 'ready' in b && b.ports ? b.ports[0]! : 0;
     const common = { ports: interleaved, brokerPort, warmupS, seconds, pointsPerPoll };
 
-    process.stderr.write(`  modbus: 200 meters, coalesced, 1 s…\n`);
-    const g200 = await gatewayPhase({ ...common, meters: 200, intervalMs: 1000, perPoint: false, requestsPerPoll: requests.length });
-    process.stderr.write(`  modbus: 1,000 meters, coalesced, 1 s…\n`);
-    const g1000 = await gatewayPhase({ ...common, meters: 1000, intervalMs: 1000, perPoint: false, requestsPerPoll: requests.length });
-    process.stderr.write(`  modbus: 200 meters, one request per point, 1 s…\n`);
-    const pp200 = await gatewayPhase({ ...common, meters: 200, intervalMs: 1000, perPoint: true, requestsPerPoll: perPointRequests });
-    process.stderr.write(`  modbus: 1,000 meters, acquisition only…\n`);
-    const acq1000 = await gatewayPhase({ ...common, meters: 1000, intervalMs: 1000, perPoint: false, requestsPerPoll: requests.length, acquisitionOnly: true });
     const bareRequests = requests.map((r) => ({ function: r.function as 'input' | 'holding', address: r.address, count: r.count }));
-    process.stderr.write(`  modbus: bare modbus-serial loop at the 200-meter load…\n`);
-    const bare200 = await barePhase(interleaved.slice(0, 200 / UNITS_PER_PORT), bareRequests, warmupS, seconds, 1000);
+    const on = (phase: PhaseName) => phases === null || phases.has(phase);
+    const say = (text: string) => process.stderr.write(`  modbus: ${text}…\n`);
+
+    if (on('g200')) say('200 meters, coalesced, 1 s');
+    const g200 = on('g200') ? await gatewayPhase({ ...common, meters: 200, intervalMs: 1000, perPoint: false, requestsPerPoll: requests.length }) : undefined;
+    if (on('g1000')) say('1,000 meters, coalesced, 1 s');
+    const g1000 = on('g1000') ? await gatewayPhase({ ...common, meters: 1000, intervalMs: 1000, perPoint: false, requestsPerPoll: requests.length }) : undefined;
+    if (on('pp200')) say('200 meters, one request per point, 1 s');
+    const pp200 = on('pp200') ? await gatewayPhase({ ...common, meters: 200, intervalMs: 1000, perPoint: true, requestsPerPoll: perPointRequests }) : undefined;
+    if (on('acq1000')) say('1,000 meters, acquisition only');
+    const acq1000 = on('acq1000') ? await gatewayPhase({ ...common, meters: 1000, intervalMs: 1000, perPoint: false, requestsPerPoll: requests.length, acquisitionOnly: true }) : undefined;
+    if (on('bare200')) say('bare modbus-serial loop at the 200-meter load');
+    const bare200 = on('bare200') ? await barePhase(interleaved.slice(0, 200 / UNITS_PER_PORT), bareRequests, warmupS, seconds, 1000) : undefined;
     // The bare loop runs before and after the saturation phases and the better run counts:
     // on a shared machine throughput follows the CPU left over, and the comparison should
     // not flatter the gateway.
-    process.stderr.write(`  modbus: bare modbus-serial loop, flat out…\n`);
-    const { result: bareA, simCpuPct: bareSimCpuA } = await simCpu(sims, () => barePhase(interleaved, bareRequests, warmupS, seconds));
-    process.stderr.write(`  modbus: saturation, 1,000 meters every 100 ms…\n`);
-    const { result: sat, simCpuPct: satSimCpu } = await simCpu(sims, () => gatewayPhase({ ...common, meters: 1000, intervalMs: 100, perPoint: false, requestsPerPoll: requests.length }));
-    process.stderr.write(`  modbus: saturation, acquisition path alone…\n`);
-    const { result: satAcq } = await simCpu(sims, () => gatewayPhase({ ...common, meters: 1000, intervalMs: 100, perPoint: false, requestsPerPoll: requests.length, acquisitionOnly: true, role: 'acquire' }));
-    process.stderr.write(`  modbus: bare modbus-serial loop, flat out, again…\n`);
-    const { result: bareB, simCpuPct: bareSimCpuB } = await simCpu(sims, () => barePhase(interleaved, bareRequests, warmupS, seconds));
-    const [bare, bareSimCpu] = bareA.requestsPerS >= bareB.requestsPerS ? [bareA, bareSimCpuA] : [bareB, bareSimCpuB];
+    if (on('bare')) say('bare modbus-serial loop, flat out');
+    const bareA = on('bare') ? await simCpu(sims, () => barePhase(interleaved, bareRequests, warmupS, seconds)) : undefined;
+    if (on('sat')) say('saturation, 1,000 meters every 100 ms');
+    const sat = on('sat') ? await simCpu(sims, () => gatewayPhase({ ...common, meters: 1000, intervalMs: 100, perPoint: false, requestsPerPoll: requests.length })) : undefined;
+    if (on('satacq')) say('saturation, acquisition path alone');
+    const satAcq = on('satacq') ? (await simCpu(sims, () => gatewayPhase({ ...common, meters: 1000, intervalMs: 100, perPoint: false, requestsPerPoll: requests.length, acquisitionOnly: true, role: 'acquire' }))).result : undefined;
+    if (on('bare')) say('bare modbus-serial loop, flat out, again');
+    const bareB = on('bare') ? await simCpu(sims, () => barePhase(interleaved, bareRequests, warmupS, seconds)) : undefined;
+    const bestBare = bareA && bareB ? (bareA.result.requestsPerS >= bareB.result.requestsPerS ? bareA : bareB) : undefined;
+    const bare = bestBare?.result;
 
     const rowsFor = (label: string, p: Phase, cpuTarget: number, rssTarget: number): BenchRow[] => [
       { suite: SUITE, metric: `${label}: values/s`, value: Math.round(p.valuesPerS), unit: '1/s' },
       { suite: SUITE, metric: `${label}: requests/s (coalesced, ${requests.length} per poll)`, value: Math.round(p.requestsPerS), unit: '1/s' },
       { suite: SUITE, metric: `${label}: poll cycle p50 / p99`, value: `${round(p.cycleP50)} / ${round(p.cycleP99)}`, unit: 'ms' },
       { suite: SUITE, metric: `${label}: gateway CPU`, value: round(p.cpuPct), unit: '% of one core', target: `≤ ${cpuTarget} %`, ok: p.cpuPct <= cpuTarget },
+      { suite: SUITE, metric: `${label}: gateway CPU per poll`, value: usPerPoll(p), unit: 'µs' },
       { suite: SUITE, metric: `${label}: gateway RSS (max)`, value: round(p.rssMiB), unit: 'MiB', target: `≤ ${rssTarget} MB`, ok: p.rssMiB <= rssTarget },
       { suite: SUITE, metric: `${label}: of which V8 heap used / external`, value: `${round(p.heapMiB)} / ${round(p.externalMiB)}`, unit: 'MiB' },
     ];
-    const perMeterMiB = (g1000.rssMiB - g200.rssMiB) / 800;
-    const acqRows: BenchRow[] = [
-      { suite: SUITE, metric: '1,000 meters @ 1 s, acquisition only (no accounts, no MQTT; outbox on): requests/s', value: Math.round(acq1000.requestsPerS), unit: '1/s' },
-      { suite: SUITE, metric: '1,000 meters @ 1 s, acquisition only: poll cycle p50 / p99', value: `${round(acq1000.cycleP50)} / ${round(acq1000.cycleP99)}`, unit: 'ms' },
-      { suite: SUITE, metric: '1,000 meters @ 1 s, acquisition only: gateway CPU / RSS', value: `${round(acq1000.cpuPct)} / ${round(acq1000.rssMiB)}`, unit: '% / MiB' },
-    ];
-    const ratio = sat.requestsPerS / bare.requestsPerS;
     rows.push(
       { suite: SUITE, metric: `machine: ${availableParallelismText()}, load average at start`, value: round(load, 2), unit: '' },
       { suite: SUITE, metric: `simulators: ${portsNeeded} ports × ${UNITS_PER_PORT} unit ids in ${SIM_PROCESSES} processes (${server === 'fast' ? 'MBAP server' : 'modbus-serial ServerTCP'})`, value: portsNeeded * UNITS_PER_PORT, unit: 'meters' },
-      ...rowsFor('200 meters @ 1 s', g200, 5, 150),
-      { suite: SUITE, metric: '200-meter load (600 requests/s), bare modbus-serial loop: CPU', value: round(bare200.cpuPct), unit: '% of one core', target: 'floor for any modbus-serial client here' },
-      ...rowsFor('1,000 meters @ 1 s', g1000, 12, 200),
-      ...acqRows,
-      { suite: SUITE, metric: 'memory per added meter (200 → 1,000)', value: round(perMeterMiB, 3), unit: 'MiB', target: '< 0.1 MB', ok: perMeterMiB < 0.1 },
-      { suite: SUITE, metric: `200 meters @ 1 s, one request per point: requests/s (${perPointRequests} per poll)`, value: Math.round(pp200.requestsPerS), unit: '1/s' },
-      { suite: SUITE, metric: '200 meters @ 1 s, one request per point: values/s', value: Math.round(pp200.valuesPerS), unit: '1/s', target: `coalesced: ${Math.round(g200.valuesPerS)}` },
-      { suite: SUITE, metric: '200 meters @ 1 s, one request per point: poll cycle p50', value: round(pp200.cycleP50), unit: 'ms' },
-      { suite: SUITE, metric: '200 meters @ 1 s, one request per point: gateway CPU', value: round(pp200.cpuPct), unit: '% of one core' },
-      { suite: SUITE, metric: 'saturation (1,000 meters @ 100 ms): gateway requests/s', value: Math.round(sat.requestsPerS), unit: '1/s' },
-      { suite: SUITE, metric: 'saturation: gateway values/s', value: Math.round(sat.valuesPerS), unit: '1/s' },
-      { suite: SUITE, metric: 'saturation: gateway CPU', value: round(sat.cpuPct), unit: '% of one core' },
-      { suite: SUITE, metric: 'bare modbus-serial loop, same simulators: requests/s (better of two runs)', value: Math.round(bare.requestsPerS), unit: '1/s', target: `runs: ${Math.round(bareA.requestsPerS)}, ${Math.round(bareB.requestsPerS)}` },
-      { suite: SUITE, metric: 'bare loop CPU', value: round(bare.cpuPct), unit: '% of one core' },
-      { suite: SUITE, metric: 'simulator CPU: gateway at saturation / bare loop', value: `${round(satSimCpu)} / ${round(bareSimCpu)}`, unit: '% of one core' },
-      { suite: SUITE, metric: 'gateway / bare loop throughput at saturation', value: round(ratio * 100), unit: '%', target: '≥ 80 %', ok: ratio >= 0.8 },
-      { suite: SUITE, metric: 'saturation, acquisition path alone (scheduler, bus, codec; no core/outbox/MQTT): requests/s', value: Math.round(satAcq.requestsPerS), unit: '1/s' },
-      { suite: SUITE, metric: 'saturation, acquisition path alone: CPU', value: round(satAcq.cpuPct), unit: '% of one core' },
-      { suite: SUITE, metric: 'acquisition path alone / bare loop throughput', value: round((satAcq.requestsPerS / bare.requestsPerS) * 100), unit: '%' },
-      // CPU per request is steadier than throughput on a shared machine.
-      { suite: SUITE, metric: 'CPU per request at saturation: gateway / acquisition alone / bare loop', value: `${usPerRequest(sat)} / ${usPerRequest(satAcq)} / ${usPerRequest(bare)}`, unit: 'µs' },
     );
-    const errors = g200.errors + g1000.errors + pp200.errors + sat.errors + acq1000.errors + satAcq.errors;
+    if (g200) rows.push(...rowsFor('200 meters @ 1 s', g200, 5, 150));
+    if (bare200) rows.push({ suite: SUITE, metric: '200-meter load (600 requests/s), bare modbus-serial loop: CPU', value: round(bare200.cpuPct), unit: '% of one core', target: 'floor for any modbus-serial client here' });
+    if (g1000) rows.push(...rowsFor('1,000 meters @ 1 s', g1000, 12, 200));
+    if (acq1000) {
+      rows.push(
+        { suite: SUITE, metric: '1,000 meters @ 1 s, acquisition only (no accounts, no MQTT; outbox on): requests/s', value: Math.round(acq1000.requestsPerS), unit: '1/s' },
+        { suite: SUITE, metric: '1,000 meters @ 1 s, acquisition only: poll cycle p50 / p99', value: `${round(acq1000.cycleP50)} / ${round(acq1000.cycleP99)}`, unit: 'ms' },
+        { suite: SUITE, metric: '1,000 meters @ 1 s, acquisition only: gateway CPU / RSS', value: `${round(acq1000.cpuPct)} / ${round(acq1000.rssMiB)}`, unit: '% / MiB' },
+      );
+    }
+    if (g200 && g1000) {
+      const perMeterMiB = (g1000.rssMiB - g200.rssMiB) / 800;
+      rows.push({ suite: SUITE, metric: 'memory per added meter (200 → 1,000)', value: round(perMeterMiB, 3), unit: 'MiB', target: '< 0.1 MB', ok: perMeterMiB < 0.1 });
+    }
+    if (pp200) {
+      rows.push(
+        { suite: SUITE, metric: `200 meters @ 1 s, one request per point: requests/s (${perPointRequests} per poll)`, value: Math.round(pp200.requestsPerS), unit: '1/s' },
+        { suite: SUITE, metric: '200 meters @ 1 s, one request per point: values/s', value: Math.round(pp200.valuesPerS), unit: '1/s', ...(g200 ? { target: `coalesced: ${Math.round(g200.valuesPerS)}` } : {}) },
+        { suite: SUITE, metric: '200 meters @ 1 s, one request per point: poll cycle p50', value: round(pp200.cycleP50), unit: 'ms' },
+        { suite: SUITE, metric: '200 meters @ 1 s, one request per point: gateway CPU', value: round(pp200.cpuPct), unit: '% of one core' },
+      );
+    }
+    if (sat) {
+      rows.push(
+        { suite: SUITE, metric: 'saturation (1,000 meters @ 100 ms): gateway requests/s', value: Math.round(sat.result.requestsPerS), unit: '1/s' },
+        { suite: SUITE, metric: 'saturation: gateway values/s', value: Math.round(sat.result.valuesPerS), unit: '1/s' },
+        { suite: SUITE, metric: 'saturation: gateway CPU', value: round(sat.result.cpuPct), unit: '% of one core' },
+        { suite: SUITE, metric: 'saturation: gateway RSS (max)', value: round(sat.result.rssMiB), unit: 'MiB' },
+      );
+    }
+    if (bare && bareA && bareB && bestBare) {
+      rows.push(
+        { suite: SUITE, metric: 'bare modbus-serial loop, same simulators: requests/s (better of two runs)', value: Math.round(bare.requestsPerS), unit: '1/s', target: `runs: ${Math.round(bareA.result.requestsPerS)}, ${Math.round(bareB.result.requestsPerS)}` },
+        { suite: SUITE, metric: 'bare loop CPU', value: round(bare.cpuPct), unit: '% of one core' },
+      );
+    }
+    if (sat && bestBare) rows.push({ suite: SUITE, metric: 'simulator CPU: gateway at saturation / bare loop', value: `${round(sat.simCpuPct)} / ${round(bestBare.simCpuPct)}`, unit: '% of one core' });
+    if (sat && bare) {
+      const ratio = sat.result.requestsPerS / bare.requestsPerS;
+      rows.push({ suite: SUITE, metric: 'gateway / bare loop throughput at saturation', value: round(ratio * 100), unit: '%', target: '≥ 80 %', ok: ratio >= 0.8 });
+    }
+    if (satAcq) {
+      rows.push(
+        { suite: SUITE, metric: 'saturation, acquisition path alone (scheduler, bus, codec; no core/outbox/MQTT): requests/s', value: Math.round(satAcq.requestsPerS), unit: '1/s' },
+        { suite: SUITE, metric: 'saturation, acquisition path alone: CPU', value: round(satAcq.cpuPct), unit: '% of one core' },
+      );
+      if (bare) rows.push({ suite: SUITE, metric: 'acquisition path alone / bare loop throughput', value: round((satAcq.requestsPerS / bare.requestsPerS) * 100), unit: '%' });
+    }
+    // CPU per request is steadier than throughput on a shared machine.
+    const perRequest = [sat ? usPerRequest(sat.result) : '–', satAcq ? usPerRequest(satAcq) : '–', bare ? usPerRequest(bare) : '–'];
+    rows.push({ suite: SUITE, metric: 'CPU per request at saturation: gateway / acquisition alone / bare loop', value: perRequest.join(' / '), unit: 'µs' });
+    rows.push({ suite: SUITE, metric: 'load average at end', value: round(loadavg()[0]!, 2), unit: '' });
+    const errors = [g200, g1000, pp200, sat?.result, acq1000, satAcq].reduce((n, p) => n + (p?.errors ?? 0), 0);
     if (errors > 0) rows.push({ suite: SUITE, metric: 'failed polls during the measured windows', value: errors, unit: 'polls' });
   } finally {
     await Promise.all([...sims, broker].map((w) => w.stop()));
