@@ -2,8 +2,11 @@ import type { Logger } from 'pino';
 import type { DeviceConfig, RootConfig } from '../config/schema.js';
 import type { OpcuaBusConfig } from '../config/opcua.js';
 import type { DevicePoll } from '../core/sample.js';
+import { loadCatalogueSync } from '../profiles/catalogue.js';
+import type { OpcuaProfile } from '../profiles/opcua-schema.js';
 import type { DriverProfile } from '../profiles/schema.js';
-import type { OpcuaDeviceSpec, OpcuaPointSpec } from '../protocols/opcua/points.js';
+import { resolveOpcuaDevice } from '../protocols/opcua/device.js';
+import type { OpcuaDeviceSpec } from '../protocols/opcua/points.js';
 
 export interface AcquisitionEvents {
   onPoll(poll: DevicePoll): void;
@@ -16,49 +19,46 @@ export interface Source {
 
 export type Problem = { path: (string | number)[]; message: string };
 
-/** The OPC UA view of the devices on one bus: their inline points with node ids. */
-export function opcuaDeviceSpecs(config: RootConfig, busId: string): { devices: OpcuaDeviceSpec[]; problems: Problem[] } {
+/** The catalogue as start-up hands it over: a Modbus map, with the OPC UA profiles when it is a full Catalogue. */
+type CatalogueLike = ReadonlyMap<string, DriverProfile> & { opcua?: ReadonlyMap<string, OpcuaProfile> };
+
+/** The OPC UA view of the devices on one bus: profile points under their root, and inline points. */
+export function opcuaDeviceSpecs(config: RootConfig, busId: string, catalogue: CatalogueLike): { devices: OpcuaDeviceSpec[]; problems: Problem[] } {
   const devices: OpcuaDeviceSpec[] = [];
   const problems: Problem[] = [];
   config.devices.forEach((d: DeviceConfig, i) => {
     if (d.bus !== busId || !d.enabled) return;
-    if (d.driver !== undefined) {
-      problems.push({ path: ['devices', i, 'driver'], message: 'OPC UA devices take inline points with node_id (Modbus profiles do not apply)' });
-    }
-    const points: OpcuaPointSpec[] = [];
-    (d.points ?? []).forEach((p, j) => {
-      if (!p.node_id) {
-        problems.push({ path: ['devices', i, 'points', j, 'node_id'], message: 'a point on an OPC UA bus needs a node_id' });
-        return;
-      }
-      const spec: OpcuaPointSpec = { id: p.id, node_id: p.node_id, unit: p.unit };
-      if (p.mode) spec.mode = p.mode;
-      if (p.counter) spec.counter = p.counter;
-      if (p.sampling_interval !== undefined) spec.sampling_interval_ms = p.sampling_interval;
-      if (p.queue_size !== undefined) spec.queue_size = p.queue_size;
-      if (p.deadband) spec.deadband = p.deadband;
-      points.push(spec);
-    });
-    devices.push({ id: d.id, points, poll_interval_ms: d.poll_interval });
+    const r = resolveOpcuaDevice(d, i, catalogue);
+    problems.push(...r.problems);
+    if (r.spec) devices.push(r.spec);
   });
   return { devices, problems };
 }
 
-/** Config problems of every OPC UA device, for `check` and start-up. */
-export function opcuaProblems(config: RootConfig): Problem[] {
-  return config.buses.filter((b) => b.type === 'opcua').flatMap((b) => opcuaDeviceSpecs(config, b.id).problems);
+/**
+ * Config problems of every OPC UA device, for `check` and start-up; also a Modbus device
+ * naming an OPC UA profile, which the Modbus side only knows as an unknown driver.
+ */
+export function opcuaProblems(config: RootConfig, catalogue: CatalogueLike = loadCatalogueSync()): Problem[] {
+  const problems = config.buses.filter((b) => b.type === 'opcua').flatMap((b) => opcuaDeviceSpecs(config, b.id, catalogue).problems);
+  const modbusBuses = new Set(config.buses.filter((b) => b.type !== 'opcua').map((b) => b.id));
+  config.devices.forEach((d, i) => {
+    if (d.driver === undefined || !modbusBuses.has(d.bus) || !catalogue.opcua?.has(d.driver)) return;
+    problems.push({ path: ['devices', i, 'driver'], message: `"${d.driver}" is an OPC UA profile (protocol: opcua); a device on Modbus bus "${d.bus}" needs a Modbus profile` });
+  });
+  return problems;
 }
 
 /** Starts one OPC UA session per `opcua` bus that has devices. node-opcua loads only if one exists. */
 export async function startOpcuaSources(
   config: RootConfig,
-  _catalogue: ReadonlyMap<string, DriverProfile>,
+  catalogue: CatalogueLike,
   events: AcquisitionEvents,
   log: Logger,
   configPath?: string,
 ): Promise<Source[]> {
   const buses = config.buses.filter((b): b is OpcuaBusConfig => b.type === 'opcua');
-  const wanted = buses.map((bus) => ({ bus, devices: opcuaDeviceSpecs(config, bus.id).devices })).filter((w) => w.devices.length > 0);
+  const wanted = buses.map((bus) => ({ bus, devices: opcuaDeviceSpecs(config, bus.id, catalogue).devices })).filter((w) => w.devices.length > 0);
   if (wanted.length === 0) return [];
   const { createOpcuaSource } = await import('../protocols/opcua/source.js');
   const sources = wanted.map(({ bus, devices }) => createOpcuaSource(bus, devices, {

@@ -13,7 +13,8 @@
 //       watchdog_timeout: 30s
 //
 // Points on an OPC UA device add `node_id` and may override `mode`, `sampling_interval`,
-// `queue_size` and `deadband` one by one.
+// `queue_size` and `deadband` one by one. A device may instead name an OPC UA profile
+// (`driver:`) and the `root` object its browse paths start from.
 import { z } from 'zod';
 import { Duration } from './duration.js';
 
@@ -101,13 +102,31 @@ export type OpcuaBusConfig = z.infer<typeof OpcuaBusConfig>;
 
 /** Fields an inline point may carry when its device sits on an OPC UA bus. */
 export const OpcuaPointFields = {
-  /** e.g. `ns=3;s=Line1.GoodParts` or `ns=2;i=1042`. */
+  /** e.g. `ns=3;s=Line1.GoodParts`, `ns=2;i=1042` or `nsu=urn:acme:plc;s=Line1.GoodParts`. */
   node_id: z.string().optional(),
+  /** With a driver: a browse path from the device `root`, e.g. `ecm:AcActivePowerTotal`. */
+  browse_path: z.string().optional(),
   /** subscribe (default): the server reports changes; poll: read every poll_interval. */
   mode: z.enum(['subscribe', 'poll']).optional(),
   sampling_interval: Duration.optional(),
   queue_size: z.number().int().min(1).max(10_000).optional(),
   deadband: OpcuaDeadband.optional(),
+};
+
+/**
+ * Fields of a device on an OPC UA bus that uses a profile (`driver:` with protocol opcua):
+ *
+ *   - id: press-1
+ *     bus: plc1
+ *     driver: opc-34100-energy-profile-e2
+ *     root: "nsu=urn:acme:press;s=Press1.Energy"   # the object the profile's browse paths start from
+ *     namespaces: { ecm: 4 }                        # only for a server that registers the URI differently
+ */
+export const OpcuaDeviceFields = {
+  /** Node id of the object the profile's browse paths start from; prefer the `nsu=<uri>;` form. */
+  root: z.string().min(1).optional(),
+  /** Overrides a profile namespace alias: another URI, or a fixed namespace index. */
+  namespaces: z.record(z.string(), z.union([z.string().min(1), z.number().int().min(0)])).optional(),
 };
 
 /** The security policy actually used for a bus. */

@@ -3,7 +3,7 @@ import { isValidTimezone } from '../core/calendar.js';
 import { Duration } from './duration.js';
 import { AccountConfig, EnpiConfig, EnergySettings, EvaluationConfig } from './energy.js';
 import { BridgeConfig } from './bridge.js';
-import { OpcuaBusConfig, OpcuaPointFields } from './opcua.js';
+import { OpcuaBusConfig, OpcuaDeviceFields, OpcuaPointFields } from './opcua.js';
 
 /** A TCP port; a numeric string is accepted so that `${env:PORT}` works in containers. */
 const Port = z.union([z.number(), z.string().regex(/^\d+$/, 'a port is a number').transform(Number)])
@@ -104,6 +104,8 @@ export const DeviceConfig = z.strictObject({
   /** Restrict a profile to these point ids. */
   only_points: z.array(z.string()).optional(),
   points: z.array(InlinePointConfig).optional(),
+  /** OPC UA: `root` and `namespaces` for a `protocol: opcua` driver. */
+  ...OpcuaDeviceFields,
   model: z.string().optional(),
   enabled: z.boolean().default(true),
 });

@@ -4,7 +4,25 @@ import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { isNode, LineCounter, parseDocument, type Document } from 'yaml';
 import type { z } from 'zod';
+import { OpcuaProfile } from './opcua-schema.js';
 import { DriverProfile } from './schema.js';
+
+export type AnyProfile = DriverProfile | OpcuaProfile;
+export const PROTOCOLS = ['modbus', 'opcua'] as const;
+
+/**
+ * Every profile under drivers/. As a Map it holds the Modbus register maps (what Modbus
+ * code resolves `driver:` against); `opcua` holds the `protocol: opcua` profiles. Ids are
+ * unique across both, so `protocolOf` can tell a user which kind a driver name is.
+ */
+export class Catalogue extends Map<string, DriverProfile> {
+  readonly opcua = new Map<string, OpcuaProfile>();
+
+  protocolOf(id: string): AnyProfile['protocol'] | undefined {
+    if (this.has(id)) return 'modbus';
+    return this.opcua.has(id) ? 'opcua' : undefined;
+  }
+}
 
 /** Every problem found while loading profiles, each as `file:line path: message`. */
 export class CatalogueError extends Error {
@@ -28,7 +46,7 @@ export function defaultDriversDir(): string {
   }
 }
 
-type ParseResult = { ok: true; profile: DriverProfile } | { ok: false; problems: string[] };
+type ParseResult = { ok: true; profile: AnyProfile } | { ok: false; problems: string[] };
 
 function lineOf(doc: Document, counter: LineCounter, path: readonly PropertyKey[]): number {
   // A missing key has no node; point at the nearest ancestor that exists.
@@ -54,7 +72,13 @@ export function parseProfile(text: string, file: string): ParseResult {
     return `${file}:${line} (yaml): ${e.message.split('\n')[0] ?? e.message}`;
   });
   if (doc.errors.length > 0) return { ok: false, problems: yamlProblems };
-  const parsed = DriverProfile.safeParse(doc.toJS());
+  const raw: unknown = doc.toJS();
+  const protocol = raw && typeof raw === 'object' ? (raw as { protocol?: unknown }).protocol : undefined;
+  if (!PROTOCOLS.includes(protocol as AnyProfile['protocol'])) {
+    const line = lineOf(doc, counter, ['protocol']);
+    return { ok: false, problems: [...yamlProblems, `${file}:${line} protocol: expected ${PROTOCOLS.join(' or ')}, got ${JSON.stringify(protocol) ?? 'nothing'}`] };
+  }
+  const parsed = protocol === 'opcua' ? OpcuaProfile.safeParse(raw) : DriverProfile.safeParse(raw);
   if (parsed.success) {
     return yamlProblems.length > 0 ? { ok: false, problems: yamlProblems } : { ok: true, profile: parsed.data };
   }
@@ -91,9 +115,9 @@ function assertFolder(dir: string): void {
   if (!existsSync(dir) || !statSync(dir).isDirectory()) throw new CatalogueError([`${dir}: drivers folder not found`]);
 }
 
-function assemble(dir: string, files: readonly { path: string; text: string }[]): Map<string, DriverProfile> {
+function assemble(dir: string, files: readonly { path: string; text: string }[]): Catalogue {
   const problems: string[] = [];
-  const profiles = new Map<string, DriverProfile>();
+  const profiles = new Catalogue();
   const origin = new Map<string, string>();
   for (const { path, text } of files) {
     const name = relative(process.cwd(), path) || path;
@@ -109,7 +133,8 @@ function assemble(dir: string, files: readonly { path: string; text: string }[])
       continue;
     }
     origin.set(id, name);
-    profiles.set(id, result.profile);
+    if (result.profile.protocol === 'opcua') profiles.opcua.set(id, result.profile);
+    else profiles.set(id, result.profile);
   }
   if (problems.length > 0) throw new CatalogueError(problems);
   if (files.length === 0) throw new CatalogueError([`${dir}: no driver profiles (*.yaml) found`]);
@@ -120,7 +145,7 @@ function assemble(dir: string, files: readonly { path: string; text: string }[])
  * Loads every `**\/*.yaml` under `dir` (default: the shipped drivers/). Throws a
  * CatalogueError listing every problem in every file, not just the first.
  */
-export async function loadCatalogue(dir: string = defaultDriversDir()): Promise<Map<string, DriverProfile>> {
+export async function loadCatalogue(dir: string = defaultDriversDir()): Promise<Catalogue> {
   const root = resolve(dir);
   assertFolder(root);
   const paths = await collectYamlFilesAsync(root);
@@ -129,7 +154,7 @@ export async function loadCatalogue(dir: string = defaultDriversDir()): Promise<
 }
 
 /** The same as loadCatalogue, for callers that cannot await (config checks at start-up). */
-export function loadCatalogueSync(dir: string = defaultDriversDir()): Map<string, DriverProfile> {
+export function loadCatalogueSync(dir: string = defaultDriversDir()): Catalogue {
   const root = resolve(dir);
   assertFolder(root);
   return assemble(root, collectYamlFiles(root).map((path) => ({ path, text: readFileSync(path, 'utf8') })));

@@ -29,10 +29,10 @@ export const OrderName = z
     return order;
   });
 
-const SNAKE_ID = /^[a-z][a-z0-9_]*$/;
-const PointId = z.string().regex(SNAKE_ID, 'point ids are snake_case');
+export const SNAKE_ID = /^[a-z][a-z0-9_]*$/;
+export const PointId = z.string().regex(SNAKE_ID, 'point ids are snake_case');
 const Address = z.number().int().min(0).max(65535);
-const Unit = z.enum(UNITS, {
+export const Unit = z.enum(UNITS, {
   error: (issue) => `unknown unit ${JSON.stringify(issue.input)} (spell units as in src/core/units.ts, e.g. V, A, W, kWh, kvarh, m3, GJ, "1" for ratios)`,
 });
 
@@ -311,7 +311,8 @@ function checkProfile(profile: CheckedParts, ctx: Ctx): void {
   });
 }
 
-const ProfileShape = z.strictObject({
+/** Fields every profile has, whatever its protocol. */
+export const ProfileHeaderFields = {
   schema: z.literal(PROFILE_SCHEMA_ID),
   /** Lower-case `<vendor>-<model>`, the name devices use in `driver:`. */
   id: z.string().regex(/^[a-z0-9][a-z0-9-]*$/, 'profile ids are lower-case, digits and "-"'),
@@ -319,6 +320,11 @@ const ProfileShape = z.strictObject({
   model: z.string().min(1),
   description: z.string().optional(),
   references: z.array(Reference).min(1, 'name the manual (title and revision) the register map comes from'),
+};
+
+/** A Modbus profile as written in YAML, before defaults are applied. */
+export const ModbusProfileShape = z.strictObject({
+  ...ProfileHeaderFields,
   protocol: z.literal('modbus'),
   defaults: ProfileDefaults.default({}),
   read: ReadLimits.default({}),
@@ -328,7 +334,7 @@ const ProfileShape = z.strictObject({
 });
 
 /** One meter model: a YAML file under drivers/. Points come out with defaults applied. */
-export const DriverProfile = ProfileShape
+export const DriverProfile = ModbusProfileShape
   .transform(({ points, ...rest }) => ({ ...rest, points: points.map((p) => resolvePoint(p, rest.defaults)) }))
   .superRefine((profile, ctx) => checkProfile(profile, ctx));
 export type DriverProfile = z.infer<typeof DriverProfile>;

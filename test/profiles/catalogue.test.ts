@@ -85,3 +85,55 @@ describe('loadCatalogue', () => {
     expect(() => loadCatalogueSync(dir)).toThrow(/x\.yaml:\d+ \(yaml\)/);
   });
 });
+
+const OPCUA = `schema: energy-gateway.driver/v1
+id: acme-press
+manufacturer: Acme
+model: Press energy module
+references: [{ title: Press OPC UA interface, revision: "1.2" }]
+protocol: opcua
+namespaces: { acme: "urn:acme:press" }
+points:
+  - { id: active_power_total, browse_path: "acme:Energy/acme:Power", unit: W }
+  - { id: active_energy_import_total, browse_path: "acme:Energy/acme:EnergyWh", unit: kWh, scale: 0.001, counter: {} }
+  - { id: production_count, node_id: "nsu=urn:acme:press;s=Counters.Good", unit: count, counter: {} }
+`;
+
+describe('OPC UA profiles in the catalogue', () => {
+  it('loads protocol: opcua files next to Modbus ones, kept apart by protocol', () => {
+    const catalogue = loadCatalogueSync(tempDrivers({ 'acme/m1.yaml': GOOD, 'acme/press.yaml': OPCUA }));
+    expect([...catalogue.keys()]).toEqual(['acme-m1']);
+    expect(catalogue.opcua.get('acme-press')?.points[1]).toMatchObject({ browse_path: 'acme:Energy/acme:EnergyWh', scale: 0.001, counter: {} });
+    expect(catalogue.protocolOf('acme-press')).toBe('opcua');
+    expect(catalogue.protocolOf('acme-m1')).toBe('modbus');
+    expect(catalogue.protocolOf('nope')).toBeUndefined();
+  });
+
+  it('an OPC UA profile and a Modbus profile cannot share an id', () => {
+    const dir = tempDrivers({ 'a.yaml': GOOD, 'b.yaml': OPCUA.replace('id: acme-press', 'id: acme-m1') });
+    expect(() => loadCatalogueSync(dir)).toThrow(/duplicate profile id "acme-m1"/);
+  });
+
+  it('reports undeclared namespace aliases, missing or double targets, Modbus fields and wrong units at their line', () => {
+    const text = OPCUA
+      .replace('"acme:Energy/acme:Power"', '"other:Power"')
+      .replace('unit: kWh, scale: 0.001', 'node_id: "ns=3;s=E", unit: Wh')
+      .replace('node_id: "nsu=urn:acme:press;s=Counters.Good"', 'address: 12');
+    const result = parseProfile(text, 'press.yaml');
+    expect(result.ok).toBe(false);
+    if (!result.ok) {
+      expect(result.problems).toEqual(expect.arrayContaining([
+        expect.stringMatching(/^press\.yaml:9 points\[0\]\.browse_path: unknown namespace alias "other"/),
+        expect.stringMatching(/^press\.yaml:10 points\[1\]: give either browse_path .* or node_id, not both/),
+        expect.stringMatching(/^press\.yaml:10 points\[1\]\.unit: active_energy_import_total is active energy, published in kWh/),
+        expect.stringMatching(/^press\.yaml:11 points\[2\]: Unrecognized key: "address"/),
+      ]));
+    }
+  });
+
+  it('names both protocols when a profile has another', () => {
+    const result = parseProfile(GOOD.replace('protocol: modbus', 'protocol: bacnet'), 'm1.yaml');
+    expect(result.ok).toBe(false);
+    if (!result.ok) expect(result.problems).toEqual(['m1.yaml:6 protocol: expected modbus or opcua, got "bacnet"']);
+  });
+});

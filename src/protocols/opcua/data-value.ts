@@ -1,6 +1,20 @@
 // DataValue → PointValue. Pure: no I/O, no clock.
 import { DataType, type DataValue, type StatusCode, type Variant } from 'node-opcua';
 import type { PointValue, Quality } from '../../core/sample.js';
+import { scaleValue } from './scale.js';
+
+/**
+ * A point value with the server's status name (e.g. `BadNodeIdUnknown`) when the status
+ * is not Good, so telemetry can say why a value is missing or doubtful.
+ */
+export interface OpcuaPointValue extends PointValue {
+  status?: string;
+}
+
+/** A value that carries no data, only why: a failed item, an unresolvable browse path. */
+export function badPointValue(unit: string, status: StatusCode): OpcuaPointValue {
+  return { value: null, unit, quality: 'bad', status: status.name };
+}
 
 /** OPC UA status severity lives in the two top bits: 00 good, 01 uncertain, 1x bad. */
 export function qualityOf(status: StatusCode | number): Quality {
@@ -41,8 +55,10 @@ export function variantValue(variant: Variant | null | undefined): number | stri
   return undefined;
 }
 
-export function toPointValue(dv: DataValue, unit: string): PointValue {
-  let quality = qualityOf(dv.statusCode);
+/** DataValue → point value in published units: `scale`/`offset` from the profile, status name when not Good. */
+export function toPointValue(dv: DataValue, unit: string, scaling: { scale?: number | undefined; offset?: number | undefined } = {}): OpcuaPointValue {
+  const statusQuality = qualityOf(dv.statusCode);
+  let quality = statusQuality;
   let value: PointValue['value'] = null;
   if (quality !== 'bad') {
     const converted = variantValue(dv.value);
@@ -52,8 +68,12 @@ export function toPointValue(dv: DataValue, unit: string): PointValue {
       value = null;
       quality = 'invalid';
     }
+    if (typeof value === 'number' && (scaling.scale !== undefined || scaling.offset !== undefined)) {
+      value = scaleValue(value, scaling.scale, scaling.offset);
+    }
   }
-  const out: PointValue = { value, unit, quality };
+  const out: OpcuaPointValue = { value, unit, quality };
+  if (statusQuality !== 'good') out.status = dv.statusCode.name;
   const ts = dv.sourceTimestamp?.getTime();
   if (ts !== undefined && Number.isFinite(ts) && ts > 0) out.sourceTsMs = ts;
   return out;

@@ -2,10 +2,28 @@
 // profiles (`protocol: opcua`) into this shape.
 import type { OpcuaDeadband } from '../../config/opcua.js';
 
+/** Where a browse-path step's browse name lives: a namespace URI, or an index fixed in the device config. */
+export type NamespaceRef = { uri: string } | { index: number };
+
+export interface BrowseTarget {
+  /** Node id of the start object (`ns=` or `nsu=` form). */
+  root: string;
+  steps: Array<{ namespace: NamespaceRef; name: string }>;
+}
+
 export interface OpcuaPointSpec {
   id: string;
-  /** e.g. `ns=3;s=Line1.GoodParts`. */
+  /**
+   * e.g. `ns=3;s=Line1.GoodParts`, or `nsu=<uri>;s=…` (resolved against the server's
+   * namespace array per session). For a browse-path point: a readable label
+   * `<root>/<path>` until the session has translated the path.
+   */
   node_id: string;
+  /** Set for profile points addressed relative to the device root. */
+  browse_path?: BrowseTarget;
+  /** Published = value × scale + offset (profiles: W·h → kWh). */
+  scale?: number;
+  offset?: number;
   /** Canonical unit (see core/units.ts). */
   unit: string;
   /** subscribe (default) or poll. */

@@ -11,13 +11,14 @@ import type { Logger } from 'pino';
 import type { OpcuaBusConfig } from '../../config/opcua.js';
 import type { DevicePoll, PointValue } from '../../core/sample.js';
 import { clientOptions, describeBus, userIdentity } from './client-options.js';
-import { statusText, toPointValue } from './data-value.js';
+import { badPointValue, statusText, toPointValue } from './data-value.js';
 import { PollEmitter } from './emitter.js';
 import { itemParams, SubscriptionSet, type MonitorSink } from './monitor.js';
 import { routeNodeOpcuaLogs } from './node-opcua-log.js';
 import { Poller, type PollCounters, type PollSink } from './poller.js';
 import { certificateInfo, createCertificateManager, newestRejected, pkiDir } from './pki.js';
 import { pointRefs, type OpcuaDeviceSpec, type PointRef } from './points.js';
+import { resolvePointRefs } from './resolve.js';
 
 export type { OpcuaDeviceSpec, OpcuaPointSpec } from './points.js';
 
@@ -235,8 +236,16 @@ class Source implements OpcuaSource {
       if (!gen.disposed) gen.fail(`session closed: ${statusText(status)}`);
     });
 
-    const subscribed = this.refs.filter((r) => r.point.mode !== 'poll');
-    const polled = this.refs.filter((r) => r.point.mode === 'poll');
+    // Namespace indexes and browse paths are looked up again for every session: a server
+    // restart or a PLC download may have moved them.
+    const { resolved, unresolved } = await resolvePointRefs(session, this.refs);
+    if (gen.disposed) return;
+    for (const { ref, status, detail } of unresolved) {
+      this.markBad(ref, `${statusText(status)}: ${detail}`);
+      this.emitter.push(ref.device, ref.point.id, badPointValue(ref.point.unit, status));
+    }
+    const subscribed = resolved.filter((r) => r.point.mode !== 'poll');
+    const polled = resolved.filter((r) => r.point.mode === 'poll');
     if (subscribed.length > 0) {
       gen.subs = new SubscriptionSet(session, this.bus, subscribed, this.monitorSink(gen), this.log);
       await gen.subs.start();
@@ -363,7 +372,7 @@ class Source implements OpcuaSource {
   }
 
   private accept(ref: PointRef, dv: DataValue): void {
-    const pv = toPointValue(dv, ref.point.unit);
+    const pv = toPointValue(dv, ref.point.unit, ref.point);
     if (pv.quality === 'bad') this.markBad(ref, statusText(dv.statusCode));
     else this.markGood(ref);
     this.emitter.push(ref.device, ref.point.id, pv);
@@ -397,8 +406,7 @@ class Source implements OpcuaSource {
       itemBad: (ref, status) => {
         if (gen.disposed) return;
         this.markBad(ref, statusText(status));
-        const pv: PointValue = { value: null, unit: ref.point.unit, quality: 'bad' };
-        this.emitter.push(ref.device, ref.point.id, pv);
+        this.emitter.push(ref.device, ref.point.id, badPointValue(ref.point.unit, status));
       },
       alive: (keepAlive) => {
         if (keepAlive) this.counters.keepalives += 1;
