@@ -36,12 +36,25 @@ describe('DataValue → PointValue', () => {
 
   it('a Bad status gives quality bad and no value, whatever the variant holds', () => {
     const dv = new DataValue({ value: new Variant({ dataType: DataType.Double, value: 1 }), statusCode: StatusCodes.BadSensorFailure });
-    expect(toPointValue(dv, 'W')).toEqual({ value: null, unit: 'W', quality: 'bad' });
+    // The status name says why, for telemetry and `read --json`.
+    expect(toPointValue(dv, 'W')).toEqual({ value: null, unit: 'W', quality: 'bad', status: 'BadSensorFailure' });
+  });
+
+  it('a Good value carries no status field (payloads stay as they were)', () => {
+    const dv = new DataValue({ value: new Variant({ dataType: DataType.Double, value: 1 }), statusCode: StatusCodes.Good });
+    expect(toPointValue(dv, 'W')).not.toHaveProperty('status');
+  });
+
+  it('applies a profile scale exactly: W·h as Float to kWh', () => {
+    const dv = new DataValue({ value: new Variant({ dataType: DataType.Float, value: 1234500 }), statusCode: StatusCodes.Good });
+    expect(toPointValue(dv, 'kWh', { scale: 0.001 })).toMatchObject({ value: 1234.5, quality: 'good' });
+    const bad = new DataValue({ value: new Variant({ dataType: DataType.Float, value: 7 }), statusCode: StatusCodes.BadOutOfService });
+    expect(toPointValue(bad, 'kWh', { scale: 0.001 })).toMatchObject({ value: null, quality: 'bad', status: 'BadOutOfService' });
   });
 
   it('an Uncertain value is kept but flagged', () => {
     const dv = new DataValue({ value: new Variant({ dataType: DataType.Float, value: 3 }), statusCode: StatusCodes.UncertainLastUsableValue });
-    expect(toPointValue(dv, 'A')).toMatchObject({ value: 3, quality: 'uncertain' });
+    expect(toPointValue(dv, 'A')).toMatchObject({ value: 3, quality: 'uncertain', status: 'UncertainLastUsableValue' });
   });
 
   it('no source timestamp → none reported (the record time stands)', () => {
