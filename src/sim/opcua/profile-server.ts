@@ -62,6 +62,13 @@ function namespaceFor(addressSpace: AddressSpace, uri: string): Namespace {
   return (addressSpace.getNamespace(uri) ?? addressSpace.registerNamespace(uri)) as Namespace;
 }
 
+/** Numeric instance ids, as a server assigns them: nothing to guess from a browse name. */
+let nextInstanceId = 5000;
+function instanceId(ns: Namespace): string {
+  nextInstanceId += 1;
+  return `ns=${ns.index};i=${nextInstanceId}`;
+}
+
 /** Builds the objects along a browse path below `root` and the variable at its end. */
 function addBrowsePath(addressSpace: AddressSpace, root: UAObject, path: string, uris: Record<string, string>, value: SimNodeValue): void {
   const steps = parseBrowsePath(path);
@@ -74,11 +81,11 @@ function addBrowsePath(addressSpace: AddressSpace, root: UAObject, path: string,
     const browseName = new QualifiedName({ name: step.name, namespaceIndex: ns.index });
     const existing = parent.getComponentByName(browseName);
     if (i < steps.length - 1) {
-      parent = (existing as UAObject | null) ?? ns.addObject({ componentOf: parent, browseName });
+      parent = (existing as UAObject | null) ?? ns.addObject({ componentOf: parent, browseName, nodeId: instanceId(ns) });
       return;
     }
     const dataType = dataTypeOf(value.data_type);
-    const variable = ns.addVariable({ componentOf: parent, browseName, dataType, minimumSamplingInterval: 50 });
+    const variable = ns.addVariable({ componentOf: parent, browseName, nodeId: instanceId(ns), dataType, minimumSamplingInterval: 50 });
     variable.setValueFromSource(new Variant({ dataType, value: value.value }), statusOf(value.status), new Date());
   });
 }

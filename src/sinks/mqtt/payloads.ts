@@ -33,6 +33,7 @@ export const PointValuePayload = z.strictObject({
   unit: z.string(),
   quality: Quality,
   source_ts_ms: z.number().int().optional(),
+  status: z.string().optional().describe('why the quality is not good, as the device reported it, e.g. the OPC UA status name BadNodeIdUnknown'),
 });
 
 export const TelemetryPayload = z.strictObject({
