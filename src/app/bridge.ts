@@ -98,6 +98,7 @@ export async function startBridge(config: RootConfig, opts: BridgeOptions): Prom
         m.add('energy_gateway_bridge_messages_total', 'counter', 'Messages received by the bridge, by outcome',
           (['stored', 'ignored', 'invalid'] as const).map((result) => ({ labels: { result }, value: stats.messages[result] })));
         m.add('energy_gateway_bridge_connected', 'gauge', '1 while connected to the broker', [{ value: subscriber.stats.connected ? 1 : 0 }]);
+        m.add('energy_gateway_bridge_sessions_lost_total', 'counter', 'Reconnects on which the broker no longer had the bridge\'s session', [{ value: subscriber.stats.sessionsLost }]);
         delivery.metrics(m);
         return m.toString();
       },

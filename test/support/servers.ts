@@ -3,7 +3,7 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { connect, createServer } from 'node:net';
-import { tmpdir } from 'node:os';
+import { tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
 
 export async function freePort(): Promise<number> {
@@ -113,7 +113,8 @@ function managed(start: () => ChildProcess, port: number, dir: string, ready: (c
   }));
 }
 
-export async function startMosquitto(): Promise<ServerHandle> {
+/** persistence: false gives a broker that forgets every session when it restarts. */
+export async function startMosquitto(opts: { persistence?: boolean } = {}): Promise<ServerHandle> {
   const bin = findBinary('mosquitto');
   if (!bin) throw new Error('mosquitto not installed (apt-get install mosquitto)');
   const port = await freePort();
@@ -122,8 +123,12 @@ export async function startMosquitto(): Promise<ServerHandle> {
   // max_queued_messages 0 = unlimited: the default (1000) silently drops QoS 1 messages
   // to a slow subscriber, which would look like data loss in our tests.
   writeFileSync(conf, [
-    `listener ${port} 127.0.0.1`, 'allow_anonymous true', 'persistence true', `persistence_location ${dir}/`,
-    'max_queued_messages 0', 'max_inflight_messages 0', 'log_dest stdout', '',
+    `listener ${port} 127.0.0.1`, 'allow_anonymous true', `persistence ${opts.persistence === false ? 'false' : 'true'}`, `persistence_location ${dir}/`,
+    'max_queued_messages 0', 'max_inflight_messages 0', 'log_dest stdout',
+    // Started as root, mosquitto switches to the user "mosquitto", which cannot write
+    // into our private temp dir: persistence would fail and every session be lost on
+    // a restart. Stay the user who started it.
+    `user ${userInfo().username}`, '',
   ].join('\n'));
   return managed(() => spawn(bin, ['-c', conf], { stdio: ['ignore', 'pipe', 'pipe'] }), port, dir,
     (c, out) => waitForPort(port, c, 10_000, out), true);

@@ -90,13 +90,14 @@ describe.skipIf(need.skip).concurrent('delivery through outages', () => {
 
     // The bridge: its own data dir and persistent session, MQTT 5.
     const bridgeDir = tempDir('bridge');
+    const bridgeLog = memoryLogger();
     const bridge = await startBridge(parseConfigText(`
 version: 1
 gateway: { id: bridge-1, site: central, data_dir: "${bridgeDir}" }
 mqtt: { url: "${url}", protocol_version: 5 }
 influx: { url: "${influx.url}", api: v1, database: bridged, flush_interval: 200ms }
 bridge: { topics: ["energy/#"], client_id: bridge-1 }
-`, 'bridge.yaml'), { log: silentLogger() });
+`, 'bridge.yaml'), { log: bridgeLog.log });
     cleanup.push(() => bridge.stop());
     await waitFor('bridge subscribed', () => bridge.subscriber.stats.subscribed, 20_000);
 
@@ -132,11 +133,24 @@ bridge: { topics: ["energy/#"], client_id: bridge-1 }
     expect(remaining(dataDir, 'mqtt')).toBe(0);
 
     expect(producedDuringOutage).toBeGreaterThanOrEqual((OUTAGE_MS / WINDOW_MS - 1) * 3);
-    await waitFor('bridge wrote everything', async () => {
+    const bridged = await waitFor('bridge wrote everything', async () => {
       const rows = await influxIntervals(influx.url, 'bridged').catch(() => ({ energy: [], enpi: [] }));
       return rows.energy.length + rows.enpi.length >= rec.intervals.length && bridge.delivery.outbox.stats().depth === 0;
-    }, 60_000);
-    expectExactlyOnce(rec.intervals, await influxIntervals(influx.url, 'bridged'), 'edge-m');
+    }, 60_000).then(() => true, () => false);
+    const rows = await influxIntervals(influx.url, 'bridged');
+    if (!bridged) {
+      // Say where the missing records stopped: at the gateway, the broker or the bridge.
+      const key = (k: string, series: string | undefined, t: number) => `${k}/${String(series)}@${t}`;
+      const inInflux = new Set([...rows.energy.map((r) => key('energy', String(r.account), r.time)), ...rows.enpi.map((r) => key('enpi', String(r.enpi), r.time))]);
+      const observed = new Set(seen.map((m) => key(String(m.payload.kind), String(m.payload.account ?? m.payload.enpi), Number(m.payload.start_ms))));
+      const missing = rec.intervals.map((p) => key(p.kind, p.kind === 'energy' ? p.account : p.enpi, p.start_ms)).filter((k) => !inInflux.has(k));
+      throw new Error(`bridge did not write everything: ${JSON.stringify({
+        missing: missing.map((k) => ({ k, seenByObserver: observed.has(k) })), replayedByGateway,
+        bridge: bridge.subscriber.stats, bridgeOutbox: bridge.delivery.outbox.stats(), bridgeSinks: bridge.delivery.runners.map((r) => ({ ...r.stats, latency: undefined })),
+        gatewayLog: gwLog.lines.slice(-30), bridgeLog: bridgeLog.lines.slice(-30), mosquitto: mosquitto.output().slice(-3000),
+      })}`);
+    }
+    expectExactlyOnce(rec.intervals, rows, 'edge-m');
     expect(expectContiguousAndTrue(sim, rec.intervals)).toBeGreaterThanOrEqual(12);
 
     // The records held back during the outage went out late and say so.

@@ -30,7 +30,7 @@ const STORE_RETRY_MS = 1000;
  * only then: while storing fails, the broker keeps the messages (backpressure).
  */
 export class MqttSubscriber {
-  readonly stats = { received: 0, stored: 0, connected: false, subscribed: false };
+  readonly stats = { received: 0, stored: 0, connected: false, subscribed: false, sessionsLost: 0 };
   private client: MqttClient | null = null;
   private pending: Array<{ topic: string; payload: Buffer }> = [];
   private timer: NodeJS.Timeout | null = null;
@@ -56,6 +56,13 @@ export class MqttSubscriber {
       if (!this.stats.connected) log.info({ url: config.url, session_present: connack.sessionPresent }, 'mqtt connected');
       this.stats.connected = true;
       if (connack.sessionPresent && this.stats.subscribed) return;
+      if (this.stats.subscribed) {
+        // We had a session and the broker no longer has it (restarted without
+        // persistence, or the session expired): whatever was published for us
+        // meanwhile, and until we subscribe again, is gone.
+        this.stats.sessionsLost += 1;
+        log.warn({ url: config.url }, 'broker lost our MQTT session: messages published while we were away are not redelivered; enable persistence on the broker');
+      }
       client.subscribeAsync(this.filters(), { qos: this.opts.qos })
         .then((granted) => {
           const refused = granted.filter((g) => g.qos === 128);
