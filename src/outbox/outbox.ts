@@ -11,6 +11,23 @@ export interface QueuedRecord<T = unknown> {
   kind: string;
   createdMs: number;
   record: T;
+  /** The record as stored (JSON), when read from the outbox: a sink that can use the text skips parsing it. */
+  payload?: string;
+}
+
+/**
+ * A record read from the outbox. The JSON is parsed on first use of `record` only: the
+ * InfluxDB writer formats telemetry straight from the stored text, and parsing (and
+ * collecting) millions of objects it never looks at was most of a replay's CPU.
+ */
+class StoredRecord<T> implements QueuedRecord<T> {
+  private parsed: T | undefined;
+  constructor(readonly seq: number, readonly kind: string, readonly createdMs: number, readonly payload: string) {}
+
+  get record(): T {
+    if (this.parsed === undefined) this.parsed = JSON.parse(this.payload) as T;
+    return this.parsed;
+  }
 }
 
 /**
@@ -309,7 +326,7 @@ export class Outbox {
     let toSeq = fromSeq - 1;
     for (const [lo, hi] of gaps) {
       const rows = this.stmts.range.all(lo, hi, limit - records.length) as Row[];
-      for (const [seq, kind, createdMs, payload] of rows) records.push({ seq, kind, createdMs, record: JSON.parse(payload) as T });
+      for (const [seq, kind, createdMs, payload] of rows) records.push(new StoredRecord<T>(seq, kind, createdMs, payload));
       if (records.length >= limit) {
         toSeq = records[records.length - 1]!.seq;
         break;

@@ -158,7 +158,8 @@ export class SinkRunner {
       let waitMs = 1000;
       try {
         const live = this.liveBatch();
-        if (live.sendNow) await this.send(live.batch, false);
+        const sentLive = live.sendNow;
+        if (sentLive) await this.send(live.batch, false);
         else waitMs = Math.min(waitMs, live.dueInMs);
 
         if (this.outbox.pendingCount(this.sink.name, { upTo: this.liveFrom }, 1) > 0) {
@@ -168,7 +169,7 @@ export class SinkRunner {
         } else {
           this.setState('live');
         }
-        if (live.sendNow) continue;
+        if (sentLive) continue;
       } catch (err) {
         await this.failed(err);
         continue;
@@ -255,26 +256,32 @@ export class SinkRunner {
   }
 
   private async send(batch: PendingBatch, replayed: boolean): Promise<void> {
-    if (batch.records.length > 0) {
+    // Only what is needed after the delivery is kept across it: a batch of records held
+    // while the receiver works survives young-generation collections, each of which
+    // copies it (during a replay that cost more than reading and formatting it).
+    const { fromSeq, toSeq } = batch;
+    const n = batch.records.length;
+    const createdMs = replayed ? [] : batch.records.map((r) => r.createdMs);
+    if (n > 0) {
       try {
         await this.sink.deliver(batch.records, { replayed });
       } catch (err) {
         if (!(err instanceof SinkError) || err.retryable) throw err;
         // The sink decides which records it skips; a non-retryable error here means
         // the whole batch was refused as a unit: acknowledged as refused, never retried.
-        this.stats.refused += batch.records.length;
+        this.stats.refused += n;
         this.stats.failures += 1;
         this.stats.lastError = err.message;
         this.stats.lastErrorMs = this.o.now();
-        this.log.error({ err, sink: this.sink.name, records: batch.records.length }, 'sink refused batch');
+        this.log.error({ err, sink: this.sink.name, records: n }, 'sink refused batch');
       }
     }
-    if (batch.toSeq >= batch.fromSeq) this.outbox.ackRange(this.sink.name, batch.fromSeq, batch.toSeq);
+    if (toSeq >= fromSeq) this.outbox.ackRange(this.sink.name, fromSeq, toSeq);
     const now = this.o.now();
-    if (replayed) this.stats.replayed += batch.records.length;
-    else for (const r of batch.records) this.stats.latency.observe((now - r.createdMs) / 1000);
-    this.stats.delivered += batch.records.length;
-    if (batch.records.length > 0) this.stats.lastDeliveryMs = now;
+    if (replayed) this.stats.replayed += n;
+    else for (const ms of createdMs) this.stats.latency.observe((now - ms) / 1000);
+    this.stats.delivered += n;
+    if (n > 0) this.stats.lastDeliveryMs = now;
     this.backoffMs = 0;
   }
 

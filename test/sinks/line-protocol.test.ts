@@ -1,6 +1,7 @@
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { toLine, type Point } from '../../src/sinks/influx/line-protocol.js';
-import { recordLines, recordToPoints } from '../../src/sinks/influx/points.js';
+import { recordLines, recordToPoints, storedRecordLines, telemetryLineFromJson } from '../../src/sinks/influx/points.js';
 
 const at = (tags: Record<string, string>, fields: Point['fields'], measurement = 'energy'): Point => ({ measurement, tags, fields, tsMs: 1_700_000_000_000 });
 
@@ -54,5 +55,53 @@ describe('telemetry rows', () => {
 
   it('a poll without a usable value writes no row', () => {
     expect(recordLines(telemetry({ p: { value: Number.NaN, unit: 'W', quality: 'good' } }), id)).toEqual([]);
+  });
+});
+
+describe('telemetry rows from the stored JSON (replay path)', () => {
+  const id = { site: '一号车间', gateway: 'edge 1' };
+  const name = fc.oneof(
+    fc.constantFrom('voltage_l1', 'active_power_total', 'frequency', 'a', 'a_quality', 'b'),
+    fc.string({ minLength: 1, maxLength: 6 }),
+    fc.constantFrom('line 1', '一号,表', 'x=y', 'q"uote', 'back\\slash', 'tab\there'),
+  );
+  const value = fc.oneof(
+    fc.double(), fc.integer(), fc.constantFrom(-0, 1e21, 1.5e-7, 123456789.123456, Number.NaN, Number.POSITIVE_INFINITY),
+    fc.string({ maxLength: 5 }), fc.boolean(), fc.constant(null),
+  );
+  const entry = fc.record(
+    { value, unit: fc.constantFrom('V', 'kWh', '', 'm3/h'), quality: fc.oneof(fc.constantFrom('good', 'uncertain', 'bad', 'stale'), fc.string({ maxLength: 4 })), source_ts_ms: fc.integer({ min: 0, max: 2e12 }) },
+    { requiredKeys: ['value', 'unit', 'quality'] },
+  );
+  const record = fc.record(
+    {
+      kind: fc.constant('telemetry'),
+      device: name,
+      model: fc.oneof(fc.constant(null), fc.constant('eastron-sdm630'), name, fc.constant('')),
+      ts_ms: fc.oneof(fc.integer({ min: 0, max: 2e12 }), fc.double({ min: 0, max: 2e12, noNaN: true })),
+      values: fc.dictionary(name, entry, { maxKeys: 8 }),
+      site: name,
+      gateway: name,
+      replayed: fc.boolean(),
+    },
+    { requiredKeys: ['kind', 'device', 'model', 'ts_ms', 'values'] },
+  );
+
+  it('writes exactly the row the parsed record gives, for any telemetry the outbox can hold', () => {
+    fc.assert(fc.property(record, (r) => {
+      const json = JSON.stringify(r);
+      expect(storedRecordLines(json, id)).toEqual(recordLines(JSON.parse(json), id));
+    }), { numRuns: 2000 });
+  });
+
+  it('takes the text path for ordinary telemetry and falls back to parsing for anything else', () => {
+    const plain = { kind: 'telemetry', device: 'm1', model: 'eastron-sdm630', ts_ms: 1_700_000_000_000, values: { voltage_l1: { value: 230.5, unit: 'V', quality: 'good' } } };
+    expect(telemetryLineFromJson(JSON.stringify(plain), id)).toBe('reading,device=m1,gateway=edge\\ 1,model=eastron-sdm630,site=一号车间 voltage_l1=230.5 1700000000000');
+    // An escape sequence, an unknown key, another kind: parsed instead.
+    expect(telemetryLineFromJson(JSON.stringify({ ...plain, device: 'a\nb' }), id)).toBeUndefined();
+    expect(telemetryLineFromJson(JSON.stringify({ ...plain, extra: 1 }), id)).toBeUndefined();
+    expect(telemetryLineFromJson(JSON.stringify({ ...plain, kind: 'energy' }), id)).toBeUndefined();
+    const energy = { kind: 'energy', account: 'line1', window: '15m', start_ms: 1_700_000_000_000, quantity: 1.5 };
+    expect(storedRecordLines(JSON.stringify(energy), id)).toEqual(recordLines(energy, id));
   });
 });

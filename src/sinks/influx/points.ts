@@ -116,3 +116,202 @@ function readingLine(r: Record<string, unknown>, id: SeriesIdentity): string | n
   for (let i = 0; i < fields.length; i++) line += `${i === 0 ? ' ' : ','}${escapeKey(fields[i]![0])}=${formatField(fields[i]![1])}`;
   return `${line} ${Math.round(r.ts_ms as number)}`;
 }
+
+// ------------------------------------------------------------------ from the stored JSON
+
+// A replay formats millions of stored telemetry records. Parsing each one into objects
+// only to read them once cost more than everything else on our side, most of it in
+// garbage collection, so the `reading` row is written straight from the JSON text the
+// outbox holds, with as few allocations as possible. The scan accepts exactly the shape
+// the gateway stores (telemetryFromPoll, plus the origin and replay mark that a
+// bridge's records carry); anything else — another key, an escape sequence anywhere, a
+// nested value — makes it give up, and the record goes through JSON.parse and
+// readingLine as before.
+//
+// The outbox stores JSON.stringify output, which writes a finite number exactly as
+// String() does, and String() is what formatField writes: a number's text is copied as
+// is. A string without a backslash is its own value.
+
+const QUOTE = 34;
+const COMMA = 44;
+const OPEN = 123;
+const CLOSE = 125;
+
+/** Reused between calls: the fields of the row being written, and their sorted order. */
+const fieldKeys: string[] = [];
+const fieldTexts: string[] = [];
+const fieldOrder: number[] = [];
+const byKey = (a: number, b: number): number => {
+  const x = fieldKeys[a]!;
+  const y = fieldKeys[b]!;
+  return x < y ? -1 : x > y ? 1 : a - b;
+};
+
+/** End (exclusive) of the string whose opening quote is at `at`, or -1. */
+function stringEnd(json: string, at: number): number {
+  if (json.charCodeAt(at) !== QUOTE) return -1;
+  const end = json.indexOf('"', at + 1);
+  return end < 0 ? -1 : end + 1;
+}
+
+/** End (exclusive) of the JSON number starting at `at`, or -1. */
+function numberEnd(json: string, at: number): number {
+  let i = at;
+  if (json.charCodeAt(i) === 45 /* - */) i += 1;
+  const digits = i;
+  for (;;) {
+    const c = json.charCodeAt(i);
+    // digits, '.', 'e', 'E', '+', '-': the stored text is JSON.stringify output.
+    if ((c >= 48 && c <= 57) || c === 46 || c === 101 || c === 69 || c === 43 || c === 45) i += 1;
+    else break;
+  }
+  return i > digits ? i : -1;
+}
+
+/** Position after one `"value":…,"unit":…,"quality":…[,"source_ts_ms":…]}` entry body, or -1; records the field(s). */
+function valueEntry(json: string, at: number, point: string): number {
+  if (!json.startsWith('{"value":', at)) return -1;
+  let i = at + 9;
+  let text: string | null = null;
+  const c = json.charCodeAt(i);
+  if (c === QUOTE) {
+    const end = stringEnd(json, i);
+    if (end < 0) return -1;
+    text = formatField(json.slice(i + 1, end - 1));
+    i = end;
+  } else if (json.startsWith('null', i)) {
+    i += 4;
+  } else if (json.startsWith('true', i)) {
+    text = 'true';
+    i += 4;
+  } else if (json.startsWith('false', i)) {
+    text = 'false';
+    i += 5;
+  } else {
+    const end = numberEnd(json, i);
+    if (end < 0) return -1;
+    text = json.slice(i, end);
+    i = end;
+  }
+  if (!json.startsWith(',"unit":', i)) return -1;
+  i = stringEnd(json, i + 8);
+  if (i < 0 || !json.startsWith(',"quality":', i)) return -1;
+  const qStart = i + 11;
+  const qEnd = stringEnd(json, qStart);
+  if (qEnd < 0) return -1;
+  i = qEnd;
+  const good = json.startsWith('good"', qStart + 1) && qEnd === qStart + 6;
+  if (json.startsWith(',"source_ts_ms":', i)) {
+    i = numberEnd(json, i + 16);
+    if (i < 0) return -1;
+  }
+  if (json.charCodeAt(i) !== CLOSE) return -1;
+  const usable = good || (json.startsWith('uncertain"', qStart + 1) && qEnd === qStart + 11);
+  if (usable && text !== null) {
+    fieldKeys.push(point);
+    fieldTexts.push(text);
+  }
+  if (!good) {
+    fieldKeys.push(`${point}_quality`);
+    fieldTexts.push(formatField(json.slice(qStart + 1, qEnd - 1)));
+  }
+  return i + 1;
+}
+
+/** Position after the `values` object starting at `at`, or -1. */
+function valuesObject(json: string, at: number): number {
+  if (json.charCodeAt(at) !== OPEN) return -1;
+  let i = at + 1;
+  if (json.charCodeAt(i) === CLOSE) return i + 1;
+  for (;;) {
+    const keyEnd = stringEnd(json, i);
+    if (keyEnd < 0 || keyEnd === i + 2 || json.charCodeAt(keyEnd) !== 58 /* : */) return -1;
+    i = valueEntry(json, keyEnd + 1, json.slice(i + 1, keyEnd - 1));
+    if (i < 0) return -1;
+    const c = json.charCodeAt(i);
+    i += 1;
+    if (c === CLOSE) return i;
+    if (c !== COMMA) return -1;
+  }
+}
+
+/**
+ * The `reading` row of a telemetry record, from its stored JSON: the same text as
+ * recordLines(JSON.parse(json)) — null when the record has no usable value — or
+ * undefined when the text is not of the known shape (then parse it).
+ */
+export function telemetryLineFromJson(json: string, id: SeriesIdentity): string | null | undefined {
+  if (json.charCodeAt(0) !== OPEN || json.includes('\\')) return undefined;
+  fieldKeys.length = 0;
+  fieldTexts.length = 0;
+  let i = 1;
+  let kind = false;
+  let device: string | undefined;
+  let model = '';
+  let ts = Number.NaN;
+  let site = id.site;
+  let gateway = id.gateway;
+  let values = false;
+  for (;;) {
+    const keyEnd = stringEnd(json, i);
+    if (keyEnd < 0 || json.charCodeAt(keyEnd) !== 58) return undefined;
+    const key = json.slice(i + 1, keyEnd - 1);
+    i = keyEnd + 1;
+    if (key === 'values') {
+      if (values) return undefined;
+      values = true;
+      i = valuesObject(json, i);
+    } else if (key === 'ts_ms') {
+      const end = numberEnd(json, i);
+      if (end < 0) return undefined;
+      ts = Number(json.slice(i, end));
+      i = end;
+    } else if (key === 'replayed') {
+      if (json.startsWith('true', i)) i += 4;
+      else if (json.startsWith('false', i)) i += 5;
+      else return undefined;
+    } else if (key === 'model' && json.startsWith('null', i)) {
+      model = '';
+      i += 4;
+    } else {
+      const end = stringEnd(json, i);
+      if (end < 0) return undefined;
+      const text = json.slice(i + 1, end - 1);
+      i = end;
+      if (key === 'kind') kind = text === 'telemetry';
+      else if (key === 'device') device = text;
+      else if (key === 'model') model = text;
+      else if (key === 'site') site = text;
+      else if (key === 'gateway') gateway = text;
+      else return undefined;
+    }
+    if (i < 0) return undefined;
+    const c = json.charCodeAt(i);
+    i += 1;
+    if (c === CLOSE) break;
+    if (c !== COMMA) return undefined;
+  }
+  if (i !== json.length || !kind || device === undefined || !Number.isFinite(ts) || !values) return undefined;
+  const n = fieldKeys.length;
+  if (n === 0) return null;
+  fieldOrder.length = n;
+  for (let k = 0; k < n; k++) fieldOrder[k] = k;
+  fieldOrder.sort(byKey);
+  let line = 'reading';
+  if (device !== '') line += `,device=${escapeTagValue(device)}`;
+  if (gateway !== '') line += `,gateway=${escapeTagValue(gateway)}`;
+  if (model !== '') line += `,model=${escapeTagValue(model)}`;
+  if (site !== '') line += `,site=${escapeTagValue(site)}`;
+  for (let k = 0; k < n; k++) {
+    const f = fieldOrder[k]!;
+    line += `${k === 0 ? ' ' : ','}${escapeKey(fieldKeys[f]!)}=${fieldTexts[f]!}`;
+  }
+  return `${line} ${Math.round(ts)}`;
+}
+
+/** recordLines for a record read from the outbox, from its stored JSON when it can. */
+export function storedRecordLines(json: string, id: SeriesIdentity): string[] {
+  const line = telemetryLineFromJson(json, id);
+  if (line === undefined) return recordLines(JSON.parse(json), id);
+  return line === null ? [] : [line];
+}
