@@ -3,6 +3,16 @@ import { UsageError } from './command.js';
 
 type Options = NonNullable<ParseArgsConfig['options']>;
 
+/** --config FILE, which most commands take. */
+export const CONFIG_OPTION = { config: { type: 'string', short: 'c' } } as const satisfies Options;
+
+/** The options of commands that look at one device or all of a config's devices. */
+export const DEVICE_QUERY_OPTIONS = {
+  ...CONFIG_OPTION,
+  device: { type: 'string', short: 'd' },
+  json: { type: 'boolean' },
+} as const satisfies Options;
+
 /** node:util parseArgs with errors turned into usage errors (exit 2) and --help handled. */
 export function parseCommandArgs<O extends Options>(argv: string[], options: O, allowPositionals = false) {
   try {

@@ -1,6 +1,6 @@
 import { startBridge } from '../app/bridge.js';
 import { createLogger } from '../log/logger.js';
-import { parseCommandArgs, requireString } from './args.js';
+import { CONFIG_OPTION, parseCommandArgs, requireString } from './args.js';
 import { EXIT_OK, type Command } from './command.js';
 import { loadGatewayConfig } from './load-config.js';
 import { untilSignal } from './signals.js';
@@ -16,7 +16,7 @@ bridges split the load) and writes every record to the influx section through an
 outbox in bridge.data_dir. A message is acknowledged to the broker only once it is
 stored on disk. Stops cleanly on SIGINT or SIGTERM.`,
   async run(argv) {
-    const { values } = parseCommandArgs(argv, { config: { type: 'string', short: 'c' }, pretty: { type: 'boolean' } });
+    const { values } = parseCommandArgs(argv, { ...CONFIG_OPTION, pretty: { type: 'boolean' } });
     const file = requireString(values.config, '--config');
     const { config } = loadGatewayConfig(file);
     const log = createLogger({ level: config.logging.level, ...(values.pretty || config.logging.pretty ? { pretty: true } : {}) });

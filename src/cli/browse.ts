@@ -9,7 +9,7 @@ import { browseVariables, type BrowsedVariable } from '../protocols/opcua/browse
 import { clientOptions, userIdentity } from '../protocols/opcua/client-options.js';
 import { routeNodeOpcuaLogs } from '../protocols/opcua/node-opcua-log.js';
 import { certificateInfo, createCertificateManager, newestRejected } from '../protocols/opcua/pki.js';
-import { parseCommandArgs } from './args.js';
+import { CONFIG_OPTION, parseCommandArgs } from './args.js';
 import { EXIT_FAILURE, EXIT_OK, UsageError, type Command } from './command.js';
 
 const USAGE = `energy-gateway browse --endpoint URL [--node ID] [--depth N] [--json]
@@ -53,7 +53,7 @@ function table(vars: BrowsedVariable[]): string {
 export async function run(argv: string[]): Promise<number> {
   const { values } = parseCommandArgs(argv, {
     endpoint: { type: 'string', short: 'e' },
-    config: { type: 'string', short: 'c' },
+    ...CONFIG_OPTION,
     bus: { type: 'string' },
     node: { type: 'string', short: 'n' },
     depth: { type: 'string', short: 'd' },

@@ -10,7 +10,7 @@ import { completeEngineConfig } from '../energy-io/engine-config.js';
 import { FactorError, factorProblems } from '../energy-io/factors.js';
 import { ConfigError } from '../config/errors.js';
 import { engineConfigFrom } from '../app/engine-config.js';
-import { parseCommandArgs, requireString } from './args.js';
+import { CONFIG_OPTION, parseCommandArgs, requireString } from './args.js';
 import { EXIT_OK, UsageError, type Command } from './command.js';
 import { loadGatewayConfig } from './load-config.js';
 
@@ -129,7 +129,7 @@ with an offset. Without a unit, canonical point ids get theirs (kWh, m3, t, GJ, 
 
 export async function runCompute(argv: string[], io: CliIo = processIo): Promise<number> {
   const { values } = parseCommandArgs(argv, {
-    config: { type: 'string', short: 'c' },
+    ...CONFIG_OPTION,
     readings: { type: 'string', short: 'r' },
     grace: { type: 'string' },
     events: { type: 'boolean' },

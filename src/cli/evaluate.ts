@@ -7,7 +7,7 @@ import { classify, greenIndicators, greenScore, muFromM2, muIndicators, muScore 
 import { intensity, intensityProgress } from '../core/baseline.js';
 import { ConfigError } from '../config/errors.js';
 import { FactorError, factorProblems, loadSelectedFactors } from '../energy-io/factors.js';
-import { parseCommandArgs, requireString } from './args.js';
+import { CONFIG_OPTION, parseCommandArgs, requireString } from './args.js';
 import { EXIT_OK, UsageError, type Command } from './command.js';
 import { loadGatewayConfig } from './load-config.js';
 import { parseReadings, replay, toPolls, type CliIo } from './compute.js';
@@ -41,7 +41,7 @@ Prints, as JSON lines, for the year's figures in the config's evaluation section
                   label is printed: the −17 % default is "source unverified")`;
 
 export async function runEvaluate(argv: string[], io: CliIo = processIo): Promise<number> {
-  const { values } = parseCommandArgs(argv, { config: { type: 'string', short: 'c' }, year: { type: 'string', short: 'y' }, readings: { type: 'string', short: 'r' } });
+  const { values } = parseCommandArgs(argv, { ...CONFIG_OPTION, year: { type: 'string', short: 'y' }, readings: { type: 'string', short: 'r' } });
   const file = requireString(values.config, '--config');
   const year = requireString(values.year, '--year');
   if (!/^\d{4}$/.test(year)) throw new UsageError(`invalid --year "${year}"`);

@@ -7,7 +7,7 @@ import { pino } from 'pino';
 import { loadConfig } from '../config/loader.js';
 import { routeNodeOpcuaLogs } from '../protocols/opcua/node-opcua-log.js';
 import { listCertificates, pkiDir, trustCertificate, type StoredCertificate } from '../protocols/opcua/pki.js';
-import { parseCommandArgs } from './args.js';
+import { CONFIG_OPTION, parseCommandArgs } from './args.js';
 import { EXIT_FAILURE, EXIT_OK, EXIT_USAGE, UsageError, type Command } from './command.js';
 
 const USAGE = `energy-gateway opcua certs list  (--config FILE | --data-dir DIR) [--json]
@@ -37,7 +37,7 @@ function table(certs: StoredCertificate[]): string {
 export async function run(argv: string[]): Promise<number> {
   routeNodeOpcuaLogs(pino({ level: 'silent' }));
   const { values, positionals } = parseCommandArgs(argv, {
-    config: { type: 'string', short: 'c' },
+    ...CONFIG_OPTION,
     'data-dir': { type: 'string' },
     json: { type: 'boolean' },
   }, true);

@@ -4,7 +4,7 @@ import type { ModbusBusConfig } from '../config/schema.js';
 import type { ReadRequest } from '../profiles/planner.js';
 import { estimateBus, requestMs, type BusEstimate } from '../protocols/modbus/cycle.js';
 import { resolveModbusDevices, type ModbusDevice } from '../protocols/modbus/device.js';
-import { parseCommandArgs, requireString } from './args.js';
+import { DEVICE_QUERY_OPTIONS, parseCommandArgs, requireString } from './args.js';
 import { EXIT_OK, UsageError, type Command } from './command.js';
 import { loadGatewayConfig } from './load-config.js';
 
@@ -65,11 +65,7 @@ export const planCommand: Command = {
   summary: 'show the planned Modbus requests per bus and the expected cycle time',
   usage: USAGE,
   async run(argv) {
-    const { values } = parseCommandArgs(argv, {
-      config: { type: 'string', short: 'c' },
-      device: { type: 'string', short: 'd' },
-      json: { type: 'boolean' },
-    });
+    const { values } = parseCommandArgs(argv, DEVICE_QUERY_OPTIONS);
     const file = requireString(values.config, '--config');
     const { config, catalogue } = loadGatewayConfig(file);
     const { byBus } = resolveModbusDevices(config, catalogue);

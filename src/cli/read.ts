@@ -6,7 +6,7 @@ import { ModbusBus } from '../protocols/modbus/bus.js';
 import { resolveModbusDevices } from '../protocols/modbus/device.js';
 import { TransportError } from '../protocols/modbus/errors.js';
 import { readDevice, requestCount } from '../protocols/modbus/poll.js';
-import { parseCommandArgs, requireString } from './args.js';
+import { DEVICE_QUERY_OPTIONS, parseCommandArgs, requireString } from './args.js';
 import { EXIT_FAILURE, EXIT_OK, UsageError, type Command } from './command.js';
 import { loadGatewayConfig } from './load-config.js';
 
@@ -30,11 +30,7 @@ export const readCommand: Command = {
   summary: 'read every point of one Modbus device once',
   usage: USAGE,
   async run(argv) {
-    const { values } = parseCommandArgs(argv, {
-      config: { type: 'string', short: 'c' },
-      device: { type: 'string', short: 'd' },
-      json: { type: 'boolean' },
-    });
+    const { values } = parseCommandArgs(argv, DEVICE_QUERY_OPTIONS);
     const file = requireString(values.config, '--config');
     const id = requireString(values.device, '--device');
     const { config, catalogue } = loadGatewayConfig(file);

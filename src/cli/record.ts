@@ -4,7 +4,7 @@ import { requestTopic, responseTopic, RequestResponse, type RequestKind } from '
 import { silentLogger } from '../log/logger.js';
 import { mqttConnectOptions } from '../sinks/mqtt/connection.js';
 import { defaultTopicRoot } from '../sinks/mqtt/topics.js';
-import { parseCommandArgs, requireString } from './args.js';
+import { CONFIG_OPTION, parseCommandArgs, requireString } from './args.js';
 import { EXIT_FAILURE, EXIT_OK, UsageError, type Command } from './command.js';
 import { loadGatewayConfig } from './load-config.js';
 
@@ -38,7 +38,7 @@ defaults to now. Readings are in the point's unit on the meter side (before CT/P
 Exit 0 when applied, 1 when refused or not answered within --wait seconds (default 30).`,
   async run(argv) {
     const { values, positionals } = parseCommandArgs(argv, {
-      config: { type: 'string', short: 'c' }, device: { type: 'string' }, point: { type: 'string' },
+      ...CONFIG_OPTION, device: { type: 'string' }, point: { type: 'string' },
       'old-final': { type: 'string' }, 'new-initial': { type: 'string' }, at: { type: 'string' },
       'old-serial': { type: 'string' }, 'new-serial': { type: 'string' },
       enpi: { type: 'string' }, account: { type: 'string' }, start: { type: 'string' }, end: { type: 'string' },

@@ -1,6 +1,6 @@
 import { startGateway } from '../app/gateway.js';
 import { createLogger } from '../log/logger.js';
-import { parseCommandArgs, requireString } from './args.js';
+import { CONFIG_OPTION, parseCommandArgs, requireString } from './args.js';
 import { EXIT_OK, type Command } from './command.js';
 import { loadGatewayConfig } from './load-config.js';
 import { untilSignal } from './signals.js';
@@ -14,7 +14,7 @@ Polls the configured devices, computes energy and EnPIs, and publishes to MQTT a
 InfluxDB through the on-disk outbox in gateway.data_dir. Stops cleanly on SIGINT or
 SIGTERM (queued records stay on disk and are sent after the next start).`,
   async run(argv) {
-    const { values } = parseCommandArgs(argv, { config: { type: 'string', short: 'c' }, pretty: { type: 'boolean' } });
+    const { values } = parseCommandArgs(argv, { ...CONFIG_OPTION, pretty: { type: 'boolean' } });
     const file = requireString(values.config, '--config');
     const { config, catalogue } = loadGatewayConfig(file);
     const log = createLogger({ level: config.logging.level, ...(values.pretty || config.logging.pretty ? { pretty: true } : {}) });
