@@ -1,10 +1,37 @@
-import type { PointValue } from '../../core/sample.js';
-import { applyDerived } from '../../profiles/derive.js';
+import type { PointValue, Quality } from '../../core/sample.js';
 import type { PollClass } from '../../profiles/planner.js';
 import type { ModbusReader } from './bus.js';
-import { decodeValue, registerCount, type Decoded } from './decode.js';
+import type { Decoded } from './decode.js';
 import type { ModbusDevice } from './device.js';
 import { TransportError } from './errors.js';
+import { compilePollPlan, decodeInto, publishValues, type PollPlan } from './plan.js';
+
+/**
+ * Compiled plans per device, by the set of due classes (a bit mask of their positions in
+ * device.classes): usually one per device, a few with point_intervals.
+ */
+const plans = new WeakMap<ModbusDevice, Map<number, PollPlan>>();
+
+function planFor(device: ModbusDevice, classes: readonly PollClass[]): PollPlan {
+  let key = 0;
+  for (const c of classes) {
+    const i = device.classes.indexOf(c);
+    // Classes from elsewhere (or more than fit a mask): compile for this call only.
+    if (i < 0 || i > 30) return compilePollPlan(device.source.points, classes);
+    key |= 1 << i;
+  }
+  let byKey = plans.get(device);
+  if (!byKey) {
+    byKey = new Map();
+    plans.set(device, byKey);
+  }
+  let plan = byKey.get(key);
+  if (!plan) {
+    plan = compilePollPlan(device.source.points, classes);
+    byKey.set(key, plan);
+  }
+  return plan;
+}
 
 /**
  * Reads every request of the given poll classes from one device, in plan order. The first
@@ -17,29 +44,27 @@ export async function readDevice(
   classes: readonly PollClass[],
   retries: number = device.retries,
 ): Promise<Record<string, PointValue>> {
-  const decoded: Record<string, Decoded> = {};
+  const plan = planFor(device, classes);
+  const values = new Array<Decoded['value']>(plan.ids.length);
+  const qualities = new Array<Quality>(plan.ids.length);
   const options = device.requestOptions;
-  for (const c of classes) {
-    for (const req of c.requests) {
-      let data: number[] | boolean[];
-      for (let attempt = 0; ; attempt++) {
-        try {
-          data = await reader.read(device.unitId, req.function, req.address, req.count, options);
-          break;
-        } catch (err) {
-          // An exception is the device's answer; asking again will not change it.
-          const retryable = err instanceof TransportError && (err.kind === 'timeout' || err.kind === 'protocol');
-          if (!retryable || attempt >= retries) throw withRequest(err, req);
-        }
-      }
-      // decodeResponse's loop, writing straight into this poll's result (no per-request object).
-      for (const p of req.points) {
-        const start = p.address - req.address;
-        decoded[p.id] = decodeValue(p, data.slice(start, start + registerCount(p)) as number[] | boolean[]);
+  for (const compiled of plan.requests) {
+    const req = compiled.request;
+    let data: number[] | boolean[];
+    for (let attempt = 0; ; attempt++) {
+      try {
+        data = await reader.read(device.unitId, req.function, req.address, req.count, options);
+        break;
+      } catch (err) {
+        // An exception is the device's answer; asking again will not change it.
+        const retryable = err instanceof TransportError && (err.kind === 'timeout' || err.kind === 'protocol');
+        if (!retryable || attempt >= retries) throw withRequest(err, req);
       }
     }
+    // Straight from the response words into this poll's slots (no slice or object per value).
+    decodeInto(compiled, data, values, qualities);
   }
-  return applyDerived(device.source, decoded, device.settings);
+  return publishValues(plan, values, qualities, device.source, device.settings);
 }
 
 /** Requests one poll of these classes costs. */
@@ -48,7 +73,7 @@ export function requestCount(classes: readonly PollClass[]): number {
 }
 
 /** The error with the request that failed in its message: "which block?" is the first question at commissioning. */
-function withRequest(err: unknown, req: PollClass['requests'][number]): unknown {
+function withRequest(err: unknown, req: Pick<PollClass['requests'][number], 'function' | 'address' | 'count'>): unknown {
   if (!(err instanceof TransportError) || err.kind === 'connection') return err;
   const at = `${req.function} ${req.address}+${req.count}`;
   return new TransportError(`${err.message} (reading ${at})`, err.kind, err.exceptionCode, { cause: err });
