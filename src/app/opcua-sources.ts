@@ -1,4 +1,5 @@
 import type { Logger } from 'pino';
+import { ConfigError, formatPath } from '../config/errors.js';
 import type { DeviceConfig, RootConfig } from '../config/schema.js';
 import type { OpcuaBusConfig } from '../config/opcua.js';
 import type { DevicePoll } from '../core/sample.js';
@@ -58,7 +59,13 @@ export async function startOpcuaSources(
   configPath?: string,
 ): Promise<Source[]> {
   const buses = config.buses.filter((b): b is OpcuaBusConfig => b.type === 'opcua');
-  const wanted = buses.map((bus) => ({ bus, devices: opcuaDeviceSpecs(config, bus.id, catalogue).devices })).filter((w) => w.devices.length > 0);
+  const resolved = buses.map((bus) => ({ bus, ...opcuaDeviceSpecs(config, bus.id, catalogue) }));
+  // `check` reports these with their lines; a gateway started around it must not drop a device quietly.
+  const problems = resolved.flatMap((r) => r.problems);
+  if (problems.length > 0) {
+    throw new ConfigError(problems.map((p) => ({ file: configPath ?? '(config)', line: 0, path: formatPath(p.path), message: p.message })));
+  }
+  const wanted = resolved.filter((w) => w.devices.length > 0);
   if (wanted.length === 0) return [];
   const { createOpcuaSource } = await import('../protocols/opcua/source.js');
   const sources = wanted.map(({ bus, devices }) => createOpcuaSource(bus, devices, {

@@ -6,7 +6,8 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { opcuaDeviceSpecs } from '../../../src/app/opcua-sources.js';
+import { opcuaDeviceSpecs, startOpcuaSources } from '../../../src/app/opcua-sources.js';
+import { ConfigError } from '../../../src/config/errors.js';
 import { parseConfigText } from '../../../src/config/loader.js';
 import type { OpcuaBusConfig } from '../../../src/config/opcua.js';
 import { loadCatalogueSync } from '../../../src/profiles/catalogue.js';
@@ -120,6 +121,16 @@ describe('OPC UA profile values that cannot be read', { timeout: 60_000 }, () =>
     await waitFor(() => rec.last('active_energy_import_total')?.quality === 'good', 15_000, 'energy via a fixed index');
     expect(rec.last('active_energy_import_total')).toMatchObject({ value: 1234.5, unit: 'kWh' });
     expect(rec.polls.every((p) => Object.keys(p.values).every((k) => k === 'active_energy_import_total'))).toBe(true);
+  });
+});
+
+describe('starting OPC UA sources', () => {
+  it('refuses a device whose driver does not resolve instead of dropping it quietly', async () => {
+    const config = gatewayConfig('opc.tcp://127.0.0.1:4840', '  - { id: machine, bus: plc1, driver: eastron-sdm630 }');
+    const events = { onPoll: () => undefined, onAvailability: () => undefined };
+    const started = startOpcuaSources(config, catalogue, events, captureLogger().log, 'gateway.yaml');
+    await expect(started).rejects.toBeInstanceOf(ConfigError);
+    await expect(started).rejects.toThrow(/gateway\.yaml devices\[0\]\.driver: "eastron-sdm630" is a Modbus profile/);
   });
 });
 
