@@ -44,7 +44,11 @@ export function opcuaProblems(config: RootConfig, catalogue: CatalogueLike = loa
   const problems = config.buses.filter((b) => b.type === 'opcua').flatMap((b) => opcuaDeviceSpecs(config, b.id, catalogue).problems);
   const modbusBuses = new Set(config.buses.filter((b) => b.type !== 'opcua').map((b) => b.id));
   config.devices.forEach((d, i) => {
-    if (d.driver === undefined || !modbusBuses.has(d.bus) || !catalogue.opcua?.has(d.driver)) return;
+    if (!modbusBuses.has(d.bus)) return;
+    for (const key of ['root', 'namespaces'] as const) {
+      if (d[key] !== undefined) problems.push({ path: ['devices', i, key], message: `${key} only applies to devices on an OPC UA bus` });
+    }
+    if (d.driver === undefined || !catalogue.opcua?.has(d.driver)) return;
     problems.push({ path: ['devices', i, 'driver'], message: `"${d.driver}" is an OPC UA profile (protocol: opcua); a device on Modbus bus "${d.bus}" needs a Modbus profile` });
   });
   return problems;
