@@ -2,12 +2,11 @@
 // keeps the subscription and what was queued for the bridge; without it the session is
 // gone, and the bridge must say so (log, metric) instead of silently missing messages.
 import mqtt from 'mqtt';
-import { Writable } from 'node:stream';
-import { pino } from 'pino';
 import { afterAll, describe, expect, it } from 'vitest';
 import { MqttConfig } from '../../src/config/schema.js';
 import { MqttSubscriber } from '../../src/sinks/mqtt/subscriber.js';
 import { waitFor } from '../support/delivery.js';
+import { captureLog } from '../support/log.js';
 import { assertBinaries, startMosquitto, systemTestAvailability, type ServerHandle } from '../support/servers.js';
 
 const need = systemTestAvailability([{ name: 'mosquitto', debian: 'mosquitto' }]);
@@ -16,28 +15,16 @@ afterAll(async () => {
   for (const b of brokers) await b.stop();
 });
 
-function warnings() {
-  const lines: string[] = [];
-  const stream = new Writable({
-    write(chunk: Buffer, _enc, cb) {
-      const line = JSON.parse(chunk.toString()) as { level: number; msg: string };
-      if (line.level >= 40) lines.push(line.msg);
-      cb();
-    },
-  });
-  return { log: pino({ level: 'info' }, stream), lines };
-}
-
 async function bridgeSubscriber(url: string, clientId: string) {
   const stored: string[] = [];
-  const w = warnings();
+  const captured = captureLog('info');
   const subscriber = new MqttSubscriber({
-    config: MqttConfig.parse({ url, protocol_version: 5 }), clientId, topics: ['site/#'], qos: 1, log: w.log,
+    config: MqttConfig.parse({ url, protocol_version: 5 }), clientId, topics: ['site/#'], qos: 1, log: captured.log,
     store: (messages) => { for (const m of messages) stored.push(m.payload.toString()); },
   });
   subscriber.start();
   await waitFor('subscribed', () => subscriber.stats.subscribed, 10_000, 50);
-  return { subscriber, stored, warnings: w.lines };
+  return { subscriber, stored, warnings: () => captured.messages('warn') };
 }
 
 describe.skipIf(need.skip)('the bridge across a broker restart', () => {
@@ -72,7 +59,7 @@ describe.skipIf(need.skip)('the bridge across a broker restart', () => {
     await broker.start();
 
     await waitFor('session loss noticed', () => bridge.subscriber.stats.sessionsLost === 1 && bridge.subscriber.stats.connected, 20_000, 50);
-    expect(bridge.warnings.some((m) => m.startsWith('broker lost our MQTT session'))).toBe(true);
+    expect(bridge.warnings().some((m) => m.startsWith('broker lost our MQTT session'))).toBe(true);
     // Subscribed again: what is published from now on arrives.
     const publisher = await mqtt.connectAsync(url, { clientId: 'pub-forgotten' });
     await waitFor('a message after the resubscription', async () => {

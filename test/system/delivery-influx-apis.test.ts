@@ -5,8 +5,6 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Writable } from 'node:stream';
-import { pino } from 'pino';
 import { afterAll, describe, expect, it } from 'vitest';
 import { startGateway } from '../../src/app/gateway.js';
 import { InfluxConfig } from '../../src/config/schema.js';
@@ -17,6 +15,7 @@ import type { GatewayRecord } from '../../src/pipeline/pipeline.js';
 import { loadCatalogueSync } from '../../src/profiles/catalogue.js';
 import { InfluxWriter } from '../../src/sinks/influx/writer.js';
 import { gatewayYaml, SITE, startPlant, waitFor, type ProducedInterval } from '../support/delivery.js';
+import { captureLog } from '../support/log.js';
 import { assertBinaries, influxQuery, startInfluxd, startVictoriaMetrics, systemTestAvailability } from '../support/servers.js';
 
 const need = systemTestAvailability([{ name: 'influxd', debian: 'influxdb' }, { name: 'victoria-metrics', debian: 'victoria-metrics' }]);
@@ -59,17 +58,6 @@ function nastyRecords(): QueuedRecord[] {
     values: { active_power_total: { value: 1500.25, unit: 'W', quality: 'good' }, frequency: { value: 50.01, unit: 'Hz', quality: 'uncertain' } },
   };
   return [energy, enpi, telemetry].map((record, i) => ({ seq: i + 1, kind: record.kind, createdMs: T0, record }));
-}
-
-function logLines() {
-  const lines: Array<Record<string, unknown>> = [];
-  const log = pino({ level: 'info' }, new Writable({
-    write(chunk: Buffer, _e, cb) {
-      for (const l of chunk.toString().split('\n')) if (l) lines.push(JSON.parse(l) as Record<string, unknown>);
-      cb();
-    },
-  }));
-  return { log, lines };
 }
 
 describe.skipIf(need.skip).concurrent('InfluxDB write APIs', () => {
@@ -148,7 +136,7 @@ describe.skipIf(need.skip).concurrent('InfluxDB write APIs', () => {
     assertBinaries(need.missing);
     const influx = await startInfluxd();
     cleanup.push(() => influx.stop());
-    const { log, lines } = logLines();
+    const { log, lines } = captureLog('info');
     const writer = new InfluxWriter(InfluxConfig.parse({ url: influx.url, api: 'v1', database: 'conflict' }), { site: SITE, gateway: 'g' }, log);
     await writer.ensureDatabase();
     // The field `mode` already exists as a string: a meter that now reports it as a number conflicts.

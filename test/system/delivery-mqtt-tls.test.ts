@@ -9,8 +9,6 @@ import { chmodSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSyn
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Writable } from 'node:stream';
-import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MqttConfig } from '../../src/config/schema.js';
 import type { QueuedRecord } from '../../src/outbox/outbox.js';
@@ -18,6 +16,7 @@ import { MqttPublisher } from '../../src/sinks/mqtt/publisher.js';
 import { schemaForTopic, StatusPayload } from '../../src/sinks/mqtt/payloads.js';
 import { createTopics } from '../../src/sinks/mqtt/topics.js';
 import { waitFor } from '../support/delivery.js';
+import { captureLog } from '../support/log.js';
 import { assertBinaries, findBinary, freePort, systemTestAvailability } from '../support/servers.js';
 
 const need = systemTestAvailability([
@@ -97,17 +96,6 @@ describe.skipIf(need.skip)('MQTT over TLS with client certificates and a passwor
     return { seen, end: () => client.endAsync() };
   }
 
-  function logged() {
-    const lines: Array<Record<string, unknown>> = [];
-    const log = pino({ level: 'debug' }, new Writable({
-      write(chunk: Buffer, _e, cb) {
-        for (const l of chunk.toString().split('\n')) if (l) lines.push(JSON.parse(l) as Record<string, unknown>);
-        cb();
-      },
-    }));
-    return { log, lines };
-  }
-
   const records: QueuedRecord[] = [
     { seq: 1, kind: 'telemetry', createdMs: 0, record: { kind: 'telemetry', device: 'incomer', model: 'eastron-sdm630', ts_ms: 1, values: { active_power_total: { value: 1.5, unit: 'W', quality: 'good' } } } },
     {
@@ -123,7 +111,7 @@ describe.skipIf(need.skip)('MQTT over TLS with client certificates and a passwor
   it.each([4, 5] as const)('MQTT %s: connects with CA, client certificate and password; publishes status, availability and records', async (protocol) => {
     const root = `energy/tls/v${protocol}`;
     const obs = await observe(`${root}/#`);
-    const { log } = logged();
+    const { log } = captureLog('debug');
     const startedAt = new Date();
     const publisher = new MqttPublisher({
       config: cfg({ protocol_version: protocol }), topics: createTopics(root), clientId: `gw-tls-${protocol}`,
@@ -158,7 +146,7 @@ describe.skipIf(need.skip)('MQTT over TLS with client certificates and a passwor
   }, 60_000);
 
   it('verifies the server by default: a broker certificate from an unknown CA is refused', async () => {
-    const { log, lines } = logged();
+    const { log, lines } = captureLog('debug');
     const publisher = new MqttPublisher({
       config: cfg({ tls: { ca: join(dir, 'other-ca.crt'), cert: join(dir, 'client.crt'), key: join(dir, 'client.key') } }),
       topics: createTopics('energy/tls/bad-ca'), clientId: 'gw-bad-ca', version: '1', startedAt: new Date(), identity: { site: 's', gateway: 'g' }, log,
@@ -175,7 +163,7 @@ describe.skipIf(need.skip)('MQTT over TLS with client certificates and a passwor
   }, 30_000);
 
   it('connects to that broker only when verification is turned off, and warns about it', async () => {
-    const { log, lines } = logged();
+    const { log, lines } = captureLog('debug');
     const publisher = new MqttPublisher({
       config: cfg({ tls: { ca: join(dir, 'other-ca.crt'), cert: join(dir, 'client.crt'), key: join(dir, 'client.key'), verify: false } }),
       topics: createTopics('energy/tls/no-verify'), clientId: 'gw-no-verify', version: '1', startedAt: new Date(), identity: { site: 's', gateway: 'g' }, log,
@@ -190,7 +178,7 @@ describe.skipIf(need.skip)('MQTT over TLS with client certificates and a passwor
   }, 30_000);
 
   it('a wrong password is refused by the broker and never logged', async () => {
-    const { log, lines } = logged();
+    const { log, lines } = captureLog('debug');
     const publisher = new MqttPublisher({
       config: cfg({ password: 'wrong-secret-value' }), topics: createTopics('energy/tls/bad-pass'), clientId: 'gw-bad-pass',
       version: '1', startedAt: new Date(), identity: { site: 's', gateway: 'g' }, log,

@@ -5,8 +5,6 @@ import mqtt from 'mqtt';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Writable } from 'node:stream';
-import { pino } from 'pino';
 import { afterAll, describe, expect, it } from 'vitest';
 import { startBridge } from '../../src/app/bridge.js';
 import { startGateway } from '../../src/app/gateway.js';
@@ -20,6 +18,7 @@ import {
   expectContiguousAndTrue, expectExactlyOnce, gatewayYaml, influxIntervals, metric, sleep, startPlant, waitFor, WINDOW_MS,
   type ProducedInterval,
 } from '../support/delivery.js';
+import { captureLog } from '../support/log.js';
 import { assertBinaries, influxQuery, startInfluxd, startMosquitto, systemTestAvailability } from '../support/servers.js';
 
 const need = systemTestAvailability([{ name: 'mosquitto', debian: 'mosquitto' }, { name: 'influxd', debian: 'influxdb' }]);
@@ -54,19 +53,6 @@ function remaining(dataDir: string, sink: string): number {
 }
 
 /** Collects what the gateway produced, as a user of its output would list it. */
-/** Keeps a gateway's warnings and info lines, to explain a failure. */
-function memoryLogger() {
-  const lines: string[] = [];
-  const stream = new Writable({
-    write(chunk: Buffer, _enc, cb) {
-      lines.push(chunk.toString().trim());
-      if (lines.length > 500) lines.splice(0, 100);
-      cb();
-    },
-  });
-  return { log: pino({ level: 'info' }, stream), lines };
-}
-
 function recorder() {
   const intervals: ProducedInterval[] = [];
   let telemetry = 0;
@@ -90,7 +76,7 @@ describe.skipIf(need.skip).concurrent('delivery through outages', () => {
 
     // The bridge: its own data dir and persistent session, MQTT 5.
     const bridgeDir = tempDir('bridge');
-    const bridgeLog = memoryLogger();
+    const bridgeLog = captureLog('info');
     const bridge = await startBridge(parseConfigText(`
 version: 1
 gateway: { id: bridge-1, site: central, data_dir: "${bridgeDir}" }
@@ -112,7 +98,7 @@ bridge: { topics: ["energy/#"], client_id: bridge-1 }
     // The gateway publishes over MQTT only: while Mosquitto is down nothing reaches InfluxDB.
     const dataDir = tempDir('gw-mqtt');
     const rec = recorder();
-    const gwLog = memoryLogger();
+    const gwLog = captureLog('info');
     const gateway = await startGateway(parseConfigText(gatewayYaml({ id: 'edge-m', dataDir, simPort: sim.port, mqttUrl: url }), 'gw.yaml'),
       { log: gwLog.log, catalogue, onRecord: rec.onRecord });
     let stopped = false;
@@ -147,7 +133,7 @@ bridge: { topics: ["energy/#"], client_id: bridge-1 }
       throw new Error(`bridge did not write everything: ${JSON.stringify({
         missing: missing.map((k) => ({ k, seenByObserver: observed.has(k) })), replayedByGateway,
         bridge: bridge.subscriber.stats, bridgeOutbox: bridge.delivery.outbox.stats(), bridgeSinks: bridge.delivery.runners.map((r) => ({ ...r.stats, latency: undefined })),
-        gatewayLog: gwLog.lines.slice(-30), bridgeLog: bridgeLog.lines.slice(-30), mosquitto: mosquitto.output().slice(-3000),
+        gatewayLog: gwLog.messages().slice(-30), bridgeLog: bridgeLog.messages().slice(-30), mosquitto: mosquitto.output().slice(-3000),
       })}`);
     }
     expectExactlyOnce(rec.intervals, rows, 'edge-m');
@@ -157,7 +143,7 @@ bridge: { topics: ["energy/#"], client_id: bridge-1 }
     const records = seen.filter((m) => typeof m.payload.kind === 'string');
     const diagnosis = () => JSON.stringify({
       replayedByGateway, seen: records.length, replayedSeen: records.filter((m) => m.payload.replayed === true).length,
-      gatewayLog: gwLog.lines.slice(-40), mosquitto: mosquitto.output().slice(-3000),
+      gatewayLog: gwLog.messages().slice(-40), mosquitto: mosquitto.output().slice(-3000),
     });
     expect(replayedByGateway, diagnosis()).toBeGreaterThan(0);
     expect(records.some((m) => m.payload.replayed === true && m.payload.kind === 'energy'), diagnosis()).toBe(true);
