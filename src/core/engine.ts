@@ -7,7 +7,7 @@
 // clock-aligned windows of every series (account or EnPI × window length) that uses
 // the channel → on advance(), windows whose end + grace has passed are closed into
 // records, oldest first, each exactly once.
-import type { DevicePoll } from './sample.js';
+import type { DevicePoll, PointValue } from './sample.js';
 import type { EngineConfig } from './engine-config.js';
 import type { CounterState } from './counter.js';
 import { stepCounter } from './counter.js';
@@ -128,8 +128,9 @@ export function createEngine(config: EngineConfig, state?: EngineState): Engine 
   }
   // When each series' oldest window becomes due (runtime cache; derivable from state).
   const nextClose = new Map<string, number>();
+  const byDevice = indexByDevice(model);
   return {
-    ingest: (poll) => ingest(model, st, poll),
+    ingest: (poll) => ingest(model, st, poll, byDevice),
     advance: (nowMs) => advance(model, st, nowMs, nextClose),
     snapshot: () => structuredClone(st),
     recordReplacement: (r) => recordReplacement(model, st, r),
@@ -140,29 +141,84 @@ export function createEngine(config: EngineConfig, state?: EngineState): Engine 
 
 // ---------------------------------------------------------------- ingest
 
-function ingest(model: Model, st: EngineState, poll: DevicePoll): EngineRecord[] {
-  const out: EngineRecord[] = [];
-  // Steam pressure/temperature first, so a mass delta in the same poll uses them.
-  for (const [point, pv] of Object.entries(poll.values)) {
-    const watchers = model.steamWatch.get(channelKey(poll.device, point));
-    if (!watchers || pv.quality !== 'good' || typeof pv.value !== 'number' || !Number.isFinite(pv.value)) continue;
-    for (const { channel, role } of watchers) {
-      const cs = channelState(st, channel.key);
-      cs.steam ??= {};
-      if (role === 'p') cs.steam.pressureMpa = channel.steam!.toAbsMpa(pv.value);
-      else cs.steam.temperatureC = pv.value;
+/**
+ * The model's channels and steam watchers by device, then point (runtime only, derived from
+ * the model): a poll is matched against its own device's few channels instead of building a
+ * `device/point` key for every value it carries.
+ */
+interface DeviceChannels {
+  channels: Map<string, ChannelModel>;
+  steam: Map<string, Array<{ channel: ChannelModel; role: 'p' | 't' }>> | null;
+  /** The device's one channel when it has exactly one and no steam watchers (the usual meter). */
+  single: [point: string, channel: ChannelModel] | null;
+}
+
+function indexByDevice(model: Model): Map<string, DeviceChannels> {
+  const index = new Map<string, DeviceChannels>();
+  const entry = (device: string) => {
+    let d = index.get(device);
+    if (!d) {
+      d = { channels: new Map(), steam: null, single: null };
+      index.set(device, d);
+    }
+    return d;
+  };
+  for (const ch of model.channels.values()) {
+    entry(ch.device).channels.set(ch.point, ch);
+    if (!ch.steam) continue;
+    for (const [point, role] of [[ch.steam.pressurePoint, 'p'], [ch.steam.temperaturePoint, 't']] as const) {
+      if (point === undefined) continue;
+      const d = entry(ch.device);
+      d.steam ??= new Map();
+      const list = d.steam.get(point) ?? [];
+      list.push({ channel: ch, role });
+      d.steam.set(point, list);
     }
   }
-  for (const [point, pv] of Object.entries(poll.values)) {
-    const ch = model.channels.get(channelKey(poll.device, point));
-    if (!ch) continue;
-    if (pv.quality !== 'good' || typeof pv.value !== 'number' || !Number.isFinite(pv.value)) continue;
-    const tsMs = pv.sourceTsMs ?? poll.tsMs;
-    const unit = ch.unit ?? pv.unit;
-    if (ch.kind === 'power') ingestPower(model, st, ch, tsMs, pv.value, unit);
-    else ingestCounter(model, st, ch, tsMs, pv.value, unit, out);
+  for (const d of index.values()) {
+    if (d.channels.size === 1 && d.steam === null) d.single = [...d.channels][0]!;
+  }
+  return index;
+}
+
+function ingest(model: Model, st: EngineState, poll: DevicePoll, index: Map<string, DeviceChannels>): EngineRecord[] {
+  const out: EngineRecord[] = [];
+  const dev = index.get(poll.device);
+  if (!dev) return out;
+  // Steam pressure/temperature first, so a mass delta in the same poll uses them.
+  if (dev.steam) {
+    for (const point in poll.values) {
+      const watchers = dev.steam.get(point);
+      const pv = poll.values[point]!;
+      if (!watchers || pv.quality !== 'good' || typeof pv.value !== 'number' || !Number.isFinite(pv.value)) continue;
+      for (const { channel, role } of watchers) {
+        const cs = channelState(st, channel.key);
+        cs.steam ??= {};
+        if (role === 'p') cs.steam.pressureMpa = channel.steam!.toAbsMpa(pv.value);
+        else cs.steam.temperatureC = pv.value;
+      }
+    }
+  }
+  if (dev.single) {
+    // One channel: the order of the poll's values cannot matter.
+    const pv = poll.values[dev.single[0]];
+    if (pv) ingestValue(model, st, poll, dev.single[1], pv, out);
+    return out;
+  }
+  // Several channels: in the poll's value order, as events and flags are ordered by it.
+  for (const point in poll.values) {
+    const ch = dev.channels.get(point);
+    if (ch) ingestValue(model, st, poll, ch, poll.values[point]!, out);
   }
   return out;
+}
+
+function ingestValue(model: Model, st: EngineState, poll: DevicePoll, ch: ChannelModel, pv: PointValue, out: EngineRecord[]): void {
+  if (pv.quality !== 'good' || typeof pv.value !== 'number' || !Number.isFinite(pv.value)) return;
+  const tsMs = pv.sourceTsMs ?? poll.tsMs;
+  const unit = ch.unit ?? pv.unit;
+  if (ch.kind === 'power') ingestPower(model, st, ch, tsMs, pv.value, unit);
+  else ingestCounter(model, st, ch, tsMs, pv.value, unit, out);
 }
 
 function channelState(st: EngineState, key: string): ChannelState {

@@ -18,7 +18,9 @@ export interface TelemetryRecord {
 
 export function telemetryFromPoll(poll: DevicePoll, model: string | null): TelemetryRecord {
   const values: Record<string, TelemetryValue> = {};
-  for (const [id, v] of Object.entries(poll.values)) {
+  // for…in rather than Object.entries: no [key, value] array per value, same order.
+  for (const id in poll.values) {
+    const v = poll.values[id]!;
     values[id] = v.sourceTsMs === undefined
       ? { value: v.value, unit: v.unit, quality: v.quality }
       : { value: v.value, unit: v.unit, quality: v.quality, source_ts_ms: v.sourceTsMs };
