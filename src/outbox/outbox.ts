@@ -13,7 +13,12 @@ export interface QueuedRecord<T = unknown> {
   record: T;
   /** The record as stored (JSON), when read from the outbox: a sink that can use the text skips parsing it. */
   payload?: string;
+  /** What the reader's `encode` made of the stored JSON (see next()); then neither record nor payload is kept. */
+  encoded?: unknown;
 }
+
+/** Turns a stored record (its JSON text) into what a sink sends, as it is read. */
+export type StoredEncoder = (payload: string, kind: string) => unknown;
 
 /**
  * A record read from the outbox. The JSON is parsed on first use of `record` only: the
@@ -27,6 +32,15 @@ class StoredRecord<T> implements QueuedRecord<T> {
   get record(): T {
     if (this.parsed === undefined) this.parsed = JSON.parse(this.payload) as T;
     return this.parsed;
+  }
+}
+
+/** A record encoded as it was read: the stored text is gone (see next()). */
+class EncodedRecord implements QueuedRecord<never> {
+  constructor(readonly seq: number, readonly kind: string, readonly createdMs: number, readonly encoded: unknown) {}
+
+  get record(): never {
+    throw new Error('this record was encoded when read; use `encoded`');
   }
 }
 
@@ -315,8 +329,10 @@ export class Outbox {
   /**
    * The oldest records of a sink's queue within a region, with the range they cover,
    * to be acknowledged as a whole with ackRange(sink, fromSeq, toSeq) once delivered.
+   * With `encode`, each record carries `encoded` (what encode made of its stored JSON)
+   * instead of the record.
    */
-  next<T = unknown>(sink: string, limit: number, region: SeqRegion = {}): PendingBatch<T> {
+  next<T = unknown>(sink: string, limit: number, region: SeqRegion = {}, encode?: StoredEncoder): PendingBatch<T> {
     const set = this.ackSet(sink);
     const upTo = Math.min(region.upTo ?? Number.POSITIVE_INFINITY, this.lastSeq);
     const gaps = subtractFrom((region.after ?? 0) + 1, upTo, set);
@@ -325,8 +341,17 @@ export class Outbox {
     const fromSeq = gaps[0]![0];
     let toSeq = fromSeq - 1;
     for (const [lo, hi] of gaps) {
-      const rows = this.stmts.range.all(lo, hi, limit - records.length) as Row[];
-      for (const [seq, kind, createdMs, payload] of rows) records.push(new StoredRecord<T>(seq, kind, createdMs, payload));
+      if (encode) {
+        // Row by row, each stored text encoded and dropped at once: a whole batch of
+        // texts held while it is encoded is copied by every young-generation collection
+        // that the encoding triggers (most of a replay's garbage-collection time).
+        for (const [seq, kind, createdMs, payload] of this.stmts.range.iterate(lo, hi, limit - records.length) as IterableIterator<Row>) {
+          records.push(new EncodedRecord(seq, kind, createdMs, encode(payload, kind)) as QueuedRecord<T>);
+        }
+      } else {
+        const rows = this.stmts.range.all(lo, hi, limit - records.length) as Row[];
+        for (const [seq, kind, createdMs, payload] of rows) records.push(new StoredRecord<T>(seq, kind, createdMs, payload));
+      }
       if (records.length >= limit) {
         toSeq = records[records.length - 1]!.seq;
         break;

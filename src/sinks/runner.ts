@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
 import { Histogram } from './histogram.js';
-import type { Outbox, PendingBatch, QueuedRecord } from '../outbox/outbox.js';
+import type { Outbox, PendingBatch, QueuedRecord, StoredEncoder } from '../outbox/outbox.js';
 import { SinkError } from './errors.js';
 
 export interface DeliveryContext {
@@ -17,6 +17,11 @@ export interface Sink {
   deliver(batch: Array<QueuedRecord>, ctx: DeliveryContext): Promise<void>;
   /** Whether it is worth trying now (e.g. the MQTT client is connected). */
   ready(): boolean;
+  /**
+   * Optional: turns a stored record (its JSON text) into what deliver() sends, while the
+   * batch is read; deliver() then gets records with `encoded` set instead of `record`.
+   */
+  readonly encode?: StoredEncoder;
 }
 
 export interface SinkRunnerOptions {
@@ -194,7 +199,7 @@ export class SinkRunner {
       while (!exhausted && failure === null && !this.stopped && inflight.size < this.o.replayConcurrency) {
         const allowance = this.takeTokens();
         if (allowance < 1) break;
-        const batch = this.outbox.next(this.sink.name, allowance, { after, upTo });
+        const batch = this.outbox.next(this.sink.name, allowance, { after, upTo }, this.sink.encode);
         if (batch.toSeq < batch.fromSeq) {
           exhausted = true;
           break;
@@ -242,7 +247,7 @@ export class SinkRunner {
         return { ...none, dueInMs };
       }
     }
-    const batch = this.outbox.next(this.sink.name, this.o.batchSize, region);
+    const batch = this.outbox.next(this.sink.name, this.o.batchSize, region, this.sink.encode);
     if (batch.records.length === 0) {
       this.ackHoles(batch);
       return none;

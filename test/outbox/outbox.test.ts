@@ -67,6 +67,16 @@ describe('outbox', () => {
     expect(o.peek('influx', 10)).toHaveLength(0);
   });
 
+  it('hands a sink the stored JSON, or what its encoder made of it, for the same batch', () => {
+    const o = outbox();
+    o.commit([telemetry(1), telemetry(2)], {}, 0);
+    const plain = o.next('influx', 10);
+    expect(plain.records.map((r) => JSON.parse(r.payload!) as unknown)).toEqual(plain.records.map((r) => r.record));
+    const encoded = o.next('influx', 10, {}, (payload, kind) => `${kind}:${payload.length}`);
+    expect(encoded).toMatchObject({ fromSeq: plain.fromSeq, toSeq: plain.toSeq });
+    expect(encoded.records.map((r) => r.encoded)).toEqual(plain.records.map((r) => `${r.kind}:${r.payload!.length}`));
+  });
+
   it('lets live records be acknowledged ahead of a backlog, and remembers both across a reopen', () => {
     let o = outbox(['influx']);
     for (let i = 1; i <= 10; i++) o.commit([telemetry(i)], {}, i);

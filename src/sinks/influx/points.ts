@@ -141,6 +141,7 @@ const CLOSE = 125;
 const fieldKeys: string[] = [];
 const fieldTexts: string[] = [];
 const fieldOrder: number[] = [];
+const lineParts: string[] = [];
 const byKey = (a: number, b: number): number => {
   const x = fieldKeys[a]!;
   const y = fieldKeys[b]!;
@@ -297,16 +298,21 @@ export function telemetryLineFromJson(json: string, id: SeriesIdentity): string 
   fieldOrder.length = n;
   for (let k = 0; k < n; k++) fieldOrder[k] = k;
   fieldOrder.sort(byKey);
-  let line = 'reading';
-  if (device !== '') line += `,device=${escapeTagValue(device)}`;
-  if (gateway !== '') line += `,gateway=${escapeTagValue(gateway)}`;
-  if (model !== '') line += `,model=${escapeTagValue(model)}`;
-  if (site !== '') line += `,site=${escapeTagValue(site)}`;
+  // Joined from parts rather than concatenated: `+=` builds a tree of string pieces
+  // that stays alive, several times the row's size, until the batch is joined.
+  const parts = lineParts;
+  parts.length = 0;
+  parts.push('reading');
+  if (device !== '') parts.push(',device=', escapeTagValue(device));
+  if (gateway !== '') parts.push(',gateway=', escapeTagValue(gateway));
+  if (model !== '') parts.push(',model=', escapeTagValue(model));
+  if (site !== '') parts.push(',site=', escapeTagValue(site));
   for (let k = 0; k < n; k++) {
     const f = fieldOrder[k]!;
-    line += `${k === 0 ? ' ' : ','}${escapeKey(fieldKeys[f]!)}=${fieldTexts[f]!}`;
+    parts.push(k === 0 ? ' ' : ',', escapeKey(fieldKeys[f]!), '=', fieldTexts[f]!);
   }
-  return `${line} ${Math.round(ts)}`;
+  parts.push(' ', String(Math.round(ts)));
+  return parts.join('');
 }
 
 /** recordLines for a record read from the outbox, from its stored JSON when it can. */

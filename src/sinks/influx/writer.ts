@@ -64,6 +64,9 @@ export class InfluxWriter implements Sink {
     return true;
   }
 
+  /** Records are turned into line protocol as the outbox reads them (see Sink.encode). */
+  readonly encode = (payload: string): string[] => storedRecordLines(payload, this.id);
+
   /**
    * API v1 only: creates the database if it is missing (CREATE DATABASE is idempotent).
    * Best effort — without the right, the writes report the problem themselves.
@@ -85,7 +88,8 @@ export class InfluxWriter implements Sink {
   async deliver(batch: Array<QueuedRecord>, _ctx?: DeliveryContext): Promise<void> {
     let lines: string[] | null = [];
     for (const item of batch) {
-      const rows = item.payload === undefined ? recordLines(item.record, this.id) : storedRecordLines(item.payload, this.id);
+      const rows = item.encoded !== undefined ? (item.encoded as string[])
+        : item.payload !== undefined ? storedRecordLines(item.payload, this.id) : recordLines(item.record, this.id);
       for (const row of rows) lines.push(row);
     }
     const count = lines.length;
