@@ -12,6 +12,7 @@
 //                          sat, satacq); rows that need a phase not run are left out
 //   MODBUS_BENCH_CPU_PROF  a directory: gateway workers run with --cpu-prof into it (profiling;
 //                          the profiler's own cost inflates the CPU figures of that run)
+//   MODBUS_BENCH_NODE_ARGS more node options for gateway workers, e.g. --heapsnapshot-signal=SIGUSR2
 //   --modbus-serial-sims   serve with modbus-serial's ServerTCP instead of the lighter MBAP
 //                          server (both serve the same meters; ServerTCP costs more CPU per
 //                          request, which the gateway and the bare loop then compete for)
@@ -40,7 +41,10 @@ function startWorker(profile = false): Worker {
   const js = fileURLToPath(new URL('./modbus-worker.js', import.meta.url));
   const ts = fileURLToPath(new URL('./modbus-worker.ts', import.meta.url));
   const profDir = process.env.MODBUS_BENCH_CPU_PROF;
-  const prof = profile && profDir ? ['--cpu-prof', '--cpu-prof-dir', profDir] : [];
+  const prof = !profile ? [] : [
+    ...(profDir ? ['--cpu-prof', '--cpu-prof-dir', profDir] : []),
+    ...(process.env.MODBUS_BENCH_NODE_ARGS?.split(' ').filter(Boolean) ?? []),
+  ];
   // Built: the compiled worker. From source: let tsx load the .ts.
   const child = existsSync(js)
     ? fork(js, [], { execArgv: prof, stdio: ['ignore', 'ignore', 'inherit', 'ipc'] })

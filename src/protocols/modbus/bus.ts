@@ -123,13 +123,14 @@ export class ModbusBus implements ModbusReader {
   private async readNow(unitId: number, fn: ModbusFunction, address: number, count: number, options: RequestOptions): Promise<number[] | boolean[]> {
     if (this.closed) throw new TransportError(`bus ${this.id} closed`, 'connection');
     const conn = await this.connect();
-    const shape = `${unitId}:${fn}:${count}`;
+    // Only RTU quarantines shapes; Modbus TCP needs no key string per request.
+    const shape = this.framing === 'rtu' ? `${unitId}:${fn}:${count}` : '';
     const now = Date.now();
     const notBefore = Math.max(
       this.lastFrameEndMs + this.interFrameMs,
       conn.connectedAtMs + (options.pauseAfterConnectMs ?? 0),
       (this.lastAnswerMs.get(unitId) ?? 0) + (options.pauseBetweenRequestsMs ?? 0),
-      this.quarantine.get(shape) ?? 0,
+      this.quarantine.size === 0 ? 0 : this.quarantine.get(shape) ?? 0,
     );
     if (notBefore > now) await sleep(notBefore - now);
     if (this.conn !== conn) throw new TransportError(`bus ${this.id} connection lost`, 'connection');
@@ -139,7 +140,7 @@ export class ModbusBus implements ModbusReader {
       // The port fails the request at once if the link goes away, not at its timeout.
       const data = await conn.port.read(unitId, FUNCTION_CODES[fn], address, count, options.timeoutMs);
       this.timeoutsInARow.clear();
-      this.quarantine.delete(shape);
+      if (this.quarantine.size > 0) this.quarantine.delete(shape);
       this.lastAnswerMs.set(unitId, Date.now());
       return data;
     } catch (err) {

@@ -1,5 +1,6 @@
 import type { PointValue, Quality } from '../../core/sample.js';
 import type { PollClass } from '../../profiles/planner.js';
+import type { ModbusPoint } from '../../profiles/schema.js';
 import type { ModbusReader } from './bus.js';
 import type { Decoded } from './decode.js';
 import type { ModbusDevice } from './device.js';
@@ -11,6 +12,33 @@ import { compilePollPlan, decodeInto, publishValues, type PollPlan } from './pla
  * device.classes): usually one per device, a few with point_intervals.
  */
 const plans = new WeakMap<ModbusDevice, Map<number, PollPlan>>();
+
+/**
+ * Plans by what determines them (the points read, request by request, and the published
+ * points): every meter of a model shares one, so a thousand meters do not hold a thousand
+ * copies of the same arrays. Points are told apart by identity; devices of one driver share
+ * its point objects.
+ */
+const shared = new Map<string, PollPlan>();
+const pointIds = new WeakMap<object, number>();
+let nextPointId = 0;
+
+function identity(p: object): number {
+  let id = pointIds.get(p);
+  if (id === undefined) {
+    id = nextPointId++;
+    pointIds.set(p, id);
+  }
+  return id;
+}
+
+function signature(points: readonly ModbusPoint[], classes: readonly PollClass[]): string {
+  const parts: string[] = [points.map(identity).join(',')];
+  for (const c of classes) {
+    for (const r of c.requests) parts.push(`${r.function}:${r.address}:${r.count}:${r.points.map(identity).join(',')}`);
+  }
+  return parts.join('|');
+}
 
 function planFor(device: ModbusDevice, classes: readonly PollClass[]): PollPlan {
   let key = 0;
@@ -27,7 +55,14 @@ function planFor(device: ModbusDevice, classes: readonly PollClass[]): PollPlan 
   }
   let plan = byKey.get(key);
   if (!plan) {
-    plan = compilePollPlan(device.source.points, classes);
+    const sig = signature(device.source.points, classes);
+    plan = shared.get(sig);
+    if (!plan) {
+      plan = compilePollPlan(device.source.points, classes);
+      // Bounded: configs rebuilt over and over (tests, reloads) must not pile plans up.
+      if (shared.size >= 1000) shared.clear();
+      shared.set(sig, plan);
+    }
     byKey.set(key, plan);
   }
   return plan;

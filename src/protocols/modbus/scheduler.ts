@@ -178,7 +178,7 @@ export class BusScheduler {
     const healthy: Array<[DeviceState, PollClass[]]> = [];
     const probes: Array<[DeviceState, PollClass[]]> = [];
     for (const s of this.states) {
-      const due = s.device.classes.filter((c) => tickMs % c.intervalMs === 0);
+      const due = dueClasses(s.device.classes, tickMs);
       if (due.length === 0) continue;
       if (s.failures === 0) healthy.push([s, due]);
       else if (tickMs >= s.retryAtMs) probes.push([s, due]);
@@ -241,6 +241,18 @@ export class BusScheduler {
     if (previous !== null || state !== 'online') this.log.info({ device: s.device.id, from: previous, to: state, reason }, 'device availability changed');
     this.events.onAvailability(s.device.id, state, reason);
   }
+}
+
+/**
+ * The classes due at this tick. Usually all of them (one class per device): then the
+ * device's own array, so a tick allocates nothing per device and the poll's compiled plan
+ * is found at once.
+ */
+function dueClasses(classes: PollClass[], tickMs: number): PollClass[] {
+  let due = 0;
+  for (const c of classes) if (tickMs % c.intervalMs === 0) due += 1;
+  if (due === classes.length) return classes;
+  return classes.filter((c) => tickMs % c.intervalMs === 0);
 }
 
 /** The first tick of `intervalMs` strictly after `nowMs`, aligned to the wall clock. */
