@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { effectiveSecurityPolicy, OpcuaBusConfig } from '../../../src/config/opcua.js';
 import { parseConfigText } from '../../../src/config/loader.js';
-import { opcuaDeviceSpec } from '../../../src/protocols/opcua/spec.js';
+import { loadCatalogueSync } from '../../../src/profiles/catalogue.js';
+import { resolveOpcuaDevice } from '../../../src/protocols/opcua/device.js';
 
 const base = { id: 'plc1', type: 'opcua', endpoint: 'opc.tcp://10.0.0.5:4840' };
 
@@ -58,9 +59,9 @@ devices:
     expect(cfg.devices[0]?.points?.[2]).toMatchObject({ sampling_interval: 250, queue_size: 5, deadband: { type: 'percent', value: 1 } });
     expect(cfg.devices[0]?.points?.[1]).toMatchObject({ mode: 'poll' });
     // The parsed device feeds the source directly.
-    const { spec, problems } = opcuaDeviceSpec(cfg.devices[0]!);
+    const { spec, problems } = resolveOpcuaDevice(cfg.devices[0]!, 0, loadCatalogueSync());
     expect(problems).toEqual([]);
-    expect(spec.points[2]).toMatchObject({ id: 'active_power_total', sampling_interval_ms: 250, queue_size: 5 });
-    expect(spec.poll_interval_ms).toBe(1000);
+    expect(spec?.points[2]).toMatchObject({ id: 'active_power_total', sampling_interval_ms: 250, queue_size: 5 });
+    expect(spec?.poll_interval_ms).toBe(1000);
   });
 });

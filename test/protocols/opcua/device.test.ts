@@ -63,6 +63,25 @@ describe('resolveOpcuaDevice', () => {
     expect(spec?.points).toEqual([{ id: 'production_count', node_id: 'ns=3;s=Line1.GoodParts', unit: 'count', counter: {} }]);
   });
 
+  it('carries per-point subscription options (durations in ms), poll mode and counter ranges', () => {
+    const { spec, problems } = resolve(`  - id: press_line
+    bus: plc1
+    poll_interval: 1s
+    points:
+      - { id: production_count, unit: count, node_id: "ns=3;s=Line1.GoodParts", counter: {} }
+      - { id: active_power_total, unit: W, node_id: "ns=3;s=Line1.Power", sampling_interval: 250ms, queue_size: 5, deadband: { type: absolute, value: 10 } }
+      - { id: active_energy_import_total, unit: kWh, node_id: "ns=3;i=1042", mode: poll, counter: { max: 99999999 } }`);
+    expect(problems).toEqual([]);
+    expect(spec).toEqual({
+      id: 'press_line', poll_interval_ms: 1000,
+      points: [
+        { id: 'production_count', unit: 'count', node_id: 'ns=3;s=Line1.GoodParts', counter: {} },
+        { id: 'active_power_total', unit: 'W', node_id: 'ns=3;s=Line1.Power', sampling_interval_ms: 250, queue_size: 5, deadband: { type: 'absolute', value: 10 } },
+        { id: 'active_energy_import_total', unit: 'kWh', node_id: 'ns=3;i=1042', mode: 'poll', counter: { max: 99_999_999 } },
+      ],
+    });
+  });
+
   it.each([
     ['  - { id: m, bus: plc1, driver: opc-34100-energy-profile-e2 }', ['devices', 0, 'root'], /set root:/],
     ['  - { id: m, bus: plc1, points: [{ id: x, node_id: "ns=2;s=X" }], root: "ns=2;s=M" }', ['devices', 0, 'root'], /root has no effect/],
