@@ -1,12 +1,16 @@
 import type { EngineChannel, EngineConfig } from '../core/engine-config.js';
 import type { RootConfig } from '../config/schema.js';
+import type { OpcuaProfile } from '../profiles/opcua-schema.js';
 import type { DriverProfile } from '../profiles/schema.js';
+
+/** The driver catalogue as the engine config reads it: Modbus maps, and OPC UA profiles where loaded. */
+type ProfileLookup = ReadonlyMap<string, DriverProfile> & { readonly opcua?: ReadonlyMap<string, OpcuaProfile> };
 
 /**
  * The energy core's configuration, taken from the parsed config and the driver
  * catalogue: which channels are counters, and where each one rolls over.
  */
-export function engineConfigFrom(config: RootConfig, catalogue: ReadonlyMap<string, DriverProfile>): EngineConfig {
+export function engineConfigFrom(config: RootConfig, catalogue: ProfileLookup): EngineConfig {
   const devices = new Map(config.devices.map((d) => [d.id, d]));
   const channels = new Map<string, EngineChannel>();
   const addChannel = (device: string, point: string) => {
@@ -14,7 +18,8 @@ export function engineConfigFrom(config: RootConfig, catalogue: ReadonlyMap<stri
     if (channels.has(key)) return;
     const dev = devices.get(device);
     const inline = dev?.points?.find((p) => p.id === point);
-    const fromProfile = dev?.driver ? catalogue.get(dev.driver)?.points.find((p) => p.id === point) : undefined;
+    const profile = dev?.driver ? catalogue.get(dev.driver) ?? catalogue.opcua?.get(dev.driver) : undefined;
+    const fromProfile: { counter?: { max?: number | undefined } | undefined; unit?: string } | undefined = profile?.points.find((p) => p.id === point);
     const counter = inline?.counter ?? fromProfile?.counter;
     const unit = inline?.unit ?? fromProfile?.unit;
     const channel: EngineChannel = { device, point, kind: counter || !isPower(point) ? 'counter' : 'power' };
