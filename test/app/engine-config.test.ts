@@ -34,7 +34,7 @@ enpi:
 
 describe('engineConfigFrom', () => {
   it('takes counter and unit from Modbus profiles, OPC UA profiles and inline points alike', () => {
-    const channels = engineConfigFrom(config, catalogue).channels;
+    const channels = engineConfigFrom(config, catalogue).channels ?? [];
     const byKey = new Map(channels.map((c) => [`${c.device}/${c.point}`, c]));
     expect(byKey.get('incomer/active_energy_import_total')).toMatchObject({ kind: 'counter', unit: 'kWh' });
     expect(byKey.get('press-meter/active_energy_import_total')).toMatchObject({ kind: 'counter', unit: 'kWh' });

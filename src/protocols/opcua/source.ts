@@ -18,7 +18,7 @@ import { routeNodeOpcuaLogs } from './node-opcua-log.js';
 import { Poller, type PollCounters, type PollSink } from './poller.js';
 import { certificateInfo, createCertificateManager, newestRejected, pkiDir } from './pki.js';
 import { pointRefs, type OpcuaDeviceSpec, type PointRef } from './points.js';
-import { resolvePointRefs } from './resolve.js';
+import { resolvePointRefs, type Unresolved } from './resolve.js';
 
 export type { OpcuaDeviceSpec, OpcuaPointSpec } from './points.js';
 
@@ -51,6 +51,8 @@ export interface OpcuaSourceStats {
   notifications: number;
   keepalives: number;
   bad_values: number;
+  /** Lookups of addresses (browse paths, namespaces) that had not resolved on the session. */
+  address_retries: number;
   bad_points: Array<{ device: string; point: string; node_id: string; status: string }>;
   reads: number;
   read_errors: number;
@@ -74,8 +76,11 @@ export function createOpcuaSource(bus: OpcuaBusConfig, devices: OpcuaDeviceSpec[
 interface Generation {
   client?: OPCUAClient;
   session?: ClientSession;
-  subs?: SubscriptionSet;
-  poller?: Poller;
+  /** The first set holds what resolved at session start; later ones, points resolved by a retry. */
+  subs: SubscriptionSet[];
+  pollers: Poller[];
+  /** Retries the addresses that did not resolve on this session. */
+  resolveRetry?: NodeJS.Timeout;
   /** Setup finished: the session works and items exist. */
   ready: boolean;
   disposed: boolean;
@@ -87,7 +92,7 @@ interface Generation {
 function newGeneration(): Generation {
   let fail: (reason: string) => void = () => undefined;
   const done = new Promise<string>((resolve) => { fail = resolve; });
-  return { ready: false, disposed: false, done, fail: (r) => fail(r) };
+  return { subs: [], pollers: [], ready: false, disposed: false, done, fail: (r) => fail(r) };
 }
 
 function withTimeout<T>(p: Promise<T>, ms: number): Promise<T | undefined> {
@@ -96,6 +101,10 @@ function withTimeout<T>(p: Promise<T>, ms: number): Promise<T | undefined> {
     p.then((v) => { clearTimeout(t); resolve(v); }, () => { clearTimeout(t); resolve(undefined); });
   });
 }
+
+/** An unresolved address is looked up again after this, doubling up to the maximum. */
+const RESOLVE_RETRY_FIRST_MS = 5_000;
+const RESOLVE_RETRY_MAX_MS = 60_000;
 
 function errorText(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
@@ -107,7 +116,7 @@ class Source implements OpcuaSource {
   private readonly emitter: PollEmitter;
   private readonly watchdogMs: number;
   private readonly counters = {
-    sessions_created: 0, connect_failures: 0, reconnects: 0, watchdog_trips: 0, notifications: 0, keepalives: 0, bad_values: 0,
+    sessions_created: 0, connect_failures: 0, reconnects: 0, watchdog_trips: 0, notifications: 0, keepalives: 0, bad_values: 0, address_retries: 0,
   };
   private readonly pollCounters: PollCounters = { reads: 0, read_errors: 0, poll_overruns: 0 };
   private readonly bad = new Map<string, { ref: PointRef; status: string }>();
@@ -171,8 +180,8 @@ class Source implements OpcuaSource {
       bus: this.bus.id,
       connected: this.connected,
       ...this.counters,
-      subscriptions: this.gen?.subs?.subscriptionCount ?? 0,
-      monitored_items: this.gen?.subs?.itemCount ?? 0,
+      subscriptions: (this.gen?.subs ?? []).reduce((n, subs) => n + subs.subscriptionCount, 0),
+      monitored_items: (this.gen?.subs ?? []).reduce((n, subs) => n + subs.itemCount, 0),
       bad_points: [...this.bad.values()].map(({ ref, status }) => ({ device: ref.device, point: ref.point.id, node_id: ref.point.node_id, status })),
       ...this.pollCounters,
       polls_emitted: this.emitter.polls,
@@ -240,32 +249,76 @@ class Source implements OpcuaSource {
     // restart or a PLC download may have moved them.
     const { resolved, unresolved } = await resolvePointRefs(session, this.refs);
     if (gen.disposed) return;
+    this.reportUnresolved(unresolved);
+    await this.attach(gen, session, resolved);
+    if (gen.disposed) return;
+    gen.ready = true;
+    this.lastDataMs = Date.now();
+    this.goOnline();
+    if (unresolved.length > 0) this.retryUnresolved(gen, session, unresolved.map((u) => u.ref), RESOLVE_RETRY_FIRST_MS);
+  }
+
+  private reportUnresolved(unresolved: readonly Unresolved[]): void {
     for (const { ref, status, detail } of unresolved) {
       this.markBad(ref, `${statusText(status)}: ${detail}`);
       this.emitter.push(ref.device, ref.point.id, badPointValue(ref.point.unit, status));
     }
+  }
+
+  /** Starts monitoring or polling resolved points, next to what the session already has. */
+  private async attach(gen: Generation, session: ClientSession, resolved: readonly PointRef[]): Promise<void> {
     const subscribed = resolved.filter((r) => r.point.mode !== 'poll');
     const polled = resolved.filter((r) => r.point.mode === 'poll');
     if (subscribed.length > 0) {
-      gen.subs = new SubscriptionSet(session, this.bus, subscribed, this.monitorSink(gen), this.log);
-      await gen.subs.start();
+      const subs = new SubscriptionSet(session, this.bus, subscribed, this.monitorSink(gen), this.log);
+      gen.subs.push(subs);
+      await subs.start();
     }
     if (gen.disposed) return;
     if (polled.length > 0) {
-      gen.poller = new Poller(session, polled, this.pollSink(gen), this.pollCounters, this.bus.timeout);
-      gen.poller.start();
+      const poller = new Poller(session, polled, this.pollSink(gen), this.pollCounters, this.bus.timeout);
+      gen.pollers.push(poller);
+      poller.start();
     }
-    gen.ready = true;
-    this.lastDataMs = Date.now();
-    this.goOnline();
+  }
+
+  /**
+   * An address that did not resolve (a node a PLC download has not created yet, a
+   * namespace registered late) is looked up again on its own, with backoff, on the same
+   * session: the points that work keep their subscriptions.
+   */
+  private retryUnresolved(gen: Generation, session: ClientSession, refs: PointRef[], delayMs: number): void {
+    if (gen.disposed || refs.length === 0) return;
+    gen.resolveRetry = setTimeout(() => {
+      gen.resolveRetry = undefined;
+      void (async () => {
+        try {
+          const { resolved, unresolved } = await resolvePointRefs(session, refs);
+          if (gen.disposed) return;
+          this.counters.address_retries += 1;
+          if (resolved.length > 0) {
+            this.log.info({ points: resolved.map((r) => `${r.device}/${r.point.id}`) }, 'opcua addresses resolved on retry');
+            await this.attach(gen, session, resolved);
+          }
+          this.reportUnresolved(unresolved);
+          this.retryUnresolved(gen, session, unresolved.map((u) => u.ref), Math.min(delayMs * 2, RESOLVE_RETRY_MAX_MS));
+        } catch (err) {
+          // The session itself is in trouble: the watchdog and reconnect logic handle that.
+          this.log.debug({ err }, 'opcua address retry failed');
+          this.retryUnresolved(gen, session, refs, Math.min(delayMs * 2, RESOLVE_RETRY_MAX_MS));
+        }
+      })();
+    }, delayMs);
+    gen.resolveRetry.unref();
   }
 
   /** Idempotent: stop() may abort a generation the run loop disposes too. */
   private dispose(gen: Generation): Promise<void> {
     gen.disposed = true;
     gen.disposing ??= (async () => {
-      gen.poller?.stop();
-      await gen.subs?.close();
+      if (gen.resolveRetry) clearTimeout(gen.resolveRetry);
+      for (const p of gen.pollers) p.stop();
+      for (const subs of gen.subs) await subs.close();
       if (gen.session) await withTimeout(gen.session.close(true), 2000);
       if (gen.client) await withTimeout(gen.client.disconnect(), 3000);
     })();

@@ -41,6 +41,8 @@ export interface ProfileServer {
   readonly root: string;
   /** Index of each namespace URI on this server. */
   namespaceIndex(uri: string): number;
+  /** Creates a profile point's node while running, as a PLC download would (browse_path or node_id as the profile writes it). */
+  add(address: string, value: SimNodeValue): void;
   stop(): Promise<void>;
 }
 
@@ -119,18 +121,22 @@ export async function startProfileServer(options: ProfileServerOptions): Promise
   for (let i = 0; i < (options.leadingNamespaces ?? 2); i++) addressSpace.registerNamespace(`urn:energy-gateway:unrelated:${i}`);
   const simNs = namespaceFor(addressSpace, PROFILE_SIM_NAMESPACE);
   const root = simNs.addObject({ organizedBy: addressSpace.rootFolder.objects, browseName: 'Machine1', nodeId: `ns=${simNs.index};s=Machine1` });
+  const add = (address: string, value: SimNodeValue): void => {
+    const point = options.profile.points.find((p) => (p.browse_path ?? p.node_id) === address);
+    if (point?.browse_path === undefined) addNodeId(addressSpace, root, address, value);
+    else addBrowsePath(addressSpace, root, point.browse_path, options.profile.namespaces, value);
+  };
   for (const point of options.profile.points) {
     const address = point.browse_path ?? point.node_id ?? '';
     const value = options.values[address];
-    if (!value) continue;
-    if (point.browse_path !== undefined) addBrowsePath(addressSpace, root, point.browse_path, options.profile.namespaces, value);
-    else addNodeId(addressSpace, root, address, value);
+    if (value) add(address, value);
   }
   await server.start();
   return {
     endpoint: `opc.tcp://127.0.0.1:${port}`,
     root: `nsu=${PROFILE_SIM_NAMESPACE};s=Machine1`,
     namespaceIndex: (uri) => addressSpace.getNamespaceIndex(uri),
+    add,
     stop: () => server.shutdown(0),
   };
 }

@@ -111,6 +111,26 @@ describe('OPC UA profile values that cannot be read', { timeout: 60_000 }, () =>
     expect(TelemetryPayload.safeParse({ kind: 'telemetry', device: 'machine', model: null, ts_ms: 1, values: values2 }).success).toBe(true);
   });
 
+  it('a node created after the session started (a PLC download) is picked up on its own, while the others keep updating', async () => {
+    const fixture = readOpcuaFixture(profile.id)!;
+    const late = 'ecm:AcActivePowerTotal';
+    const { [late]: lateValue, ...present } = fixture.nodes;
+    expect(lateValue).toBeDefined();
+    const { server, dir } = await serve(profile, present);
+    const config = gatewayConfig(server.endpoint, `  - { id: machine, bus: plc1, driver: ${profile.id}, root: "${server.root}", poll_interval: 500ms }`);
+    const { src, rec } = startSource(config, join(dir, 'data'));
+    await src.start();
+
+    await waitFor(() => (rec.last('active_power_total') as { status?: string } | undefined)?.status === 'BadNoMatch' && rec.last('active_energy_import_total')?.quality === 'good', 15_000, 'missing node reported, others good');
+    const sessions = src.stats().sessions_created;
+    server.add(late, lateValue!);
+    await waitFor(() => rec.last('active_power_total')?.quality === 'good', 20_000, 'the late node read good');
+    expect(rec.last('active_power_total')).toMatchObject({ value: fixture.expected.active_power_total, unit: 'W', quality: 'good' });
+    expect(src.stats()).toMatchObject({ sessions_created: sessions, bad_points: [] });
+    expect(src.stats().address_retries).toBeGreaterThan(0);
+    expect(rec.lastAvailability()).toMatchObject({ state: 'online' });
+  });
+
   it('a namespace index fixed in the device config replaces the profile URI', async () => {
     const fixture = readOpcuaFixture(profile.id)!;
     const { server, dir } = await serve(profile, fixture.nodes);
