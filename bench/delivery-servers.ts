@@ -100,11 +100,18 @@ bind-address = "127.0.0.1:${bindPort}"
   throw new Error('influxd did not answer /ping');
 }
 
-export async function startMosquitto(): Promise<BenchServer> {
+/**
+ * `noDelay`: mosquitto's set_tcp_nodelay, off by default. With it off, Nagle's algorithm
+ * on the broker's socket to the subscriber holds small messages back until the
+ * subscriber acknowledges earlier ones (delayed up to 40 ms on Linux).
+ */
+export async function startMosquitto(options: { noDelay?: boolean } = {}): Promise<BenchServer> {
   const port = await freePort();
   const dir = mkdtempSync(join(tmpdir(), 'bench-mosquitto-'));
   const conf = join(dir, 'mosquitto.conf');
-  writeFileSync(conf, [`listener ${port} 127.0.0.1`, 'allow_anonymous true', 'max_queued_messages 0', 'max_inflight_messages 0', ''].join('\n'));
+  const lines = [`listener ${port} 127.0.0.1`, 'allow_anonymous true', 'max_queued_messages 0', 'max_inflight_messages 0'];
+  if (options.noDelay) lines.push('set_tcp_nodelay true');
+  writeFileSync(conf, [...lines, ''].join('\n'));
   return run(binary('mosquitto'), ['-c', conf], port, dir, 'mqtt');
 }
 
