@@ -5,19 +5,23 @@ import { createLogger } from '../log/logger.js';
 import { ModbusBus } from '../protocols/modbus/bus.js';
 import { resolveModbusDevices } from '../protocols/modbus/device.js';
 import { TransportError } from '../protocols/modbus/errors.js';
+import type { PointValue } from '../core/sample.js';
 import { readDevice, requestCount } from '../protocols/modbus/poll.js';
 import { DEVICE_QUERY_OPTIONS, parseCommandArgs, requireString } from './args.js';
 import { EXIT_FAILURE, EXIT_OK, UsageError, type Command } from './command.js';
 import { loadGatewayConfig } from './load-config.js';
+import { readOpcuaDevice } from './read-opcua.js';
 
 const USAGE = `energy-gateway read --config FILE --device ID [--json]
 
-Reads every point of one Modbus device once, with the bus settings, read plan, timeouts
-and CT/PT ratios of FILE, and prints the values on the primary side in canonical units.
+Reads every point of one device once, with the bus settings of FILE, and prints the
+values on the primary side in canonical units. Modbus: the read plan, timeouts and CT/PT
+ratios the gateway uses. OPC UA: one session with the gateway's certificate (data_dir),
+the device's profile and inline points resolved, the first value of each point.
   --json   print { "device": ID, "ts": <ms>, "values": { "<point>": { "value": n,
-           "unit": "...", "quality": "good" } } }
-Exit codes: 0 read, 1 the device did not answer (timeout, exception, no connection),
-2 bad config or usage.`;
+           "unit": "...", "quality": "good", "status"?: "<OPC UA status name>" } } }
+Exit codes: 0 read, 1 the device did not answer (timeout, exception, no connection,
+a point without a value), 2 bad config or usage.`;
 
 function formatValue(v: unknown): string {
   if (v === null || v === undefined) return '-';
@@ -25,9 +29,25 @@ function formatValue(v: unknown): string {
   return typeof v === 'string' ? JSON.stringify(v) : String(v);
 }
 
+/** The values as a table, or as one JSON line; `status` (an OPC UA status name) only where there is one. */
+function print(id: string, where: string, tsMs: number, read: Record<string, PointValue & { status?: string }>, json: boolean): void {
+  if (json) {
+    const out = {
+      device: id, ts: tsMs,
+      values: Object.fromEntries(Object.entries(read).map(([k, v]) => [k, { value: v.value, unit: v.unit, quality: v.quality, ...(v.status ? { status: v.status } : {}) }])),
+    };
+    process.stdout.write(`${JSON.stringify(out)}\n`);
+    return;
+  }
+  const rows = Object.entries(read).map(([k, v]) => [k, formatValue(v.value), v.unit, v.status ? `${v.quality} (${v.status})` : v.quality]);
+  const widths = [0, 1, 2].map((i) => Math.max(...rows.map((r) => r[i]!.length), 5));
+  process.stdout.write(`${id} (${where}), ${new Date(tsMs).toISOString()}\n`);
+  for (const r of rows) process.stdout.write(`  ${r[0]!.padEnd(widths[0]!)}  ${r[1]!.padStart(widths[1]!)}  ${r[2]!.padEnd(widths[2]!)}  ${r[3]}\n`);
+}
+
 export const readCommand: Command = {
   name: 'read',
-  summary: 'read every point of one Modbus device once',
+  summary: 'read every point of one device (Modbus or OPC UA) once',
   usage: USAGE,
   async run(argv) {
     const { values } = parseCommandArgs(argv, DEVICE_QUERY_OPTIONS);
@@ -37,25 +57,28 @@ export const readCommand: Command = {
     const entry = config.devices.find((d) => d.id === id);
     if (!entry) throw new UsageError(`no device "${id}" in ${file} (devices: ${config.devices.map((d) => d.id).join(', ') || 'none'})`);
     const busConfig = config.buses.find((b) => b.id === entry.bus);
-    if (!busConfig || busConfig.type === 'opcua') throw new UsageError(`device "${id}" is not on a Modbus bus (use browse for OPC UA)`);
+    if (!busConfig) throw new UsageError(`device "${id}" is on unknown bus "${entry.bus}"`);
+    // Warnings (connection trouble) go to stderr, so --json output stays parseable.
+    const log = createLogger({ level: 'warn', pretty: false, destination: process.stderr });
+    if (busConfig.type === 'opcua') {
+      const tsMs = Date.now();
+      const read = await readOpcuaDevice(config, catalogue, busConfig, entry, log, file);
+      if (read.problem) {
+        process.stderr.write(`energy-gateway read: ${id} (on ${busConfig.id}, ${busConfig.endpoint}): ${read.problem}\n`);
+        return EXIT_FAILURE;
+      }
+      for (const point of read.missing) process.stderr.write(`energy-gateway read: ${id}: no value for ${point} in time\n`);
+      print(id, `on ${busConfig.id} (${busConfig.endpoint})`, tsMs, read.values, values.json === true);
+      return read.missing.length > 0 ? EXIT_FAILURE : EXIT_OK;
+    }
     const device = resolveModbusDevices({ ...config, devices: [{ ...entry, enabled: true }] }, catalogue).byBus.get(busConfig.id)?.[0];
     if (!device) throw new UsageError(`device "${id}" has nothing to read`);
 
-    // Warnings (connection trouble) go to stderr, so --json output stays parseable.
-    const log = createLogger({ level: 'warn', pretty: false, destination: process.stderr });
     const bus = new ModbusBus(busConfig as ModbusBusConfig, log);
     const tsMs = Date.now();
     try {
       const read = await readDevice(bus, device, device.classes);
-      if (values.json) {
-        const out = { device: id, ts: tsMs, values: Object.fromEntries(Object.entries(read).map(([k, v]) => [k, { value: v.value, unit: v.unit, quality: v.quality }])) };
-        process.stdout.write(`${JSON.stringify(out)}\n`);
-      } else {
-        const rows = Object.entries(read).map(([k, v]) => [k, formatValue(v.value), v.unit, v.quality]);
-        const widths = [0, 1, 2].map((i) => Math.max(...rows.map((r) => r[i]!.length), 5));
-        process.stdout.write(`${id} (unit ${device.unitId} on ${busConfig.id}), ${requestCount(device.classes)} requests, ${new Date(tsMs).toISOString()}\n`);
-        for (const r of rows) process.stdout.write(`  ${r[0]!.padEnd(widths[0]!)}  ${r[1]!.padStart(widths[1]!)}  ${r[2]!.padEnd(widths[2]!)}  ${r[3]}\n`);
-      }
+      print(id, `unit ${device.unitId} on ${busConfig.id}, ${requestCount(device.classes)} requests`, tsMs, read, values.json === true);
       return EXIT_OK;
     } catch (err) {
       if (!(err instanceof TransportError)) throw err;
