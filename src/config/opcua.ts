@@ -49,11 +49,18 @@ export const OpcuaDeadband = z.strictObject({
 }).refine((d) => d.type !== 'percent' || d.value <= 100, { message: 'a percent deadband is between 0 and 100', path: ['value'] });
 export type OpcuaDeadband = z.infer<typeof OpcuaDeadband>;
 
+/**
+ * A sampling interval: a duration, or `0` — the server reports every change as it
+ * happens (exception-based, OPC UA Part 4 5.12.1.2), which is what a production counter
+ * wants and what costs a server least for tags it updates itself.
+ */
+export const SamplingInterval = z.union([z.literal('0').transform(() => 0), z.literal('0ms').transform(() => 0), Duration]);
+
 export const OpcuaSubscriptionSettings = z.strictObject({
   /** How often the server sends changes; default: the device's poll_interval. */
   publishing_interval: Duration.optional(),
-  /** How often the server samples each node; default: the publishing interval. */
-  sampling_interval: Duration.optional(),
+  /** How often the server samples each node; default: the publishing interval; 0 = every change. */
+  sampling_interval: SamplingInterval.optional(),
   /** Changes the server keeps per item between two publishes (counters need > 1 to lose nothing). */
   queue_size: z.number().int().min(1).max(10_000).default(10),
   deadband: OpcuaDeadband.optional(),
@@ -108,7 +115,7 @@ export const OpcuaPointFields = {
   browse_path: z.string().optional(),
   /** subscribe (default): the server reports changes; poll: read every poll_interval. */
   mode: z.enum(['subscribe', 'poll']).optional(),
-  sampling_interval: Duration.optional(),
+  sampling_interval: SamplingInterval.optional(),
   queue_size: z.number().int().min(1).max(10_000).optional(),
   deadband: OpcuaDeadband.optional(),
 };

@@ -7,6 +7,13 @@ import { resolveOpcuaDevice } from '../../../src/protocols/opcua/device.js';
 const base = { id: 'plc1', type: 'opcua', endpoint: 'opc.tcp://10.0.0.5:4840' };
 
 describe('opcua bus config', () => {
+  it('a sampling interval of 0 asks for every change (exception-based); other durations as usual', () => {
+    expect(OpcuaBusConfig.parse({ ...base, subscription: { sampling_interval: '0' } }).subscription.sampling_interval).toBe(0);
+    expect(OpcuaBusConfig.parse({ ...base, subscription: { sampling_interval: '0ms' } }).subscription.sampling_interval).toBe(0);
+    expect(OpcuaBusConfig.parse({ ...base, subscription: { sampling_interval: '250ms' } }).subscription.sampling_interval).toBe(250);
+    expect(OpcuaBusConfig.safeParse({ ...base, subscription: { sampling_interval: '-1s' } }).success).toBe(false);
+  });
+
   it('defaults: no security, anonymous, 1000-item requests and subscriptions, 30 s watchdog', () => {
     const bus = OpcuaBusConfig.parse(base);
     expect(bus).toMatchObject({
