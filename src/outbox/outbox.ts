@@ -101,6 +101,9 @@ type Row = [seq: number, kind: string, createdMs: number, payload: string];
 /** Rows deleted, by class: [isTelemetry (1/0), count, bytes]. */
 type Removed = Array<[isTelemetry: number, count: number, bytes: number]>;
 type ScanRow = [seq: number, kind: string, createdMs: number, bytes: number];
+/** Acknowledgements to write: per sink the newly acknowledged ranges, and the rows every sink has. */
+interface AckWrite { fresh: Array<[string, SeqRange[]]>; deletable: SeqRange[] }
+interface AckWritten { credited: Array<[string, number]>; removed: Removed }
 
 const DEFAULT_LIMITS: OutboxLimits = { maxBytes: 512 * 1024 * 1024, maxAgeMs: { telemetry: 7 * 86_400_000, interval: 0 } };
 /** Dropping for size goes a little below the cap, so that it does not run on every commit. */
@@ -108,6 +111,8 @@ const SIZE_DROP_TARGET = 0.98;
 /** A size episode ends once the queue is this far below the cap again. */
 const SIZE_EPISODE_END = 0.9;
 const SCAN_PAGE = 2000;
+/** Acknowledgements wait at most this long for a commit to be written with. */
+const ACK_WRITE_MS = 250;
 
 /**
  * Durable queue between the energy core and the network. A record is written here
@@ -126,6 +131,13 @@ export class Outbox {
   /** Rows still held that a sink has acknowledged (held for another sink): pending = depth - this. */
   private readonly ackedHeld = new Map<string, number>();
   private readonly checkpointer: Checkpointer | null;
+  /**
+   * Acknowledgements taken in memory but not yet written, per sink: the newly
+   * acknowledged ranges. They are written inside the next commit's transaction (no
+   * transaction of their own) or after ACK_WRITE_MS when no commit comes.
+   */
+  private readonly unwritten = new Map<string, SeqRange[]>();
+  private ackTimer: NodeJS.Timeout | null = null;
   private lastSeq: number;
   private readonly totals: Record<RecordClass, { depth: number; bytes: number }> = {
     telemetry: { depth: 0, bytes: 0 }, interval: { depth: 0, bytes: 0 },
@@ -155,7 +167,8 @@ export class Outbox {
     insertAck: Database.Statement;
     bumpCounter: Database.Statement;
   };
-  private readonly commitTx: (rows: Array<[string, number, string, number]>, states: Array<[string, string]>) => void;
+  private readonly commitTx: (rows: Array<[string, number, string, number]>, states: Array<[string, string]>, acks: AckWrite | null) => AckWritten | null;
+  private readonly ackWriteTx: (acks: AckWrite) => AckWritten;
   private readonly ackTx: (sink: string, set: readonly SeqRange[], fresh: readonly SeqRange[], deletable: readonly SeqRange[]) => { freshHeld: number; removed: Removed };
   private readonly dropTx: (cls: RecordClass, reason: DropReason, fromSeq: number, toSeq: number, maxCreatedMs: number) => Array<[number, number, number]>;
 
@@ -207,10 +220,12 @@ export class Outbox {
       bumpCounter: this.db.prepare('INSERT INTO counters (name, value) VALUES (?, ?) ON CONFLICT(name) DO UPDATE SET value = value + excluded.value'),
     };
 
-    this.commitTx = this.db.transaction((rows: Array<[string, number, string, number]>, states: Array<[string, string]>) => {
+    this.commitTx = this.db.transaction((rows: Array<[string, number, string, number]>, states: Array<[string, string]>, acks: AckWrite | null) => {
       for (const r of rows) this.lastSeq = Number(insert.run(r[0], r[1], r[2], r[3]).lastInsertRowid);
       for (const [key, value] of states) this.stmts.putState.run(key, value);
+      return acks ? this.runAckWrite(acks) : null;
     });
+    this.ackWriteTx = this.db.transaction((acks: AckWrite) => this.runAckWrite(acks));
     this.ackTx = this.db.transaction((sink: string, set: readonly SeqRange[], fresh: readonly SeqRange[], deletable: readonly SeqRange[]) => {
       this.stmts.deleteAcks.run(sink);
       for (const [lo, hi] of set) this.stmts.insertAck.run(sink, lo, hi);
@@ -302,7 +317,10 @@ export class Outbox {
       const payload = JSON.stringify(r.record);
       return [r.kind, nowMs, payload, Buffer.byteLength(payload, 'utf8')];
     });
-    this.commitTx(rows, Object.entries(states).map(([k, v]) => [k, JSON.stringify(v)]));
+    // Acknowledgements taken since the last write ride along: no transaction of their own.
+    const acks = this.planAckWrite();
+    const written = this.commitTx(rows, Object.entries(states).map(([k, v]) => [k, JSON.stringify(v)]), acks);
+    if (written) this.applyAckWrite(written);
     for (const r of rows) {
       const t = this.totals[recordClass(r[0])];
       t.depth += 1;
@@ -366,7 +384,11 @@ export class Outbox {
   /** How many records of a sink's queue lie in a region (counting stops at `cap`). */
   pendingCount(sink: string, region: SeqRegion = {}, cap = Number.POSITIVE_INFINITY): number {
     const set = this.ackSet(sink);
-    if (region.after === undefined && region.upTo === undefined && !Number.isFinite(cap)) return this.depth() - (this.ackedHeld.get(sink) ?? 0);
+    if (region.after === undefined && region.upTo === undefined && !Number.isFinite(cap)) {
+      // The held counts are kept as acknowledgements are written.
+      this.writeAcks();
+      return this.depth() - (this.ackedHeld.get(sink) ?? 0);
+    }
     const upTo = Math.min(region.upTo ?? Number.POSITIVE_INFINITY, this.lastSeq);
     let n = 0;
     for (const [lo, hi] of subtractFrom((region.after ?? 0) + 1, upTo, set)) {
@@ -383,35 +405,109 @@ export class Outbox {
 
   /**
    * A sink has delivered every record with seq in [fromSeq, toSeq] (or they no longer
-   * exist). Records every sink has acknowledged are deleted in the same transaction.
+   * exist). It takes effect at once (next() no longer returns them); it is written to
+   * disk — and records every sink has acknowledged are deleted — with the next commit,
+   * or within ACK_WRITE_MS when none comes. An acknowledgement lost in a crash or a
+   * power cut only means a redelivery, which every sink tolerates (QoS 1 semantics;
+   * InfluxDB overwrites the same point). Writing them on their own, one transaction
+   * per delivered batch, took the event loop as often as the commits themselves.
    */
   ackRange(sink: string, fromSeq: number, toSeq: number): void {
     const set = this.ackSet(sink);
+    const lo = Math.max(0, fromSeq);
     const hi = Math.min(toSeq, this.lastSeq);
-    const fresh = subtractFrom(Math.max(0, fromSeq), hi, set);
+    const fresh = subtractFrom(lo, hi, set);
     if (fresh.length === 0) return;
-    let deletable: SeqRange[] = fresh;
-    for (const other of this.sinks) {
-      if (other === sink) continue;
-      const otherSet = this.ackSet(other);
-      deletable = deletable.flatMap(([lo, h]) => intersectWith(lo, h, otherSet));
+    this.acked.set(sink, addRange(set, lo, hi));
+    let pending = this.unwritten.get(sink) ?? [];
+    for (const [a, b] of fresh) pending = addRange(pending, a, b);
+    this.unwritten.set(sink, pending);
+    // While records are being dropped for want of space, room counts: delete at once.
+    if (this.episodes.size > 0) {
+      this.writeAcks();
+      return;
     }
-    const next = addRange(set, Math.max(0, fromSeq), hi);
-    // An acknowledgement lost in a power cut only means a redelivery, which every
-    // sink tolerates (QoS 1 semantics; Influx overwrites the same point): no fsync.
+    if (!this.ackTimer) {
+      this.ackTimer = setTimeout(() => {
+        this.ackTimer = null;
+        try {
+          this.writeAcks();
+        } catch (err) {
+          // Kept in memory: the next commit or close tries again.
+          this.log?.error({ err }, 'outbox could not write acknowledgements');
+        }
+      }, ACK_WRITE_MS);
+      this.ackTimer.unref();
+    }
+  }
+
+  /** Writes the acknowledgements taken in memory (their own transaction, not fsync'd). */
+  private writeAcks(): void {
+    const acks = this.planAckWrite();
+    if (!acks) return;
     this.setSync('NORMAL');
-    let result: { freshHeld: number; removed: Removed };
+    let written: AckWritten;
     try {
-      const kept = fresh.flatMap(([lo, h]) => subtractFrom(lo, h, deletable));
-      result = this.ackTx(sink, next, kept, deletable);
+      written = this.ackWriteTx(acks);
     } finally {
       this.setSync('FULL');
     }
-    this.acked.set(sink, next);
-    this.ackedHeld.set(sink, (this.ackedHeld.get(sink) ?? 0) + result.freshHeld);
-    // Deleted rows were acknowledged by every sink.
-    for (const s of this.sinks) this.ackedHeld.set(s, (this.ackedHeld.get(s) ?? 0) - count(result.removed));
-    this.forget(result.removed);
+    this.applyAckWrite(written);
+  }
+
+  /** What the unwritten acknowledgements change: each sink's set, and the rows every sink now has. */
+  private planAckWrite(): AckWrite | null {
+    if (this.unwritten.size === 0) return null;
+    const fresh = [...this.unwritten.entries()];
+    let deletable: SeqRange[] = [];
+    for (const [sink, ranges] of fresh) {
+      // Newly acknowledged by this sink and already by every other: deleted now.
+      let d: SeqRange[] = ranges;
+      for (const other of this.sinks) {
+        if (other === sink) continue;
+        const otherSet = this.ackSet(other);
+        d = d.flatMap(([lo, h]) => intersectWith(lo, h, otherSet));
+      }
+      for (const [a, b] of d) deletable = addRange(deletable, a, b);
+    }
+    return { fresh, deletable };
+  }
+
+  /** Inside a transaction. */
+  private runAckWrite(acks: AckWrite): AckWritten {
+    const credited: Array<[string, number]> = [];
+    for (const [sink, ranges] of acks.fresh) {
+      this.stmts.deleteAcks.run(sink);
+      for (const [lo, hi] of this.ackSet(sink)) this.stmts.insertAck.run(sink, lo, hi);
+      // The change in rows held that this sink has acknowledged: those newly
+      // acknowledged that stay (for another sink), less those it had acknowledged
+      // before that are deleted now. Rows both newly acknowledged and deleted leave the
+      // count as it was, so the common case — one sink, or the last one to acknowledge
+      // — counts nothing.
+      let n = 0;
+      for (const [lo, hi] of ranges) for (const [a, b] of subtractFrom(lo, hi, acks.deletable)) n += this.stmts.countRange.get(a, b) as number;
+      for (const [lo, hi] of acks.deletable) for (const [a, b] of subtractFrom(lo, hi, ranges)) n -= this.stmts.countRange.get(a, b) as number;
+      credited.push([sink, n]);
+    }
+    const removed: Removed = [];
+    for (const [lo, hi] of acks.deletable) {
+      removed.push(...(this.stmts.sumRange.all(lo, hi) as Removed));
+      this.stmts.deleteRange.run(lo, hi);
+    }
+    return { credited, removed };
+  }
+
+  /** After the transaction that wrote them committed. */
+  private applyAckWrite(written: AckWritten): void {
+    this.unwritten.clear();
+    if (this.ackTimer) clearTimeout(this.ackTimer);
+    this.ackTimer = null;
+    // Deleted rows were acknowledged by every sink: a sink with nothing newly
+    // acknowledged had them all counted as held.
+    const gone = count(written.removed);
+    const delta = new Map<string, number>(written.credited);
+    for (const sink of this.sinks) this.ackedHeld.set(sink, (this.ackedHeld.get(sink) ?? 0) + (delta.get(sink) ?? -gone));
+    this.forget(written.removed);
     this.maybeEndSizeEpisodes();
   }
 
@@ -526,6 +622,8 @@ export class Outbox {
   }
 
   private drop(cls: RecordClass, reason: DropReason, fromSeq: number, toSeq: number, maxCreatedMs: number): number {
+    // The held counts below assume every acknowledgement in memory is written.
+    this.writeAcks();
     this.setSync('NORMAL');
     let removed: Array<[number, number, number]>;
     try {
@@ -573,6 +671,7 @@ export class Outbox {
   // ------------------------------------------------------------------ stats
 
   stats(): OutboxStats {
+    this.writeAcks();
     const perSink: OutboxStats['perSink'] = {};
     for (const sink of this.sinks) {
       let oldestPendingMs: number | null = null;
@@ -595,6 +694,16 @@ export class Outbox {
   }
 
   close(): void {
+    if (this.ackTimer) clearTimeout(this.ackTimer);
+    this.ackTimer = null;
+    if (this.db.open) {
+      try {
+        this.writeAcks();
+      } catch (err) {
+        // Lost acknowledgements mean a redelivery after the restart, nothing worse.
+        this.log?.warn({ err }, 'outbox acknowledgements not written at close');
+      }
+    }
     this.checkpointer?.stop();
     if (this.db.open) this.db.close();
   }

@@ -77,6 +77,34 @@ describe('outbox', () => {
     expect(encoded.records.map((r) => r.encoded)).toEqual(plain.records.map((r) => `${r.kind}:${r.payload!.length}`));
   });
 
+  it('takes an acknowledgement at once and writes it with the next commit, deleting what every sink has', () => {
+    const o = outbox();
+    o.commit([telemetry(1), telemetry(2), telemetry(3)], {}, 0);
+    const onDisk = new Database(join(dir, 'outbox.sqlite'), { readonly: true });
+    const stored = () => ({
+      acks: onDisk.prepare('SELECT sink, lo, hi FROM acks ORDER BY sink').raw().all(),
+      records: onDisk.prepare('SELECT COUNT(*) FROM records').pluck().get(),
+    });
+    try {
+      const before = stored();
+      o.ack('mqtt', 3);
+      o.ack('influx', 2);
+      expect(o.peek('mqtt', 10)).toHaveLength(0);
+      expect(o.peek('influx', 10).map((r) => r.seq)).toEqual([3]);
+      // Not written yet: a crash now means a redelivery of 1..3, never a loss.
+      expect(stored()).toEqual(before);
+      o.commit([telemetry(4)], {}, 0);
+      expect(stored()).toEqual({ acks: [['influx', 0, 2], ['mqtt', 0, 3]], records: 2 });
+      expect(o.stats()).toMatchObject({ depth: 2, perSink: { mqtt: { pending: 1 }, influx: { pending: 2 } } });
+      o.ack('influx', 4);
+      // Without a commit, reading the counts writes them.
+      expect(o.stats()).toMatchObject({ depth: 1, perSink: { mqtt: { pending: 1 }, influx: { pending: 0 } } });
+      expect(stored()).toEqual({ acks: [['influx', 0, 4], ['mqtt', 0, 3]], records: 1 });
+    } finally {
+      onDisk.close();
+    }
+  });
+
   it('lets live records be acknowledged ahead of a backlog, and remembers both across a reopen', () => {
     let o = outbox(['influx']);
     for (let i = 1; i <= 10; i++) o.commit([telemetry(i)], {}, i);
