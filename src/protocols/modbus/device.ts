@@ -37,7 +37,9 @@ export function resolveModbusDevice(
   let profile: DriverProfile | undefined;
   if (device.driver !== undefined) {
     profile = catalogue.get(device.driver);
-    if (!profile) {
+    if (!profile && (catalogue as { opcua?: ReadonlyMap<string, unknown> }).opcua?.has(device.driver)) {
+      // An OPC UA profile on a Modbus bus: the OPC UA side reports it, with the reason.
+    } else if (!profile) {
       const near = [...catalogue.keys()].filter((k) => k.split('-')[0] === device.driver!.split('-')[0]);
       problems.push({ path: ['devices', index, 'driver'], message: `unknown driver "${device.driver}"${near.length ? ` (did you mean ${near.join(', ')}?)` : ''}` });
     } else {
