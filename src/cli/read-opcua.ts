@@ -10,7 +10,7 @@ import { resolveOpcuaDevice } from '../protocols/opcua/device.js';
 import { UsageError } from './command.js';
 
 export interface OpcuaRead {
-  values: Record<string, PointValue & { status?: string }>;
+  values: Record<string, PointValue>;
   /** Points no value arrived for before the deadline. */
   missing: string[];
   /** Why nothing could be read (connection, certificate), when that is the case. */

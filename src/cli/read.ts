@@ -30,7 +30,7 @@ function formatValue(v: unknown): string {
 }
 
 /** The values as a table, or as one JSON line; `status` (an OPC UA status name) only where there is one. */
-function print(id: string, where: string, tsMs: number, read: Record<string, PointValue & { status?: string }>, json: boolean): void {
+function print(id: string, where: string, tsMs: number, read: Record<string, PointValue>, json: boolean): void {
   if (json) {
     const out = {
       device: id, ts: tsMs,

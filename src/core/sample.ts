@@ -16,6 +16,8 @@ export interface PointValue {
   quality: Quality;
   /** Source timestamp when the device or server provided one. */
   sourceTsMs?: number;
+  /** Why the value is not good, in the source's words (an OPC UA status name such as BadNoMatch). */
+  status?: string;
 }
 
 /** One device poll: what a protocol driver hands to the pipeline. */

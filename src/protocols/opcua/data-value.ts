@@ -3,16 +3,8 @@ import { DataType, type DataValue, type StatusCode, type Variant } from 'node-op
 import type { PointValue, Quality } from '../../core/sample.js';
 import { scaleValue } from './scale.js';
 
-/**
- * A point value with the server's status name (e.g. `BadNodeIdUnknown`) when the status
- * is not Good, so telemetry can say why a value is missing or doubtful.
- */
-export interface OpcuaPointValue extends PointValue {
-  status?: string;
-}
-
 /** A value that carries no data, only why: a failed item, an unresolvable browse path. */
-export function badPointValue(unit: string, status: StatusCode): OpcuaPointValue {
+export function badPointValue(unit: string, status: StatusCode): PointValue {
   return { value: null, unit, quality: 'bad', status: status.name };
 }
 
@@ -56,7 +48,7 @@ export function variantValue(variant: Variant | null | undefined): number | stri
 }
 
 /** DataValue → point value in published units: `scale`/`offset` from the profile, status name when not Good. */
-export function toPointValue(dv: DataValue, unit: string, scaling: { scale?: number | undefined; offset?: number | undefined } = {}): OpcuaPointValue {
+export function toPointValue(dv: DataValue, unit: string, scaling: { scale?: number | undefined; offset?: number | undefined } = {}): PointValue {
   const statusQuality = qualityOf(dv.statusCode);
   let quality = statusQuality;
   let value: PointValue['value'] = null;
@@ -72,7 +64,7 @@ export function toPointValue(dv: DataValue, unit: string, scaling: { scale?: num
       value = scaleValue(value, scaling.scale, scaling.offset);
     }
   }
-  const out: OpcuaPointValue = { value, unit, quality };
+  const out: PointValue = { value, unit, quality };
   if (statusQuality !== 'good') out.status = dv.statusCode.name;
   const ts = dv.sourceTimestamp?.getTime();
   if (ts !== undefined && Number.isFinite(ts) && ts > 0) out.sourceTsMs = ts;
