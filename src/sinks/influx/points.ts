@@ -174,6 +174,7 @@ function valueEntry(json: string, at: number, point: string): number {
   if (!json.startsWith('{"value":', at)) return -1;
   let i = at + 9;
   let text: string | null = null;
+  let numeric = false;
   const c = json.charCodeAt(i);
   if (c === QUOTE) {
     const end = stringEnd(json, i);
@@ -193,6 +194,7 @@ function valueEntry(json: string, at: number, point: string): number {
     if (end < 0) return -1;
     text = json.slice(i, end);
     i = end;
+    numeric = true;
   }
   if (!json.startsWith(',"unit":', i)) return -1;
   i = stringEnd(json, i + 8);
@@ -208,6 +210,7 @@ function valueEntry(json: string, at: number, point: string): number {
   }
   if (json.charCodeAt(i) !== CLOSE) return -1;
   const usable = good || (json.startsWith('uncertain"', qStart + 1) && qEnd === qStart + 11);
+  if (!good || !numeric || i !== qEnd) plainValues = false;
   if (usable && text !== null) {
     fieldKeys.push(point);
     fieldTexts.push(text);
@@ -236,6 +239,53 @@ function valuesObject(json: string, at: number): number {
   }
 }
 
+/** Whether every entry of the values object just scanned was a plain good number (no source time). */
+let plainValues = true;
+
+/**
+ * A device's values as they were last stored: the same point ids in the same order,
+ * each a good number. Most records of a device look like its previous one; for those
+ * the scan only checks each entry against the layout and copies the number, and the
+ * escaped names and their sorted order are reused. Anything different takes the
+ * general scan (which records the new layout).
+ */
+interface Layout { heads: string[]; escaped: string[]; order: number[] }
+const layouts = new Map<string, Layout>();
+const PLAIN_TAIL = ',"quality":"good"}';
+
+function rememberLayout(device: string): void {
+  const n = fieldKeys.length;
+  if (layouts.size >= 20_000) layouts.clear();
+  layouts.set(device, {
+    heads: fieldKeys.map((k) => `"${k}":{"value":`),
+    escaped: fieldKeys.map((k) => escapeKey(k)),
+    order: fieldOrder.slice(0, n),
+  });
+}
+
+/** Position after a values object laid out as `layout` (the numbers go to fieldTexts), or -1. */
+function valuesByLayout(json: string, at: number, layout: Layout): number {
+  if (json.charCodeAt(at) !== OPEN) return -1;
+  let i = at + 1;
+  const n = layout.heads.length;
+  fieldTexts.length = 0;
+  for (let k = 0; k < n; k++) {
+    const head = layout.heads[k]!;
+    if (!json.startsWith(head, i)) return -1;
+    i += head.length;
+    const end = numberEnd(json, i);
+    if (end < 0) return -1;
+    fieldTexts.push(json.slice(i, end));
+    if (!json.startsWith(',"unit":', end)) return -1;
+    i = stringEnd(json, end + 8);
+    if (i < 0 || !json.startsWith(PLAIN_TAIL, i)) return -1;
+    i += PLAIN_TAIL.length;
+    if (json.charCodeAt(i) !== (k === n - 1 ? CLOSE : COMMA)) return -1;
+    i += 1;
+  }
+  return i;
+}
+
 /**
  * The `reading` row of a telemetry record, from its stored JSON: the same text as
  * recordLines(JSON.parse(json)) — null when the record has no usable value — or
@@ -253,6 +303,7 @@ export function telemetryLineFromJson(json: string, id: SeriesIdentity): string 
   let site = id.site;
   let gateway = id.gateway;
   let values = false;
+  let layout: Layout | undefined;
   for (;;) {
     const keyEnd = stringEnd(json, i);
     if (keyEnd < 0 || json.charCodeAt(keyEnd) !== 58) return undefined;
@@ -261,7 +312,18 @@ export function telemetryLineFromJson(json: string, id: SeriesIdentity): string 
     if (key === 'values') {
       if (values) return undefined;
       values = true;
-      i = valuesObject(json, i);
+      const known = device === undefined ? undefined : layouts.get(device);
+      const end = known ? valuesByLayout(json, i, known) : -1;
+      if (end >= 0) {
+        layout = known!;
+        i = end;
+      } else {
+        layout = undefined;
+        fieldKeys.length = 0;
+        fieldTexts.length = 0;
+        plainValues = true;
+        i = valuesObject(json, i);
+      }
     } else if (key === 'ts_ms') {
       const end = numberEnd(json, i);
       if (end < 0) return undefined;
@@ -293,13 +355,6 @@ export function telemetryLineFromJson(json: string, id: SeriesIdentity): string 
     if (c !== COMMA) return undefined;
   }
   if (i !== json.length || !kind || device === undefined || !Number.isFinite(ts) || !values) return undefined;
-  const n = fieldKeys.length;
-  if (n === 0) return null;
-  fieldOrder.length = n;
-  for (let k = 0; k < n; k++) fieldOrder[k] = k;
-  fieldOrder.sort(byKey);
-  // Joined from parts rather than concatenated: `+=` builds a tree of string pieces
-  // that stays alive, several times the row's size, until the batch is joined.
   const parts = lineParts;
   parts.length = 0;
   parts.push('reading');
@@ -307,6 +362,23 @@ export function telemetryLineFromJson(json: string, id: SeriesIdentity): string 
   if (gateway !== '') parts.push(',gateway=', escapeTagValue(gateway));
   if (model !== '') parts.push(',model=', escapeTagValue(model));
   if (site !== '') parts.push(',site=', escapeTagValue(site));
+  if (layout) {
+    for (let k = 0; k < layout.order.length; k++) {
+      const f = layout.order[k]!;
+      parts.push(k === 0 ? ' ' : ',', layout.escaped[f]!, '=', fieldTexts[f]!);
+    }
+    parts.push(' ', String(Math.round(ts)));
+    return parts.join('');
+  }
+  const n = fieldKeys.length;
+  if (n === 0) return null;
+  fieldOrder.length = n;
+  for (let k = 0; k < n; k++) fieldOrder[k] = k;
+  fieldOrder.sort(byKey);
+  // Each key once, each a good number: worth remembering for this device's next record.
+  if (plainValues && device !== undefined) rememberLayout(device);
+  // Joined from parts rather than concatenated: `+=` builds a tree of string pieces
+  // that stays alive, several times the row's size, until the batch is joined.
   for (let k = 0; k < n; k++) {
     const f = fieldOrder[k]!;
     parts.push(k === 0 ? ' ' : ',', escapeKey(fieldKeys[f]!), '=', fieldTexts[f]!);
