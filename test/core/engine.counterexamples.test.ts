@@ -6,25 +6,11 @@
 import { describe, expect, it } from 'vitest';
 import { createEngine, type EngineConfig } from '../../src/core/engine.js';
 import type { EngineRecord } from '../../src/core/records.js';
-import { energyRecords, eventRecords, poll } from './support.js';
+import { energyRecords, eventRecords, NET_METERING, netMeteringConfig, poll } from './support.js';
 
-const T0 = Date.UTC(2024, 4, 5, 15, 40); // 23:40 in Shanghai, as in the property test
+const T0 = NET_METERING.t0;
 const S = 1_000;
-const cfg: EngineConfig = {
-  timezone: 'Asia/Shanghai',
-  graceMs: 30_000,
-  accounts: [{
-    id: 'net', carrier: 'electricity', windows: ['5m', '15m', '1h', '1d'],
-    meters: [
-      { device: 'main', point: 'active_energy_import_total', sign: 1, use: 'power' },
-      { device: 'sub', point: 'active_energy_import_total', sign: -1, use: 'power' },
-    ],
-  }],
-  enpi: [],
-  channels: ['main', 'sub'].map((device) => ({
-    device, point: 'active_energy_import_total', counter: { modulus: 1_000_000, resolution: 0.01 }, max_rate: 4_000, rate_headroom: 1.2,
-  })),
-};
+const cfg: EngineConfig = netMeteringConfig;
 
 type Reading = [device: 'main' | 'sub', atMs: number, register: number];
 

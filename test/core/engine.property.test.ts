@@ -10,26 +10,12 @@ import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { createEngine, type Engine, type EngineConfig } from '../../src/core/engine.js';
 import type { EngineRecord, EnergyRecord } from '../../src/core/records.js';
-import { poll } from './support.js';
+import { NET_METERING, netMeteringConfig, poll } from './support.js';
 
-const T0 = Date.UTC(2024, 4, 5, 15, 40); // 23:40 in Shanghai: the run crosses midnight
-const MODULUS = 1_000_000; // DL/T 645 XXXXXX.XX register
-const MAX_KW = 4_000; // true load never exceeds this
-const cfg: EngineConfig = {
-  timezone: 'Asia/Shanghai',
-  graceMs: 30_000,
-  accounts: [{
-    id: 'net', carrier: 'electricity', windows: ['5m', '15m', '1h', '1d'],
-    meters: [
-      { device: 'main', point: 'active_energy_import_total', sign: 1, use: 'power' },
-      { device: 'sub', point: 'active_energy_import_total', sign: -1, use: 'power' },
-    ],
-  }],
-  enpi: [],
-  channels: ['main', 'sub'].map((device) => ({
-    device, point: 'active_energy_import_total', counter: { modulus: MODULUS, resolution: 0.01 }, max_rate: MAX_KW, rate_headroom: 1.2,
-  })),
-};
+const T0 = NET_METERING.t0; // the run crosses midnight
+const MODULUS = NET_METERING.modulus; // DL/T 645 XXXXXX.XX register
+const MAX_KW = NET_METERING.maxKw; // true load never exceeds this
+const cfg: EngineConfig = netMeteringConfig;
 
 type Step =
   | { kind: 'read'; device: 'main' | 'sub'; dtMs: number; loadPerMille: number }
