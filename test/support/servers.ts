@@ -31,6 +31,11 @@ export function findBinary(name: string): string | null {
  * Whether a system test can run. In CI a missing binary is a failure (the test runs
  * and throws); elsewhere the test is skipped with a message saying what to install.
  */
+/**
+ * Which server binaries a system test lacks. Outside CI a developer without them gets a
+ * skip and a warning saying what to install; with CI=true nothing is skipped and the
+ * test fails on the missing binary (assertBinaries), so CI can never pass by skipping.
+ */
 export function systemTestAvailability(binaries: Array<{ name: string; debian: string }>): { skip: boolean; missing: string[] } {
   const missing = binaries.filter((b) => !findBinary(b.name));
   if (missing.length === 0) return { skip: false, missing: [] };

@@ -27,6 +27,8 @@ async function bridgeSubscriber(url: string, clientId: string) {
   return { subscriber, stored, warnings: () => captured.messages('warn') };
 }
 
+// Without mosquitto installed this skips, outside CI only, with a warning naming the
+// Debian package; under CI=true the missing binary fails the test (assertBinaries).
 describe.skipIf(need.skip)('the bridge across a broker restart', () => {
   it('a persistent broker keeps the session and the messages queued for the bridge', async () => {
     assertBinaries(need.missing);

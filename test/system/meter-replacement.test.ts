@@ -17,6 +17,8 @@ import { assertBinaries, startMosquitto, systemTestAvailability, type ServerHand
 
 const need = systemTestAvailability([{ name: 'mosquitto', debian: 'mosquitto' }]);
 
+// Without mosquitto installed this skips, outside CI only, with a warning naming the
+// Debian package; under CI=true the missing binary fails the test (assertBinaries).
 describe.skipIf(need.skip)('meter replacement entered over MQTT', () => {
   let mosquitto: ServerHandle;
   let sim: SimServerHandle;

@@ -23,6 +23,8 @@ function steppingClock(): () => number {
   return () => (t += 1000);
 }
 
+// Without socat installed this skips, outside CI only, with a warning naming the
+// Debian package; under CI=true the missing binary fails the test (assertBinaries).
 describe.skipIf(need.skip)('Modbus RTU over a socat pty pair', () => {
   let pty: PtyPair;
   let sim: SimServerHandle;
@@ -90,6 +92,8 @@ describe.skipIf(need.skip)('Modbus RTU over a socat pty pair', () => {
   });
 });
 
+// Without socat installed this skips, outside CI only, with a warning naming the
+// Debian package; under CI=true the missing binary fails the test (assertBinaries).
 describe.skipIf(need.skip)('Modbus RTU against modbus-serial\'s ServerSerial', () => {
   it('reads what the independent server serves', async () => {
     assertBinaries(need.missing);
@@ -112,6 +116,8 @@ describe.skipIf(need.skip)('Modbus RTU against modbus-serial\'s ServerSerial', (
   });
 });
 
+// Without socat installed this skips, outside CI only, with a warning naming the
+// Debian package; under CI=true the missing binary fails the test (assertBinaries).
 describe.skipIf(need.skip)('Modbus RTU over TCP through a serial device server (socat TCP↔pty)', () => {
   it('reads meters behind the device server and times out on a silent one', async () => {
     assertBinaries(need.missing);
