@@ -29,7 +29,7 @@ import { Pipeline } from '../src/pipeline/pipeline.js';
 import { toLine } from '../src/sinks/influx/line-protocol.js';
 import { recordToPoints } from '../src/sinks/influx/points.js';
 import { createTopics } from '../src/sinks/mqtt/topics.js';
-import { influxQuery, startInfluxd, startMosquitto } from './delivery-servers.js';
+import { influxQuery, startInfluxd, startMosquitto } from './servers.js';
 import type { BenchRow } from './table.js';
 
 const SUITE = 'delivery';
@@ -158,7 +158,7 @@ async function replay(dir: string, rows: number): Promise<BenchRow[]> {
     });
     await delivery.stop(0);
 
-    const counts = await Promise.all(['bare', 'bare_plain', 'replay'].map(async (db) => Number((await influxQuery(influx.url, db, 'SELECT count(voltage_l1) FROM reading'))[0]?.[1] ?? 0)));
+    const counts = await Promise.all(['bare', 'bare_plain', 'replay'].map(async (db) => Number((await influxQuery(influx.url, db, 'SELECT count(voltage_l1) FROM reading'))[0]?.count ?? 0)));
     if (counts.some((c) => c !== rows)) throw new Error(`row counts differ: bare ${counts[0]}, bare_plain ${counts[1]}, replay ${counts[2]}, expected ${rows}`);
     const n = rows.toLocaleString('en-US');
     const cost = (c: Cost) => `${round(c.selfUsPerRow, 1)} / ${round(c.influxUsPerRow, 1)}`;
