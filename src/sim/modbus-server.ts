@@ -114,14 +114,8 @@ export function buildVector(ctx: AnswerContext): IServiceVector {
  */
 export async function startFastModbusTcpSimulator(meters: SimulatedMeter[], options: SimServerOptions = {}): Promise<SimServerHandle> {
   const ctx = answerContext(meters, options.now ?? Date.now, 'exception');
-  const sockets = new Set<Socket>();
-  const dropConnections = () => { for (const s of sockets) s.destroy(); };
-  ctx.onDisconnect = dropConnections;
-  const server = createServer((socket) => {
-    sockets.add(socket);
+  return serveTcp(ctx, options, (socket) => {
     socket.setNoDelay(true);
-    socket.on('close', () => sockets.delete(socket));
-    socket.on('error', () => undefined);
     let buf: Buffer = Buffer.alloc(0);
     let chain: Promise<void> = Promise.resolve();
     socket.on('data', (data: Buffer) => {
@@ -148,17 +142,6 @@ export async function startFastModbusTcpSimulator(meters: SimulatedMeter[], opti
       }
     });
   });
-  const port = await new Promise<number>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(options.port ?? 0, options.host ?? '127.0.0.1', () => {
-      const addr = server.address();
-      resolve(typeof addr === 'object' && addr ? addr.port : 0);
-    });
-  });
-  return handle(ctx, port, dropConnections, () => new Promise<void>((resolve) => {
-    dropConnections();
-    server.close(() => resolve());
-  }));
 }
 
 /** An RTU answer frame (CRC included) for a request, or null for silence. */
@@ -237,6 +220,16 @@ function serveRtuStream(ctx: AnswerContext, onData: (cb: (d: Buffer) => void) =>
  */
 export async function startModbusRtuOverTcpSimulator(meters: SimulatedMeter[], options: SimServerOptions = {}): Promise<SimServerHandle> {
   const ctx = answerContext(meters, options.now ?? Date.now, 'silent');
+  return serveTcp(ctx, options, (socket) => {
+    serveRtuStream(ctx, (cb) => socket.on('data', cb), (b) => { if (!socket.destroyed) socket.write(b); });
+  });
+}
+
+/**
+ * Listens on TCP and hands each connection to `serve`; the handle's disconnect (a meter
+ * reset in tests) and stop drop every open connection.
+ */
+async function serveTcp(ctx: AnswerContext, options: SimServerOptions, serve: (socket: Socket) => void): Promise<SimServerHandle> {
   const sockets = new Set<Socket>();
   const dropConnections = () => { for (const s of sockets) s.destroy(); };
   ctx.onDisconnect = dropConnections;
@@ -244,7 +237,7 @@ export async function startModbusRtuOverTcpSimulator(meters: SimulatedMeter[], o
     sockets.add(socket);
     socket.on('close', () => sockets.delete(socket));
     socket.on('error', () => undefined);
-    serveRtuStream(ctx, (cb) => socket.on('data', cb), (b) => { if (!socket.destroyed) socket.write(b); });
+    serve(socket);
   });
   const port = await new Promise<number>((resolve, reject) => {
     server.once('error', reject);
