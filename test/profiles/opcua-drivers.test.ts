@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { loadCatalogueSync } from '../../src/profiles/catalogue.js';
 import { canonicalUnit } from '../../src/profiles/canonical.js';
 import { parseBrowsePath } from '../../src/profiles/opcua-schema.js';
-import { scaleValue } from '../../src/protocols/opcua/scale.js';
+import { applyScale } from '../../src/profiles/scale.js';
 import { readOpcuaFixture } from './opcua-fixture.js';
 
 const catalogue = loadCatalogueSync();
@@ -71,7 +71,7 @@ describe.each(profiles.map((p) => [p.id, p] as const))('%s', (id, profile) => {
       const raw = fixture!.nodes[p.browse_path ?? p.node_id ?? ''];
       expect(raw, `${p.id}: no raw value in the fixture`).toBeDefined();
       if (raw!.data_type === 'Float') expect(Math.fround(raw!.value as number), `${p.id}: not exact in Float`).toBe(raw!.value);
-      const published = typeof raw!.value === 'number' ? scaleValue(raw!.value, p.scale, p.offset) : raw!.value;
+      const published = typeof raw!.value === 'number' ? applyScale(raw!.value, p.scale, p.offset) : raw!.value;
       expect(published, p.id).toBe(fixture!.expected[p.id]);
     }
   });

@@ -1,3 +1,4 @@
+import { applyScale } from '../../profiles/scale.js';
 import type { Quality } from '../../core/sample.js';
 import { bytesSwapped, wordsReversed, type Order } from '../../profiles/order.js';
 import { pointWidth, type ModbusPoint, type Sentinel } from '../../profiles/schema.js';
@@ -58,19 +59,6 @@ function bcdValue(raw: bigint, digits: number): number | undefined {
     value = value * 10 + nibble;
   }
   return value;
-}
-
-/**
- * Raw × scale + offset. A scale like 0.1 or 0.001 divides instead of multiplying, so
- * 2305 × 0.1 comes out as 230.5 rather than 230.50000000000003.
- */
-export function applyScale(raw: number, scale = 1, offset = 0): number {
-  let value = raw * scale;
-  if (Math.abs(scale) < 1) {
-    const divisor = Math.round(1 / scale);
-    if (divisor !== 0 && Math.abs(1 / scale - divisor) < 1e-9 * Math.abs(divisor)) value = raw / divisor;
-  }
-  return offset === 0 ? value : value + offset;
 }
 
 function sentinelMatches(sentinels: readonly Sentinel[], patterns: readonly bigint[], value: number): boolean {

@@ -6,6 +6,7 @@
 // intermediate object per value. The reference codec (decode.ts) stays the definition:
 // types the fast path does not cover (64-bit, strings, bits, coils) go through it, and a
 // property test holds the two to bit-identical results.
+import { exactDivisor } from '../../profiles/scale.js';
 import type { PointValue, Quality } from '../../core/sample.js';
 import { applyDerived } from '../../profiles/derive.js';
 import { bytesSwapped, wordsReversed } from '../../profiles/order.js';
@@ -67,11 +68,8 @@ function matches(s: Sentinels, patternA: number, patternB: number, value: number
 
 /** applyScale's arithmetic, decided once: divide for 0.1-style scales, else multiply. */
 function scaleParts(scale = 1): { mul: number; div: number } {
-  if (Math.abs(scale) < 1) {
-    const divisor = Math.round(1 / scale);
-    if (divisor !== 0 && Math.abs(1 / scale - divisor) < 1e-9 * Math.abs(divisor)) return { mul: 1, div: divisor };
-  }
-  return { mul: scale, div: 0 };
+  const div = exactDivisor(scale);
+  return div !== 0 ? { mul: 1, div } : { mul: scale, div: 0 };
 }
 
 type Point = CodecPoint & Pick<ModbusPoint, 'id' | 'address'>;

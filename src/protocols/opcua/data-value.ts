@@ -1,7 +1,7 @@
 // DataValue → PointValue. Pure: no I/O, no clock.
 import { DataType, type DataValue, type StatusCode, type Variant } from 'node-opcua';
 import type { PointValue, Quality } from '../../core/sample.js';
-import { scaleValue } from './scale.js';
+import { applyScale } from '../../profiles/scale.js';
 
 /** A value that carries no data, only why: a failed item, an unresolvable browse path. */
 export function badPointValue(unit: string, status: StatusCode): PointValue {
@@ -61,7 +61,7 @@ export function toPointValue(dv: DataValue, unit: string, scaling: { scale?: num
       quality = 'invalid';
     }
     if (typeof value === 'number' && (scaling.scale !== undefined || scaling.offset !== undefined)) {
-      value = scaleValue(value, scaling.scale, scaling.offset);
+      value = applyScale(value, scaling.scale, scaling.offset);
     }
   }
   const out: PointValue = { value, unit, quality };

@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { ORDERS, normaliseOrder, type Order } from '../../../src/profiles/order.js';
 import type { ValueType } from '../../../src/profiles/schema.js';
-import { applyScale, decodeResponse, decodeValue, encodeValue, probeDecodings, registerCount, type CodecPoint } from '../../../src/protocols/modbus/decode.js';
+import { applyScale } from '../../../src/profiles/scale.js';
+import { decodeResponse, decodeValue, encodeValue, probeDecodings, registerCount, type CodecPoint } from '../../../src/protocols/modbus/decode.js';
 
 const reg = (type: ValueType, order: Order, extra: Partial<CodecPoint> = {}): CodecPoint => ({ function: 'holding', type, order, ...extra });
 
