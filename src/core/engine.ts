@@ -485,6 +485,14 @@ function deliver(
 
 // ---------------------------------------------------------------- operator entries
 
+/**
+ * How far before the stated swap time a reset or held reading may lie and still be taken
+ * for the swap. An electrician's written time is minutes off, and a poll is stamped at
+ * its tick rather than when the meter answered; a reset further back than this is an
+ * earlier, unrelated event and the readings since then are the old meter's.
+ */
+const REPLACEMENT_TIME_SLACK_MS = 3_600_000;
+
 function recordReplacement(model: Model, st: EngineState, r: MeterReplacement): EngineRecord[] {
   const key = `${r.device}/${r.point}/${r.ts_ms}`;
   if (st.replacements[key]) return []; // redelivered request: already booked
@@ -504,17 +512,25 @@ function recordReplacement(model: Model, st: EngineState, r: MeterReplacement): 
   let creditedMicro = 0;
   const c = cs.counter;
   const pending = c?.pending;
-  if (c && pending && pending.tsMs >= r.ts_ms) {
+  const earliest = r.ts_ms - REPLACEMENT_TIME_SLACK_MS;
+  // The swap happened between the old meter's last reading and the new meter's first;
+  // the stated time only says roughly where, so it is clamped into that gap.
+  const swapAt = (fromMs: number, toMs: number) => Math.min(Math.max(r.ts_ms, fromMs), toMs);
+  if (c && pending && pending.tsMs >= earliest) {
     // The new meter's first reading is held as a reset/spike candidate: resolve it.
-    creditedMicro += book(c.last.tsMs, Math.max(c.last.tsMs, r.ts_ms), Math.max(0, oldFinal - c.last.micro));
-    creditedMicro += book(Math.max(c.last.tsMs, r.ts_ms), pending.tsMs, Math.max(0, pending.micro - newInitial));
+    const t = swapAt(c.last.tsMs, pending.tsMs);
+    creditedMicro += book(c.last.tsMs, t, Math.max(0, oldFinal - c.last.micro));
+    creditedMicro += book(t, pending.tsMs, Math.max(0, pending.micro - newInitial));
     cs.counter = { last: { tsMs: pending.tsMs, micro: pending.micro } };
-  } else if (cs.openReset && cs.openReset.newTsMs >= r.ts_ms) {
+  } else if (cs.openReset && cs.openReset.newTsMs >= earliest) {
     // A reset was already confirmed with no delta across it: credit both sides now.
+    // Its first new reading may carry a stamp a little before the stated time (a poll
+    // stamped at its tick, answered after the swap); the readings since then are the
+    // new meter's and must not be taken for the old one's.
     const o = cs.openReset;
-    creditedMicro += book(o.prevTsMs, Math.max(o.prevTsMs, r.ts_ms), Math.max(0, oldFinal - o.prevMicro));
-    creditedMicro += book(Math.max(o.prevTsMs, r.ts_ms), o.newTsMs, Math.max(0, o.newMicro - newInitial));
-    delete cs.openReset;
+    const t = swapAt(o.prevTsMs, o.newTsMs);
+    creditedMicro += book(o.prevTsMs, t, Math.max(0, oldFinal - o.prevMicro));
+    creditedMicro += book(t, o.newTsMs, Math.max(0, o.newMicro - newInitial));
   } else if (c && r.ts_ms >= c.last.tsMs && !pending) {
     // Recorded before the new meter reported: close the old meter, start the new one.
     creditedMicro += book(c.last.tsMs, r.ts_ms, Math.max(0, oldFinal - c.last.micro));
@@ -533,6 +549,8 @@ function recordReplacement(model: Model, st: EngineState, r: MeterReplacement): 
     // No history yet: the new meter starts here.
     cs.counter = { last: { tsMs: r.ts_ms, micro: newInitial } };
   }
+  // Whatever reset was open is now either this swap or older than any swap to come.
+  delete cs.openReset;
   const details: Record<string, string | number | null> = { old_final: r.old_final, new_initial: r.new_initial };
   for (const k of ['old_serial', 'new_serial', 'by', 'note'] as const) if (r[k] !== undefined) details[k] = r[k] ?? null;
   return [{

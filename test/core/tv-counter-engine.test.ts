@@ -82,6 +82,32 @@ describe('TV-6 through the engine', () => {
     expect(eventRecords(out).filter((r) => r.type === 'reset')).toHaveLength(0);
   });
 
+  it('meter replacement stated a little late: the new meter\'s readings since the reset are not the old meter\'s', () => {
+    // The first new reading is stamped 00:20 (its poll tick) but the swap was written
+    // down as 00:20:30; the request arrives after two more new-meter readings.
+    const { out } = feed(oneMeter(), [[D0, 45_600.0], [D0 + 20 * MIN, 0.0], [D0 + 30 * MIN, 5.0], [D0 + 40 * MIN, 12.3]], D0 + HOUR + 5_000, (e, i) =>
+      i === 3 ? e.recordReplacement({ device: 'm', point: 'active_energy_import_total', ts_ms: D0 + 20 * MIN + 30_000, old_final: 45_678.9, new_initial: 0.0 }) : []);
+    expect(energyRecords(out, '1h')[0]?.quantity).toBeCloseTo(91.2, 9);
+    expect(eventRecords(out).find((r) => r.type === 'replacement')?.delta).toBeCloseTo(78.9, 9);
+  });
+
+  it('meter replacement stated a little late while the new meter\'s first reading is still held', () => {
+    const { out } = feed(oneMeter(), [[D0, 45_600.0], [D0 + 20 * MIN, 0.0], [D0 + 40 * MIN, 12.3]], D0 + HOUR + 5_000, (e, i) =>
+      i === 2 ? e.recordReplacement({ device: 'm', point: 'active_energy_import_total', ts_ms: D0 + 21 * MIN, old_final: 45_678.9, new_initial: 0.0 }) : []);
+    expect(energyRecords(out, '1h')[0]?.quantity).toBeCloseTo(91.2, 9);
+    expect(eventRecords(out).filter((r) => r.type === 'reset')).toHaveLength(0);
+  });
+
+  it('a reset long before a replacement is not taken for it', () => {
+    // The meter was reset (by a tamper or a firmware update) at 00:20 and counted on to
+    // 300.0; it is replaced at 02:30 reading 310.0, and the new one reads 4.0 at 02:45.
+    const { out } = feed(oneMeter(), [[D0, 45_600.0], [D0 + 20 * MIN, 0.0], [D0 + 30 * MIN, 5.0], [D0 + 2 * HOUR + 20 * MIN, 300.0], [D0 + 2 * HOUR + 45 * MIN, 4.0]], D0 + 3 * HOUR + 5_000, (e, i) =>
+      i === 4 ? e.recordReplacement({ device: 'm', point: 'active_energy_import_total', ts_ms: D0 + 2 * HOUR + 30 * MIN, old_final: 310.0, new_initial: 0.0 }) : []);
+    // 5.0 + 295.0 counted after the reset, then 10.0 + 4.0 across the swap; nothing across the old reset
+    const total = energyRecords(out, '1h').reduce((acc, r) => acc + (r.quantity ?? 0), 0);
+    expect(total).toBeCloseTo(314.0, 9);
+  });
+
   it('gap: 00:00 = 5,000.0 and 01:00 = 5,600.0 → hour 600 exact, four quarters of 150 flagged estimated', () => {
     const { out } = feed(oneMeter(), [[D0, 5_000.0], [D0 + HOUR, 5_600.0]], D0 + HOUR + 5_000);
     expect(energyRecords(out, '1h').map((r) => [r.quantity, r.estimated])).toEqual([[600, false]]);
