@@ -28,6 +28,7 @@ import { Outbox } from '../src/outbox/outbox.js';
 import { Pipeline } from '../src/pipeline/pipeline.js';
 import { toLine } from '../src/sinks/influx/line-protocol.js';
 import { recordToPoints } from '../src/sinks/influx/points.js';
+import { InfluxWriter } from '../src/sinks/influx/writer.js';
 import { createTopics } from '../src/sinks/mqtt/topics.js';
 import { influxQuery, startInfluxd, startMosquitto } from './servers.js';
 import type { BenchRow } from './table.js';
@@ -56,8 +57,15 @@ const round = (x: number, digits = 1): number => Math.round(x * 10 ** digits) / 
 
 // ------------------------------------------------------------------ outbox write cost
 
-function outboxWriteCost(dir: string): BenchRow[] {
-  const outbox = new Outbox(join(dir, 'write-cost.sqlite'), ['mqtt', 'influx']);
+function outboxWriteCost(dir: string, withInflux: boolean): BenchRow[] {
+  // With an InfluxDB sink the outbox stores each record's line protocol too (Delivery
+  // sets the writer as its store encoder); an MQTT-only gateway stores the JSON alone.
+  const writer = new InfluxWriter(InfluxConfig.parse({ url: 'http://127.0.0.1:9', api: 'v1', database: 'cost' }), IDENTITY, quiet);
+  const sinks = withInflux ? ['mqtt', 'influx'] : ['mqtt'];
+  const outbox = new Outbox(join(dir, `write-cost-${sinks.join('-')}.sqlite`), {
+    sinks, storeEncoder: withInflux ? { sink: writer.name, encode: writer.encode } : undefined,
+  });
+  const sinkLabel = withInflux ? 'MQTT and InfluxDB sinks (line protocol stored too)' : 'MQTT sink only';
   const record = telemetryFromPoll(poll(1, Date.now(), 40), 'eastron-sdm630');
   const perCommit = 100; // a 100 ms pipeline batch at 1,000 polls/s
   const commits = 200;
@@ -82,10 +90,10 @@ function outboxWriteCost(dir: string): BenchRow[] {
   times.sort((a, b) => a - b);
   single.sort((a, b) => a - b);
   return [
-    { suite: SUITE, metric: `outbox write cost, ${perCommit} telemetry records (40 values) per commit, load ${round(load1, 2)}`, value: round((total * 1000) / (commits * perCommit), 1), unit: 'µs/record' },
-    { suite: SUITE, metric: 'outbox write cost, CPU (all threads) per record', value: round((cpu.user + cpu.system) / (commits * perCommit), 1), unit: 'µs/record' },
-    { suite: SUITE, metric: `outbox commit of ${perCommit} records, p50 / p99`, value: `${round(quantile(times, 0.5), 2)} / ${round(quantile(times, 0.99), 2)}`, unit: 'ms' },
-    { suite: SUITE, metric: 'outbox commit of 1 record (fsync-bound: this disk), p50 / p99', value: `${round(quantile(single, 0.5), 2)} / ${round(quantile(single, 0.99), 2)}`, unit: 'ms' },
+    { suite: SUITE, metric: `outbox write cost, ${sinkLabel}, ${perCommit} telemetry records (40 values) per commit, load ${round(load1, 2)}`, value: round((total * 1000) / (commits * perCommit), 1), unit: 'µs/record' },
+    { suite: SUITE, metric: `outbox write cost, ${sinkLabel}, CPU (all threads) per record`, value: round((cpu.user + cpu.system) / (commits * perCommit), 1), unit: 'µs/record' },
+    { suite: SUITE, metric: `outbox commit of ${perCommit} records, ${sinkLabel}, p50 / p99`, value: `${round(quantile(times, 0.5), 2)} / ${round(quantile(times, 0.99), 2)}`, unit: 'ms' },
+    ...(withInflux ? [] : [{ suite: SUITE, metric: 'outbox commit of 1 record (fsync-bound: this disk), p50 / p99', value: `${round(quantile(single, 0.5), 2)} / ${round(quantile(single, 0.99), 2)}`, unit: 'ms' }]),
   ];
 }
 
@@ -99,8 +107,18 @@ async function replay(dir: string, rows: number): Promise<BenchRow[]> {
     const t0Ms = Date.now() - Math.ceil(rows / meters) * 1000;
     const recordAt = (i: number) => telemetryFromPoll(poll(i % meters, t0Ms + Math.floor(i / meters) * 1000, values), 'eastron-sdm630');
 
-    // The backlog: what an outage leaves in the outbox.
-    const outbox = new Outbox(join(dir, 'replay.sqlite'), { sinks: ['influx'], limits: { maxBytes: 16 * 1024 ** 3 } });
+    // The production wiring (Delivery: outbox with the writer's line protocol stored with
+    // each record, sink runner, Influx writer with its defaults: gzip, 2 batches in
+    // flight), not started until the replay is measured.
+    const delivery = new Delivery({
+      outboxFile: join(dir, 'replay.sqlite'),
+      outbox: OutboxConfig.parse({ max_bytes: 16 * 1024 ** 3 }),
+      identity: IDENTITY,
+      log: quiet,
+      influx: InfluxConfig.parse({ url: influx.url, api: 'v1', database: 'replay', batch_size: BATCH, replay_rate: 0 }),
+    });
+    // The backlog: what an outage leaves in the outbox, stored as the pipeline stores it.
+    const outbox = delivery.outbox;
     const fillStart = performance.now();
     for (let i = 0; i < rows; i += BATCH) {
       const n = Math.min(BATCH, rows - i);
@@ -140,16 +158,7 @@ async function replay(dir: string, rows: number): Promise<BenchRow[]> {
     plain.length = 0;
     gzipped.length = 0;
 
-    // Ours: the production wiring (Delivery: outbox, sink runner, Influx writer with its
-    // defaults: gzip, 2 batches in flight) replays the backlog, without a replay limit.
-    outbox.close();
-    const delivery = new Delivery({
-      outboxFile: join(dir, 'replay.sqlite'),
-      outbox: OutboxConfig.parse({ max_bytes: 16 * 1024 ** 3 }),
-      identity: IDENTITY,
-      log: quiet,
-      influx: InfluxConfig.parse({ url: influx.url, api: 'v1', database: 'replay', batch_size: BATCH, replay_rate: 0 }),
-    });
+    // Ours: the delivery replays the backlog, without a replay limit.
     await delivery.influx!.ensureDatabase();
     await settle(influx.pid);
     const ours = await measure(influx.pid, rows, async () => {
@@ -163,7 +172,7 @@ async function replay(dir: string, rows: number): Promise<BenchRow[]> {
     const n = rows.toLocaleString('en-US');
     const cost = (c: Cost) => `${round(c.selfUsPerRow, 1)} / ${round(c.influxUsPerRow, 1)}`;
     return [
-      { suite: SUITE, metric: `outbox bulk append, ${BATCH} records per commit (${values}-value telemetry)`, value: round((fillMs * 1000) / rows, 1), unit: 'µs/record' },
+      { suite: SUITE, metric: `outbox bulk append, ${BATCH} records per commit (${values}-value telemetry, line protocol stored with it)`, value: round((fillMs * 1000) / rows, 1), unit: 'µs/record' },
       { suite: SUITE, metric: `bare bulk HTTP write into InfluxDB 1.x, ${n} rows (${BATCH} per request, gzip level 1, 2 in flight: our request shape)`, value: Math.round(bareGzip.rowsPerS), unit: 'rows/s' },
       { suite: SUITE, metric: `bare bulk HTTP write, ${n} rows (${BATCH} per request, uncompressed, 1 in flight: the former reference)`, value: Math.round(barePlain.rowsPerS), unit: 'rows/s' },
       { suite: SUITE, metric: `replay of ${n} queued rows into InfluxDB 1.x (outbox → runner → writer, gzip)`, value: Math.round(ours.rowsPerS), unit: 'rows/s' },
@@ -305,7 +314,7 @@ export async function run(args: string[]): Promise<BenchRow[]> {
     const only = args.find((a) => a.startsWith('--only='))?.slice('--only='.length).split(',');
     const want = (part: string) => !only || only.includes(part);
     const out: BenchRow[] = [];
-    if (want('write')) out.push(...outboxWriteCost(dir));
+    if (want('write')) out.push(...outboxWriteCost(dir, false), ...outboxWriteCost(dir, true));
     // The low-latency setting the target is about, with the broker's Nagle off (the
     // subscriber measures broker → subscriber too) and at its default; and the default
     // commit grouping.

@@ -47,6 +47,7 @@ export class Delivery {
         maxAgeMs: { telemetry: opts.outbox.max_age_telemetry, interval: opts.outbox.max_age_intervals },
       },
       log: log.child({ component: 'outbox' }),
+      storeEncoder: this.influx ? { sink: this.influx.name, encode: this.influx.encode } : undefined,
     });
     if (this.publisher && opts.mqtt) {
       this.runners.push(new SinkRunner(this.outbox, this.publisher, log.child({ sink: 'mqtt' }), {

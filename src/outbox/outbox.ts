@@ -21,6 +21,17 @@ export interface QueuedRecord<T = unknown> {
 export type StoredEncoder = (payload: string, kind: string) => unknown;
 
 /**
+ * A sink whose wire text is made when a record is stored, and stored with it (InfluxDB
+ * line protocol). Making it costs the same then as when sending; but a backlog is sent
+ * as fast as it can be read, while it was stored at the pace the meters were read.
+ * `encode` returns undefined for a record it leaves to the sink's own encoder.
+ */
+export interface StoreEncoder {
+  sink: string;
+  encode: (payload: string, kind: string) => string | undefined;
+}
+
+/**
  * A record read from the outbox. The JSON is parsed on first use of `record` only: the
  * InfluxDB writer formats telemetry straight from the stored text, and parsing (and
  * collecting) millions of objects it never looks at was most of a replay's CPU.
@@ -59,7 +70,7 @@ export function recordClass(kind: string): RecordClass {
 export type DropReason = 'size' | 'age';
 
 export interface OutboxLimits {
-  /** Payload bytes held at most (UTF-8 JSON); the file on disk is somewhat larger. */
+  /** Bytes held at most (UTF-8 JSON, and the text stored for a StoreEncoder); the file on disk is somewhat larger. */
   maxBytes: number;
   /** Records older than this are dropped, per class; 0 = no age limit. */
   maxAgeMs: Record<RecordClass, number>;
@@ -69,6 +80,8 @@ export interface OutboxOptions {
   sinks: string[];
   limits?: Partial<OutboxLimits>;
   log?: Logger;
+  /** Text made for one sink as records are stored; next() for that sink returns it as `encoded`. */
+  storeEncoder?: StoreEncoder;
 }
 
 /** A slice of a sink's queue: every unacknowledged record with seq in [fromSeq, toSeq]. */
@@ -98,6 +111,9 @@ export interface OutboxStats {
 }
 
 type Row = [seq: number, kind: string, createdMs: number, payload: string];
+/** payload is only read when there is no stored encoding. */
+type EncodedRow = [seq: number, kind: string, createdMs: number, encoded: string | null, payload: string | null];
+type InsertRow = [kind: string, createdMs: number, payload: string, bytes: number, encoded: string | null];
 /** Rows deleted, by class: [isTelemetry (1/0), count, bytes]. */
 type Removed = Array<[isTelemetry: number, count: number, bytes: number]>;
 type ScanRow = [seq: number, kind: string, createdMs: number, bytes: number];
@@ -113,6 +129,15 @@ const SIZE_EPISODE_END = 0.9;
 const SCAN_PAGE = 2000;
 /** Acknowledgements wait at most this long for a commit to be written with. */
 const ACK_WRITE_MS = 250;
+
+/** The store encoder's text, or null: a record it cannot encode must not stop the commit (the sink encodes it when reading). */
+function storedText(e: StoreEncoder, payload: string, kind: string): string | null {
+  try {
+    return e.encode(payload, kind) ?? null;
+  } catch {
+    return null;
+  }
+}
 
 /**
  * A record to store. `json`, when given, is the record's JSON text (JSON.stringify of
@@ -138,6 +163,7 @@ export class Outbox {
   private readonly sinks: string[];
   private readonly limits: OutboxLimits;
   private readonly log: Logger | undefined;
+  private readonly storeEncoder: StoreEncoder | undefined;
   private readonly acked = new Map<string, SeqRange[]>();
   /** Rows still held that a sink has acknowledged (held for another sink): pending = depth - this. */
   private readonly ackedHeld = new Map<string, number>();
@@ -166,6 +192,7 @@ export class Outbox {
     putState: Database.Statement;
     getState: Database.Statement;
     range: Database.Statement;
+    rangeEncoded: Database.Statement;
     countRange: Database.Statement;
     countRangeLimited: Database.Statement;
     firstInRange: Database.Statement;
@@ -178,7 +205,7 @@ export class Outbox {
     insertAck: Database.Statement;
     bumpCounter: Database.Statement;
   };
-  private readonly commitTx: (rows: Array<[string, number, string, number]>, states: Array<[string, string]>, acks: AckWrite | null) => AckWritten | null;
+  private readonly commitTx: (rows: InsertRow[], states: Array<[string, string]>, acks: AckWrite | null) => AckWritten | null;
   private readonly ackWriteTx: (acks: AckWrite) => AckWritten;
   private readonly ackTx: (sink: string, set: readonly SeqRange[], fresh: readonly SeqRange[], deletable: readonly SeqRange[]) => { freshHeld: number; removed: Removed };
   private readonly dropTx: (cls: RecordClass, reason: DropReason, fromSeq: number, toSeq: number, maxCreatedMs: number) => Array<[number, number, number]>;
@@ -188,6 +215,7 @@ export class Outbox {
     if (file !== ':memory:') mkdirSync(dirname(file), { recursive: true });
     this.sinks = [...options.sinks];
     this.log = options.log;
+    this.storeEncoder = options.storeEncoder;
     this.limits = {
       maxBytes: options.limits?.maxBytes ?? DEFAULT_LIMITS.maxBytes,
       maxAgeMs: { ...DEFAULT_LIMITS.maxAgeMs, ...options.limits?.maxAgeMs },
@@ -209,12 +237,15 @@ export class Outbox {
     this.checkpointer = file === ':memory:' ? null : startCheckpointer(file);
     if (this.checkpointer) this.db.pragma('wal_autocheckpoint = 0');
 
-    const insert = this.db.prepare('INSERT INTO records (kind, created_ms, payload, bytes) VALUES (?, ?, ?, ?)');
+    const insert = this.db.prepare('INSERT INTO records (kind, created_ms, payload, bytes, encoded) VALUES (?, ?, ?, ?, ?)');
     this.stmts = {
       insert,
       putState: this.db.prepare('INSERT INTO state (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value'),
       getState: this.db.prepare('SELECT value FROM state WHERE key = ?'),
       range: this.db.prepare('SELECT seq, kind, created_ms, payload FROM records WHERE seq >= ? AND seq <= ? ORDER BY seq LIMIT ?').raw(),
+      rangeEncoded: this.db.prepare(
+        'SELECT seq, kind, created_ms, encoded, CASE WHEN encoded IS NULL THEN payload END FROM records WHERE seq >= ? AND seq <= ? ORDER BY seq LIMIT ?',
+      ).raw(),
       countRange: this.db.prepare('SELECT COUNT(*) FROM records WHERE seq >= ? AND seq <= ?').pluck(),
       countRangeLimited: this.db.prepare('SELECT COUNT(*) FROM (SELECT 1 FROM records WHERE seq >= ? AND seq <= ? LIMIT ?)').pluck(),
       firstInRange: this.db.prepare('SELECT created_ms FROM records WHERE seq >= ? AND seq <= ? ORDER BY seq LIMIT 1').pluck(),
@@ -231,8 +262,8 @@ export class Outbox {
       bumpCounter: this.db.prepare('INSERT INTO counters (name, value) VALUES (?, ?) ON CONFLICT(name) DO UPDATE SET value = value + excluded.value'),
     };
 
-    this.commitTx = this.db.transaction((rows: Array<[string, number, string, number]>, states: Array<[string, string]>, acks: AckWrite | null) => {
-      for (const r of rows) this.lastSeq = Number(insert.run(r[0], r[1], r[2], r[3]).lastInsertRowid);
+    this.commitTx = this.db.transaction((rows: InsertRow[], states: Array<[string, string]>, acks: AckWrite | null) => {
+      for (const r of rows) this.lastSeq = Number(insert.run(r[0], r[1], r[2], r[3], r[4]).lastInsertRowid);
       for (const [key, value] of states) this.stmts.putState.run(key, value);
       return acks ? this.runAckWrite(acks) : null;
     });
@@ -287,6 +318,8 @@ export class Outbox {
       this.db.exec('ALTER TABLE records ADD COLUMN bytes INTEGER NOT NULL DEFAULT 0');
     }
     this.db.exec('UPDATE records SET bytes = length(CAST(payload AS BLOB)) WHERE bytes = 0');
+    // Outboxes written before sinks could store their own text with a record.
+    if (!columns.some((c) => c.name === 'encoded')) this.db.exec('ALTER TABLE records ADD COLUMN encoded TEXT');
     const hasCursors = this.db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'cursors'").get();
     if (hasCursors) {
       this.db.transaction(() => {
@@ -324,9 +357,12 @@ export class Outbox {
    * nothing double-counted, nothing lost.
    */
   commit(records: RecordToStore[], states: Record<string, unknown>, nowMs: number): void {
-    const rows = records.map((r): [string, number, string, number] => {
+    const storeEncoder = this.storeEncoder;
+    const rows = records.map((r): InsertRow => {
       const payload = r.json ?? JSON.stringify(r.record);
-      return [r.kind, nowMs, payload, Buffer.byteLength(payload, 'utf8')];
+      const encoded = storeEncoder ? storedText(storeEncoder, payload, r.kind) : null;
+      const bytes = Buffer.byteLength(payload, 'utf8') + (encoded === null ? 0 : Buffer.byteLength(encoded, 'utf8'));
+      return [r.kind, nowMs, payload, bytes, encoded];
     });
     // Acknowledgements taken since the last write ride along: no transaction of their own.
     const acks = this.planAckWrite();
@@ -369,8 +405,15 @@ export class Outbox {
     if (gaps.length === 0) return { records, fromSeq: 0, toSeq: -1 };
     const fromSeq = gaps[0]![0];
     let toSeq = fromSeq - 1;
+    const stored = encode !== undefined && this.storeEncoder?.sink === sink;
     for (const [lo, hi] of gaps) {
-      if (encode) {
+      if (stored) {
+        // Text made when the record was stored; rows stored without one (by an older
+        // version, or left to the sink) are encoded now.
+        for (const [seq, kind, createdMs, encoded, payload] of this.stmts.rangeEncoded.iterate(lo, hi, limit - records.length) as IterableIterator<EncodedRow>) {
+          records.push(new EncodedRecord(seq, kind, createdMs, encoded ?? encode(payload!, kind)) as QueuedRecord<T>);
+        }
+      } else if (encode) {
         // Row by row, each stored text encoded and dropped at once: a whole batch of
         // texts held while it is encoded is copied by every young-generation collection
         // that the encoding triggers (most of a replay's garbage-collection time).

@@ -77,6 +77,39 @@ describe('outbox', () => {
     expect(encoded.records.map((r) => r.encoded)).toEqual(plain.records.map((r) => `${r.kind}:${r.payload!.length}`));
   });
 
+  it('stores a sink\'s own text with each record and hands it back; records stored without it are encoded when read', () => {
+    const made: string[] = [];
+    const storeEncoder = { sink: 'influx', encode: (payload: string, kind: string) => {
+      made.push(payload);
+      if (kind === 'energy') return undefined; // left to the sink
+      if (payload.includes('"ts_ms":3,')) throw new Error('cannot encode this one');
+      return `stored:${kind}:${payload.length}`;
+    } };
+    // Written before the sink had a store encoder: no text stored.
+    let o = outbox(['mqtt', 'influx']);
+    o.commit([telemetry(1)], {}, 0);
+    o = reopen(o, { sinks: ['mqtt', 'influx'], storeEncoder });
+    const before = o.stats().bytes;
+    o.commit([telemetry(2), energy(5), telemetry(3)], {}, 0);
+    expect(made).toHaveLength(3);
+    const readNow = (payload: string, kind: string) => `read:${kind}:${payload.length}`;
+    const batch = o.next('influx', 10, {}, readNow);
+    const json = o.next('mqtt', 10).records.map((r) => r.payload!);
+    expect(batch.records.map((r) => r.encoded)).toEqual([
+      `read:telemetry:${json[0]!.length}`, // stored without text
+      `stored:telemetry:${json[1]!.length}`,
+      `read:energy:${json[2]!.length}`, // the encoder left it
+      `read:telemetry:${json[3]!.length}`, // the encoder threw: the commit went through all the same
+    ]);
+    // The MQTT sink still gets the stored JSON; the cap counts the stored text too.
+    expect(json.map((t) => JSON.parse(t) as unknown)).toEqual([telemetry(1), telemetry(2), energy(5), telemetry(3)].map((r) => r.record));
+    const jsonBytes = json.slice(1).reduce((n, t) => n + Buffer.byteLength(t), 0);
+    expect(o.stats().bytes - before).toBe(jsonBytes + `stored:telemetry:${json[1]!.length}`.length);
+    // The stored text survives a reopen.
+    o = reopen(o, { sinks: ['mqtt', 'influx'], storeEncoder });
+    expect(o.next('influx', 10, {}, readNow).records[1]?.encoded).toBe(`stored:telemetry:${json[1]!.length}`);
+  });
+
   it('takes an acknowledgement at once and writes it with the next commit, deleting what every sink has', () => {
     const o = outbox();
     o.commit([telemetry(1), telemetry(2), telemetry(3)], {}, 0);

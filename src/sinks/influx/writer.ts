@@ -64,8 +64,12 @@ export class InfluxWriter implements Sink {
     return true;
   }
 
-  /** Records are turned into line protocol as the outbox reads them (see Sink.encode). */
-  readonly encode = (payload: string): string[] => storedRecordLines(payload, this.id);
+  /**
+   * A stored record's lines, joined by newlines ('' when it has none). The outbox stores
+   * this with each record (Delivery sets it as the outbox's store encoder) and hands it
+   * back as `encoded`; records stored without it are encoded as they are read.
+   */
+  readonly encode = (payload: string): string => storedRecordLines(payload, this.id).join('\n');
 
   /**
    * API v1 only: creates the database if it is missing (CREATE DATABASE is idempotent).
@@ -87,12 +91,14 @@ export class InfluxWriter implements Sink {
 
   async deliver(batch: Array<QueuedRecord>, _ctx?: DeliveryContext): Promise<void> {
     let lines: string[] | null = [];
+    let count = 0;
     for (const item of batch) {
-      const rows = item.encoded !== undefined ? (item.encoded as string[])
-        : item.payload !== undefined ? storedRecordLines(item.payload, this.id) : recordLines(item.record, this.id);
-      for (const row of rows) lines.push(row);
+      const text = item.encoded !== undefined ? (item.encoded as string)
+        : item.payload !== undefined ? this.encode(item.payload) : recordLines(item.record, this.id).join('\n');
+      if (text === '') continue;
+      lines.push(text);
+      count += lineCount(text);
     }
-    const count = lines.length;
     if (count === 0) return;
     // One flat string is what waits for gzip and the response, not thousands of small
     // ones: a batch that survives young-generation collections is copied by each of
@@ -162,6 +168,13 @@ export class InfluxWriter implements Sink {
     }
     return { ok: false, code: res.status, body: text };
   }
+}
+
+/** Lines in a non-empty block of lines joined by newlines. */
+function lineCount(text: string): number {
+  let n = 1;
+  for (let i = text.indexOf('\n'); i >= 0; i = text.indexOf('\n', i + 1)) n += 1;
+  return n;
 }
 
 /** Retry-After in seconds or as an HTTP date; capped, since a long wait is better spent in backoff. */
