@@ -126,11 +126,11 @@ async function replay(dir: string, rows: number): Promise<BenchRow[]> {
     }
     const fillMs = performance.now() - fillStart;
 
-    // Bare: the same line protocol, prepared (and compressed) in advance, POSTed batch
-    // by batch. The reference is the request our writer makes — same batch size, gzip
-    // level 1, two requests in flight — so that the comparison is about our side's
-    // cost, not about what InfluxDB spends on a different request shape. The previous
-    // reference (uncompressed, one request at a time) is measured too.
+    // Bare: the same line protocol, prepared in advance, POSTed batch by batch. Two
+    // references: the plain bulk write the target is set against (uncompressed, one
+    // request at a time), and the request shape our writer uses (same batch size, gzip
+    // level 1, two in flight) with the compression done before the clock starts, which
+    // shows how much of two shared cores InfluxDB gets when the client costs nothing.
     const plain: Buffer[] = [];
     for (let i = 0; i < rows; i += BATCH) {
       const lines: string[] = [];
@@ -173,10 +173,11 @@ async function replay(dir: string, rows: number): Promise<BenchRow[]> {
     const cost = (c: Cost) => `${round(c.selfUsPerRow, 1)} / ${round(c.influxUsPerRow, 1)}`;
     return [
       { suite: SUITE, metric: `outbox bulk append, ${BATCH} records per commit (${values}-value telemetry, line protocol stored with it)`, value: round((fillMs * 1000) / rows, 1), unit: 'µs/record' },
-      { suite: SUITE, metric: `bare bulk HTTP write into InfluxDB 1.x, ${n} rows (${BATCH} per request, gzip level 1, 2 in flight: our request shape)`, value: Math.round(bareGzip.rowsPerS), unit: 'rows/s' },
-      { suite: SUITE, metric: `bare bulk HTTP write, ${n} rows (${BATCH} per request, uncompressed, 1 in flight: the former reference)`, value: Math.round(barePlain.rowsPerS), unit: 'rows/s' },
+      { suite: SUITE, metric: `bare bulk HTTP write into InfluxDB 1.x, ${n} rows (${BATCH} per request, uncompressed, 1 in flight)`, value: Math.round(barePlain.rowsPerS), unit: 'rows/s' },
+      { suite: SUITE, metric: `bare bulk HTTP write, ${n} rows (${BATCH} per request, compressed in advance with gzip level 1, 2 in flight)`, value: Math.round(bareGzip.rowsPerS), unit: 'rows/s' },
       { suite: SUITE, metric: `replay of ${n} queued rows into InfluxDB 1.x (outbox → runner → writer, gzip)`, value: Math.round(ours.rowsPerS), unit: 'rows/s' },
-      { suite: SUITE, metric: 'replay relative to the bare write with the same request shape (uncompressed bare in brackets)', value: `${round((100 * ours.rowsPerS) / bareGzip.rowsPerS, 0)} (${round((100 * ours.rowsPerS) / barePlain.rowsPerS, 0)})`, unit: '%', target: '≥ 70 %', ok: ours.rowsPerS >= 0.7 * bareGzip.rowsPerS },
+      { suite: SUITE, metric: 'replay relative to the bare bulk write', value: round((100 * ours.rowsPerS) / barePlain.rowsPerS, 0), unit: '%', target: '≥ 70 %', ok: ours.rowsPerS >= 0.7 * barePlain.rowsPerS },
+      { suite: SUITE, metric: 'replay relative to the pre-compressed bare write, 2 in flight', value: round((100 * ours.rowsPerS) / bareGzip.rowsPerS, 0), unit: '%' },
       { suite: SUITE, metric: 'CPU per row, our process / influxd: bare gzip', value: cost(bareGzip), unit: 'µs/row' },
       { suite: SUITE, metric: 'CPU per row, our process / influxd: bare uncompressed', value: cost(barePlain), unit: 'µs/row' },
       { suite: SUITE, metric: 'CPU per row, our process (all threads: SQLite checkpoints, gzip) / influxd: replay', value: cost(ours), unit: 'µs/row' },
