@@ -105,8 +105,8 @@ export class Delivery {
     const st = this.outbox.stats();
     const ageS = (ms: number | null) => (ms === null ? 0 : Math.max(0, (nowMs - ms) / 1000));
     m.add('energy_gateway_outbox_depth', 'gauge', 'Records held in the outbox, by class', RECORD_CLASSES.map((c) => ({ labels: { class: c }, value: st.byClass[c].depth })));
-    m.add('energy_gateway_outbox_bytes', 'gauge', 'Payload bytes held in the outbox', [{ value: st.bytes }]);
-    m.add('energy_gateway_outbox_max_bytes', 'gauge', 'Payload bytes the outbox holds at most (outbox.max_bytes)', [{ value: st.maxBytes }]);
+    m.add('energy_gateway_outbox_bytes', 'gauge', 'Bytes held in the outbox (record JSON, and InfluxDB line protocol stored with it)', [{ value: st.bytes }]);
+    m.add('energy_gateway_outbox_max_bytes', 'gauge', 'Bytes the outbox holds at most (outbox.max_bytes)', [{ value: st.maxBytes }]);
     m.add('energy_gateway_outbox_oldest_age_seconds', 'gauge', 'Age of the oldest held record', [{ value: ageS(st.oldestCreatedMs) }]);
     m.add('energy_gateway_outbox_dropped_total', 'counter', 'Records dropped unsent (cap reached or expired), by class and reason',
       RECORD_CLASSES.flatMap((c) => (['size', 'age'] as const).map((reason) => ({ labels: { class: c, reason }, value: st.dropped[c][reason] }))));
