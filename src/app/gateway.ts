@@ -71,6 +71,7 @@ export async function startGateway(config: RootConfig, opts: GatewayOptions): Pr
 
   const pipeline = new Pipeline({
     engine, outbox, log, models, batchMs: config.outbox.commit_interval,
+    observeTelemetry: opts.onRecord !== undefined,
     onStored: (records) => {
       delivery.notify();
       if (opts.onRecord) for (const r of records) opts.onRecord(r);

@@ -3,7 +3,8 @@ import type { Engine } from '../core/engine.js';
 import type { EngineRecord } from '../core/records.js';
 import type { DevicePoll } from '../core/sample.js';
 import { telemetryFromPoll, type TelemetryRecord } from '../core/telemetry.js';
-import type { Outbox } from '../outbox/outbox.js';
+import type { Outbox, RecordToStore } from '../outbox/outbox.js';
+import { telemetryJson } from './telemetry-json.js';
 
 export const ENGINE_STATE_KEY = 'engine';
 
@@ -23,6 +24,14 @@ export interface PipelineOptions {
   models: ReadonlyMap<string, string | null>;
   /** Called after records are durably stored (wakes the sinks). */
   onStored: (records: GatewayRecord[]) => void;
+  /**
+   * Whether onStored is given the telemetry records (default true). Without, telemetry
+   * goes to the outbox as text written straight from the poll, no record object is made
+   * for it, and onStored is still called after every commit, with the core's records
+   * only (possibly none): building an object per value per poll that nobody reads was a
+   * tenth of a poll's cost.
+   */
+  observeTelemetry?: boolean;
   now?: () => number;
   /** Telemetry is committed in batches this far apart (default 100 ms). */
   batchMs?: number;
@@ -41,10 +50,18 @@ export interface PipelineOptions {
  * stored, and the meters' counters carry whatever happened since. Telemetry is raw data
  * with no state behind it; it is committed on its own, sooner.
  */
+/** A poll's telemetry waiting for its commit: its text, and the record when someone wants it. */
+interface PendingTelemetry extends RecordToStore {
+  kind: 'telemetry';
+  /** Absent when nothing observes telemetry records and `json` was written. */
+  record: TelemetryRecord | undefined;
+  json: string | undefined;
+}
+
 export class Pipeline {
   readonly stats: PipelineStats = { polls: 0, records: {}, lastRecordMs: null, commitErrors: 0 };
   private readonly now: () => number;
-  private pendingTelemetry: TelemetryRecord[] = [];
+  private pendingTelemetry: PendingTelemetry[] = [];
   private pendingEngine: EngineRecord[] = [];
   private engineDirty = false;
   private lastStateCommitMs = 0;
@@ -56,7 +73,10 @@ export class Pipeline {
 
   onPoll(poll: DevicePoll): void {
     this.stats.polls += 1;
-    const telemetry = telemetryFromPoll(poll, this.opts.models.get(poll.device) ?? null);
+    const model = this.opts.models.get(poll.device) ?? null;
+    // Written before the core sees the poll, as the record was.
+    const json = telemetryJson(poll, model);
+    const record = json === undefined || (this.opts.observeTelemetry ?? true) ? telemetryFromPoll(poll, model) : undefined;
     let produced: EngineRecord[] = [];
     try {
       produced = this.opts.engine.ingest(poll);
@@ -65,7 +85,7 @@ export class Pipeline {
       // reading flowing and say so loudly rather than stopping acquisition.
       this.opts.log.error({ err, device: poll.device }, 'energy core failed on a poll');
     }
-    this.pendingTelemetry.push(telemetry);
+    this.pendingTelemetry.push({ kind: 'telemetry', record, json });
     this.pendingEngine.push(...produced);
     this.engineDirty = true;
     this.scheduleFlush();
@@ -111,7 +131,7 @@ export class Pipeline {
     this.flushTimer = null;
     const telemetry = this.pendingTelemetry;
     this.pendingTelemetry = [];
-    if (telemetry.length > 0 && !this.store(telemetry, false)) this.pendingTelemetry.unshift(...telemetry);
+    if (telemetry.length > 0 && !this.storeTelemetry(telemetry)) this.pendingTelemetry.unshift(...telemetry);
     const stateDue = force || this.now() - this.lastStateCommitMs >= (this.opts.stateMs ?? 1000);
     if (this.engineDirty && stateDue) {
       const records = this.pendingEngine;
@@ -125,21 +145,39 @@ export class Pipeline {
     }
   }
 
+  /** One transaction of telemetry. False when the disk refused it. */
+  private storeTelemetry(pending: PendingTelemetry[]): boolean {
+    if (!this.write(pending, false)) return false;
+    this.counted('telemetry', pending.length);
+    const records: GatewayRecord[] = [];
+    for (const t of pending) if (t.record !== undefined) records.push(t.record);
+    this.opts.onStored(records);
+    return true;
+  }
+
   /** One transaction; with the core's state when `withState`. False when the disk refused it. */
-  private store(records: GatewayRecord[], withState: boolean): boolean {
-    const rows = records.map((record) => ({ kind: record.kind, record }));
+  private store(records: EngineRecord[], withState: boolean): boolean {
+    if (!this.write(records.map((record) => ({ kind: record.kind, record })), withState)) return false;
+    for (const r of records) this.counted(r.kind, 1);
+    if (records.length > 0) this.opts.onStored(records);
+    return true;
+  }
+
+  private write(rows: RecordToStore[], withState: boolean): boolean {
     try {
       if (withState) this.opts.outbox.commit(rows, { [ENGINE_STATE_KEY]: this.opts.engine.snapshot() }, this.now());
       else this.opts.outbox.append(rows, this.now());
     } catch (err) {
       this.stats.commitErrors += 1;
       // Kept in memory: the next flush tries again (a full disk is usually temporary).
-      this.opts.log.error({ err, records: records.length }, 'outbox commit failed; retrying with the next batch');
+      this.opts.log.error({ err, records: rows.length }, 'outbox commit failed; retrying with the next batch');
       return false;
     }
-    for (const r of records) this.stats.records[r.kind] = (this.stats.records[r.kind] ?? 0) + 1;
     this.stats.lastRecordMs = this.now();
-    if (records.length > 0) this.opts.onStored(records);
     return true;
+  }
+
+  private counted(kind: string, n: number): void {
+    this.stats.records[kind] = (this.stats.records[kind] ?? 0) + n;
   }
 }

@@ -1,0 +1,98 @@
+import type { DevicePoll } from '../core/sample.js';
+
+/**
+ * The outbox text of a poll's telemetry record, written straight from the poll: exactly
+ * JSON.stringify(telemetryFromPoll(poll, model)), character for character, or undefined
+ * when the poll holds something this writer does not handle (then the caller stringifies
+ * the record as before).
+ *
+ * JSON.stringify walks a fresh object per value and quotes every key, unit and quality
+ * again on each poll: that was the largest single cost of a poll. Here the quoted pieces
+ * that repeat from poll to poll are made once; what remains per value is its number
+ * (String(x) is what JSON.stringify writes for a finite number, so float32 readings keep
+ * every digit they need to parse back to the same double).
+ */
+export function telemetryJson(poll: DevicePoll, model: string | null): string | undefined {
+  const values = poll.values;
+  // for…in also walks inherited enumerable keys: only plain objects are written here, so
+  // the order below is the one the record (a plain object filled in the same order) has.
+  const proto = Object.getPrototypeOf(values) as unknown;
+  if (proto !== Object.prototype && proto !== null) return undefined;
+  if (typeof poll.device !== 'string' || (model !== null && typeof model !== 'string')) return undefined;
+  const ts = scalar(poll.tsMs);
+  if (ts === undefined) return undefined;
+  let out = `${recordHead(poll.device, model)}${ts},"values":{`;
+  let first = true;
+  for (const id in values) {
+    // Assigning "__proto__" sets the record's prototype instead of adding a key.
+    if (id === '__proto__') return undefined;
+    const v = values[id]!;
+    const value = scalar(v.value);
+    if (value === undefined || typeof v.unit !== 'string' || typeof v.quality !== 'string') return undefined;
+    out += `${first ? '' : ','}${pointHead(id)}${value}${unitAndQuality(v.unit, v.quality)}`;
+    first = false;
+    if (v.sourceTsMs !== undefined) {
+      const at = scalar(v.sourceTsMs);
+      if (at === undefined) return undefined;
+      out += `,"source_ts_ms":${at}`;
+    }
+    if (v.status !== undefined) {
+      if (typeof v.status !== 'string') return undefined;
+      out += `,"status":${quote(v.status)}`;
+    }
+    out += '}';
+  }
+  return `${out}}}`;
+}
+
+/** A value as JSON.stringify writes it; undefined for what it would drop or refuse. */
+function scalar(x: unknown): string | undefined {
+  switch (typeof x) {
+    case 'number': return Number.isFinite(x) ? String(x) : 'null';
+    case 'string': return JSON.stringify(x);
+    case 'boolean': return x ? 'true' : 'false';
+    case 'object': return x === null ? 'null' : undefined;
+    default: return undefined;
+  }
+}
+
+/**
+ * The quoted pieces, by what they quote. Point ids, units, qualities and device names come
+ * from the configuration and profiles, so these stay small; the bound only keeps a source
+ * that invents ids (a misbehaving OPC UA server) from growing them without end.
+ */
+const CACHE_LIMIT = 10_000;
+const quotedText = new Map<string, string>();
+const pointHeads = new Map<string, string>();
+const tails = new Map<string, Map<string, string>>();
+const recordHeads = new Map<string, { model: string | null; head: string }>();
+
+function remember<K, V>(map: Map<K, V>, key: K, value: V): V {
+  if (map.size >= CACHE_LIMIT) map.clear();
+  map.set(key, value);
+  return value;
+}
+
+function quote(text: string): string {
+  return quotedText.get(text) ?? remember(quotedText, text, JSON.stringify(text));
+}
+
+/** `"id":{"value":` */
+function pointHead(id: string): string {
+  return pointHeads.get(id) ?? remember(pointHeads, id, `${JSON.stringify(id)}:{"value":`);
+}
+
+/** `,"unit":"…","quality":"…"` */
+function unitAndQuality(unit: string, quality: string): string {
+  const byQuality = tails.get(unit) ?? remember(tails, unit, new Map<string, string>());
+  return byQuality.get(quality) ?? remember(byQuality, quality, `,"unit":${JSON.stringify(unit)},"quality":${JSON.stringify(quality)}`);
+}
+
+/** `{"kind":"telemetry","device":"…","model":…,"ts_ms":` */
+function recordHead(device: string, model: string | null): string {
+  const known = recordHeads.get(device);
+  if (known !== undefined && known.model === model) return known.head;
+  const head = `{"kind":"telemetry","device":${JSON.stringify(device)},"model":${JSON.stringify(model)},"ts_ms":`;
+  remember(recordHeads, device, { model, head });
+  return head;
+}
