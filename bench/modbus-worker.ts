@@ -38,6 +38,8 @@ export interface WorkerStats {
   cycles: number[];
   /** This process's CPU time so far (user + system, all threads), µs. */
   cpuUs: number;
+  /** Of which in the kernel (socket writes and reads, fsync): what no user-space change shaves. */
+  cpuSystemUs: number;
   rssBytes: number;
   /** V8 heap in use, and memory outside it (Buffers, SQLite, sockets): where the RSS goes. */
   heapUsedBytes: number;
@@ -46,10 +48,10 @@ export interface WorkerStats {
 
 const send = (m: WorkerReply) => process.send?.(m);
 
-function own(): Pick<WorkerStats, 'cpuUs' | 'rssBytes' | 'heapUsedBytes' | 'externalBytes'> {
+function own(): Pick<WorkerStats, 'cpuUs' | 'cpuSystemUs' | 'rssBytes' | 'heapUsedBytes' | 'externalBytes'> {
   const cpu = process.cpuUsage();
   const mem = process.memoryUsage();
-  return { cpuUs: cpu.user + cpu.system, rssBytes: mem.rss, heapUsedBytes: mem.heapUsed, externalBytes: mem.external };
+  return { cpuUs: cpu.user + cpu.system, cpuSystemUs: cpu.system, rssBytes: mem.rss, heapUsedBytes: mem.heapUsed, externalBytes: mem.external };
 }
 
 let stats: () => WorkerReply = () => ({ stats: { polls: 0, requests: 0, cycles: [], errors: 0, ...own() } });

@@ -67,6 +67,18 @@ const pointHeads = new Map<string, string>();
 const tails = new Map<string, Map<string, string>>();
 const recordHeads = new Map<string, { model: string | null; head: string }>();
 
+/**
+ * The same text, held one byte per character where it can be. Point ids come from the
+ * profile parser as two-byte strings (a YAML source with one character beyond Latin-1
+ * makes every slice of it two-byte, whatever its content), and one two-byte piece makes
+ * the whole record two-byte: twice the bytes to flatten, measure and convert to UTF-8 on
+ * its way into SQLite. Latin-1 decoding always makes a one-byte string.
+ */
+function compact(text: string): string {
+  for (let i = 0; i < text.length; i++) if (text.charCodeAt(i) > 0xff) return text;
+  return Buffer.from(text, 'latin1').toString('latin1');
+}
+
 function remember<K, V>(map: Map<K, V>, key: K, value: V): V {
   if (map.size >= CACHE_LIMIT) map.clear();
   map.set(key, value);
@@ -74,25 +86,25 @@ function remember<K, V>(map: Map<K, V>, key: K, value: V): V {
 }
 
 function quote(text: string): string {
-  return quotedText.get(text) ?? remember(quotedText, text, JSON.stringify(text));
+  return quotedText.get(text) ?? remember(quotedText, text, compact(JSON.stringify(text)));
 }
 
 /** `"id":{"value":` */
 function pointHead(id: string): string {
-  return pointHeads.get(id) ?? remember(pointHeads, id, `${JSON.stringify(id)}:{"value":`);
+  return pointHeads.get(id) ?? remember(pointHeads, id, compact(`${JSON.stringify(id)}:{"value":`));
 }
 
 /** `,"unit":"…","quality":"…"` */
 function unitAndQuality(unit: string, quality: string): string {
   const byQuality = tails.get(unit) ?? remember(tails, unit, new Map<string, string>());
-  return byQuality.get(quality) ?? remember(byQuality, quality, `,"unit":${JSON.stringify(unit)},"quality":${JSON.stringify(quality)}`);
+  return byQuality.get(quality) ?? remember(byQuality, quality, compact(`,"unit":${JSON.stringify(unit)},"quality":${JSON.stringify(quality)}`));
 }
 
 /** `{"kind":"telemetry","device":"…","model":…,"ts_ms":` */
 function recordHead(device: string, model: string | null): string {
   const known = recordHeads.get(device);
   if (known !== undefined && known.model === model) return known.head;
-  const head = `{"kind":"telemetry","device":${JSON.stringify(device)},"model":${JSON.stringify(model)},"ts_ms":`;
+  const head = compact(`{"kind":"telemetry","device":${JSON.stringify(device)},"model":${JSON.stringify(model)},"ts_ms":`);
   remember(recordHeads, device, { model, head });
   return head;
 }

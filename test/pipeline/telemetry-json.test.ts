@@ -2,6 +2,7 @@
 // what JSON.stringify makes of the record: sinks send it as it is (MQTT payloads) or scan
 // it (InfluxDB rows), so one character off would change what leaves the gateway.
 import fc from 'fast-check';
+import { serialize } from 'node:v8';
 import { describe, expect, it } from 'vitest';
 import type { DevicePoll, PointValue, Quality } from '../../src/core/sample.js';
 import { telemetryFromPoll } from '../../src/core/telemetry.js';
@@ -84,6 +85,17 @@ describe('telemetryJson', () => {
       const parsed = JSON.parse(telemetryJson({ device: 'm1', tsMs: 1, values: v }, null)!) as { values: Record<string, { value: number }> };
       xs.forEach((x, i) => expect(Object.is(parsed.values[`p${i}`]!.value, x === 0 ? 0 : x)).toBe(true));
     }));
+  });
+
+  it('holds the text one byte per character even when ids and units come as two-byte strings', () => {
+    // V8's serializer tags a string by how it is held: '"' one byte per character, 'c' two.
+    const held = (text: string) => String.fromCharCode(serialize(text)[2]!);
+    const twoByte = (text: string) => `${text}\u2014`.slice(0, -1);
+    expect(held(twoByte('voltage_l1'))).toBe('c');
+    const values: Record<string, PointValue> = { [twoByte('voltage_l1')]: { value: 230.5, unit: twoByte('V'), quality: 'good' } };
+    const text = telemetryJson({ device: twoByte('m7'), tsMs: 1, values }, twoByte('sdm630'))!;
+    expect(held(text)).toBe('"');
+    expect(text).toBe(JSON.stringify(telemetryFromPoll({ device: 'm7', tsMs: 1, values }, 'sdm630')));
   });
 
   it('declines a poll whose values are not a plain object, and one with a value JSON would drop', () => {
