@@ -122,7 +122,8 @@ export class ModbusBus implements ModbusReader {
 
   private async readNow(unitId: number, fn: ModbusFunction, address: number, count: number, options: RequestOptions): Promise<number[] | boolean[]> {
     if (this.closed) throw new TransportError(`bus ${this.id} closed`, 'connection');
-    const conn = await this.connect();
+    // Connected (nearly always): no promise to wait for.
+    const conn = this.conn ?? (await this.connect());
     // Only RTU quarantines shapes; Modbus TCP needs no key string per request.
     const shape = this.framing === 'rtu' ? `${unitId}:${fn}:${count}` : '';
     const now = Date.now();

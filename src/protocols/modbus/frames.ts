@@ -147,6 +147,21 @@ export function toMbap(tid: number, rtuRequest: Uint8Array): Buffer {
   return out;
 }
 
+/**
+ * A read request as one MBAP frame: what toMbap(tid, rtuReadRequest(…)) makes, in one
+ * buffer instead of three and without the CRC it then drops.
+ */
+export function mbapReadRequest(tid: number, unit: number, fc: number, address: number, count: number): Buffer {
+  const out = Buffer.alloc(MBAP_HEADER + 6);
+  out.writeUInt16BE(tid & 0xffff, 0);
+  out.writeUInt16BE(6, 4);
+  out.writeUInt8(unit, 6);
+  out.writeUInt8(fc, 7);
+  out.writeUInt16BE(address, 8);
+  out.writeUInt16BE(count, 10);
+  return out;
+}
+
 /** A PDU with a CRC appended: the RTU form modbus-serial's client parses. */
 export function withCrc(pdu: Uint8Array): Buffer {
   const out = Buffer.alloc(pdu.length + 2);

@@ -1,5 +1,5 @@
 import { EXCEPTION_NAMES, TransportError } from './errors.js';
-import { judgePdu, readDataBytes, rtuReadRequest, scanMbap, scanRtu, toMbap, type Expectation } from './frames.js';
+import { judgePdu, mbapReadRequest, readDataBytes, rtuReadRequest, scanMbap, scanRtu, type Expectation } from './frames.js';
 import type { ByteLink } from './link.js';
 
 /** `mbap`: Modbus TCP (transaction ids); `rtu`: RTU frames with CRC, on a serial line or through TCP. */
@@ -79,14 +79,13 @@ export class GuardedPort {
         reject(new TransportError('timeout', 'timeout'));
       }, timeoutMs);
       this.pending = { expect, fc, count, resolve, reject, timer };
-      const frame = rtuReadRequest(unit, fc, address, count);
       if (this.framing === 'rtu') {
         // Nothing received before the request can be its answer.
         this.drop();
-        this.link.write(frame);
+        this.link.write(rtuReadRequest(unit, fc, address, count));
       } else {
         this.tid = (this.tid + 1) & 0xffff;
-        this.link.write(toMbap(this.tid, frame));
+        this.link.write(mbapReadRequest(this.tid, unit, fc, address, count));
       }
     });
   }

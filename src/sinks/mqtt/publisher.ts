@@ -21,6 +21,9 @@ export interface MqttPublisherOptions {
 
 type Routed = { topic: string; qos: 0 | 1 } | null;
 
+/** A key the publisher adds itself: a stored text holding one goes the general way. */
+const ORIGIN_KEY = /"(?:site|gateway|replayed)":/;
+
 /** A publish not confirmed within this is retried from the outbox (the broker is away or stuck). */
 const PUBLISH_TIMEOUT_MS = 30_000;
 
@@ -138,7 +141,8 @@ export class MqttPublisher implements Sink {
   private telemetryFromJson(json: string, suffix: string): { topic: string; payload: string } | null {
     const head = '{"kind":"telemetry","device":"';
     if (!json.startsWith(head) || json.includes('\\') || json.charCodeAt(json.length - 1) !== 125) return null;
-    if (json.includes('"site":') || json.includes('"gateway":') || json.includes('"replayed":')) return null;
+    // One pass instead of three string searches (each scanned the whole text).
+    if (ORIGIN_KEY.test(json)) return null;
     const end = json.indexOf('"', head.length);
     if (end < 0) return null;
     return { topic: this.opts.topics.telemetry(json.slice(head.length, end)), payload: json.slice(0, -1) + suffix };

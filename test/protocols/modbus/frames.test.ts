@@ -2,7 +2,7 @@ import { createRequire } from 'node:module';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import {
-  crc16, expectationFor, judgePdu, rtuReadRequest, rtuSilenceMs, scanMbap, scanRtu, toMbap, withCrc, type Expectation,
+  crc16, expectationFor, judgePdu, mbapReadRequest, rtuReadRequest, rtuSilenceMs, scanMbap, scanRtu, toMbap, withCrc, type Expectation,
 } from '../../../src/protocols/modbus/frames.js';
 
 // modbus-serial's own CRC, as an independent reference.
@@ -108,6 +108,12 @@ describe('Modbus TCP frames', () => {
     expect([...r.frames[0]!.pdu]).toEqual([1, 3, 0, 0, 0, 2]);
     expect(r.consumed).toBe(one.length);
     expect(r.desync).toBe(false);
+  });
+
+  it('builds a read request as the RTU frame would be wrapped, CRC dropped', () => {
+    fc.assert(fc.property(fc.integer({ min: 0, max: 0x1ffff }), fc.integer({ min: 0, max: 255 }), fc.constantFrom(1, 2, 3, 4), fc.integer({ min: 0, max: 0xffff }), fc.integer({ min: 1, max: 2000 }), (tid, unit, fnCode, address, count) => {
+      expect([...mbapReadRequest(tid, unit, fnCode, address, count)]).toEqual([...toMbap(tid, rtuReadRequest(unit, fnCode, address, count))]);
+    }));
   });
 
   it('says so when the stream is not Modbus TCP', () => {
