@@ -78,6 +78,36 @@ describe('telemetryJson', () => {
     }), { numRuns: 3000 });
   });
 
+  it('writes the same for a device whose points keep (or change) their layout from poll to poll', () => {
+    // Layouts are remembered per device and shared between devices: sequences of polls
+    // drawn from a few layouts over a few devices hit, miss and switch them.
+    const layoutArb = fc.array(pointId, { maxLength: 6 });
+    const step = fc.tuple(
+      fc.constantFrom('m1', 'm2', 'm3'), fc.nat(), fc.array(value, { minLength: 6, maxLength: 6 }),
+      fc.array(fc.constantFrom<Quality>('good', 'good', 'good', 'invalid'), { minLength: 6, maxLength: 6 }),
+      fc.array(fc.constantFrom('V', 'V', 'V', 'kWh'), { minLength: 6, maxLength: 6 }), fc.boolean(),
+    );
+    const pollsArb = fc.tuple(fc.array(layoutArb, { minLength: 1, maxLength: 3 }), fc.array(step, { minLength: 1, maxLength: 16 }));
+    fc.assert(fc.property(pollsArb, model, ([shapes, steps], m) => {
+      for (const [device, pick, vals, qualities, units, stamped] of steps) {
+        const values: Record<string, PointValue> = {};
+        shapes[pick % shapes.length]!.forEach((id, i) => {
+          const v: PointValue = { value: vals[i]!, unit: units[i]!, quality: qualities[i]! };
+          values[id] = stamped && i === 0 ? { ...v, sourceTsMs: 7 } : v;
+        });
+        const p = { device, tsMs: 1000, values };
+        let reference: string | undefined;
+        try {
+          reference = JSON.stringify(telemetryFromPoll(p, m));
+        } catch {
+          // see above
+        }
+        const text = telemetryJson(p, m);
+        if (text !== undefined || reference === undefined) expect(text).toBe(reference);
+      }
+    }), { numRuns: 1000 });
+  });
+
   it('keeps every digit of a float32 reading, so it parses back to the same double', () => {
     fc.assert(fc.property(fc.array(fc.float({ noNaN: true, noDefaultInfinity: true }), { minLength: 1, maxLength: 20 }), (xs) => {
       const v: Record<string, PointValue> = {};
