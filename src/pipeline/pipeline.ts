@@ -43,13 +43,6 @@ export interface PipelineOptions {
   stateMs?: number;
 }
 
-/**
- * Runs the energy core on every poll and stores what comes out. The core's records and
- * its state are committed together, so a crash at any point resumes without loss or
- * double counting: the core restarts from a state that matches exactly the records
- * stored, and the meters' counters carry whatever happened since. Telemetry is raw data
- * with no state behind it; it is committed on its own, sooner.
- */
 /** A poll's telemetry waiting for its commit: its text, and the record when someone wants it. */
 interface PendingTelemetry extends RecordToStore {
   kind: 'telemetry';
@@ -58,6 +51,13 @@ interface PendingTelemetry extends RecordToStore {
   json: string | undefined;
 }
 
+/**
+ * Runs the energy core on every poll and stores what comes out. The core's records and
+ * its state are committed together, so a crash at any point resumes without loss or
+ * double counting: the core restarts from a state that matches exactly the records
+ * stored, and the meters' counters carry whatever happened since. Telemetry is raw data
+ * with no state behind it; it is committed on its own, sooner.
+ */
 export class Pipeline {
   readonly stats: PipelineStats = { polls: 0, records: {}, lastRecordMs: null, commitErrors: 0 };
   private readonly now: () => number;
