@@ -17,7 +17,7 @@ import { Delivery } from './delivery.js';
 import { completeEngineConfig } from '../energy-io/engine-config.js';
 import { engineConfigFrom } from './engine-config.js';
 import { RequestListener } from './requests.js';
-import { startOpcuaSources, type AcquisitionEvents, type Source } from './opcua-sources.js';
+import { opcuaMetrics, startOpcuaSources, type AcquisitionEvents, type Source } from './opcua-sources.js';
 
 export interface GatewayOptions {
   log: Logger;
@@ -116,7 +116,7 @@ export async function startGateway(config: RootConfig, opts: GatewayOptions): Pr
         if (Date.now() - since >= 120_000) return { ready: false, reason: 'no records for 2 minutes' };
         return delivery.health();
       },
-      metrics: () => gatewayMetrics(pipeline, delivery, schedulers),
+      metrics: () => gatewayMetrics(pipeline, delivery, schedulers, opcua),
     }, log)
     : null;
 
@@ -144,7 +144,7 @@ export async function startGateway(config: RootConfig, opts: GatewayOptions): Pr
   };
 }
 
-function gatewayMetrics(pipeline: Pipeline, delivery: Delivery, schedulers: BusScheduler[]): string {
+function gatewayMetrics(pipeline: Pipeline, delivery: Delivery, schedulers: BusScheduler[], opcua: readonly Source[]): string {
   const m = new MetricsText();
   const devices = schedulers.flatMap((s) => s.deviceStats());
   m.add('energy_gateway_polls_total', 'counter', 'Successful device polls', devices.map((d) => ({ labels: { device: d.device }, value: d.polls })));
@@ -155,5 +155,6 @@ function gatewayMetrics(pipeline: Pipeline, delivery: Delivery, schedulers: BusS
   delivery.metrics(m);
   m.add('energy_gateway_records_total', 'counter', 'Records stored, by kind', Object.entries(pipeline.stats.records).map(([kind, value]) => ({ labels: { kind }, value })));
   m.add('energy_gateway_bus_overruns_total', 'counter', 'Poll cycles that overran their interval', schedulers.map((s, i) => ({ labels: { bus: String(i) }, value: s.overruns.count })));
+  opcuaMetrics(m, opcua);
   return m.toString();
 }

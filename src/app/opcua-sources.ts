@@ -8,6 +8,8 @@ import type { OpcuaProfile } from '../profiles/opcua-schema.js';
 import type { DriverProfile } from '../profiles/schema.js';
 import { resolveOpcuaDevice } from '../protocols/opcua/device.js';
 import type { OpcuaDeviceSpec } from '../protocols/opcua/points.js';
+import type { OpcuaSourceStats } from '../protocols/opcua/source.js';
+import type { MetricsText } from '../http/server.js';
 
 export interface AcquisitionEvents {
   onPoll(poll: DevicePoll): void;
@@ -16,6 +18,7 @@ export interface AcquisitionEvents {
 
 export interface Source {
   stop(): Promise<void>;
+  stats(): OpcuaSourceStats;
 }
 
 export type Problem = { path: (string | number)[]; message: string };
@@ -81,4 +84,21 @@ export async function startOpcuaSources(
   // start() never throws for an unreachable server: it keeps retrying and reports availability.
   await Promise.all(sources.map((s) => s.start()));
   return sources;
+}
+
+/** Each OPC UA session's state and counters for /metrics, labelled by bus. */
+export function opcuaMetrics(m: MetricsText, sources: readonly Source[]): void {
+  if (sources.length === 0) return;
+  const stats = sources.map((s) => s.stats());
+  const per = (pick: (st: OpcuaSourceStats) => number) => stats.map((st) => ({ labels: { bus: st.bus }, value: pick(st) }));
+  m.add('energy_gateway_opcua_connected', 'gauge', '1 while the OPC UA session is connected', per((st) => (st.connected ? 1 : 0)));
+  m.add('energy_gateway_opcua_sessions_created_total', 'counter', 'OPC UA sessions created (a rebuilt session counts again)', per((st) => st.sessions_created));
+  m.add('energy_gateway_opcua_connect_failures_total', 'counter', 'OPC UA connection attempts that failed (refused login, untrusted certificate, unreachable)', per((st) => st.connect_failures));
+  m.add('energy_gateway_opcua_reconnects_total', 'counter', 'OPC UA connections re-established with the session kept', per((st) => st.reconnects));
+  m.add('energy_gateway_opcua_watchdog_trips_total', 'counter', 'OPC UA sessions rebuilt because no data or keep-alive came in time', per((st) => st.watchdog_trips));
+  m.add('energy_gateway_opcua_monitored_items', 'gauge', 'OPC UA monitored items on the current session', per((st) => st.monitored_items));
+  m.add('energy_gateway_opcua_notifications_total', 'counter', 'OPC UA data change notifications received', per((st) => st.notifications));
+  m.add('energy_gateway_opcua_bad_values_total', 'counter', 'OPC UA values received with a status that is not good', per((st) => st.bad_values));
+  m.add('energy_gateway_opcua_bad_points', 'gauge', 'Points whose node is currently bad or unresolved', per((st) => st.bad_points.length));
+  m.add('energy_gateway_opcua_last_data_age_seconds', 'gauge', 'Time since the last value from the server (-1 before the first)', per((st) => (st.last_data_age_ms === null ? -1 : st.last_data_age_ms / 1000)));
 }

@@ -5,7 +5,9 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { OPCUACertificateManager } from 'node-opcua';
 import { afterEach, describe, expect, it } from 'vitest';
+import { opcuaMetrics } from '../../../src/app/opcua-sources.js';
 import { run as opcuaCli } from '../../../src/cli/opcua.js';
+import { MetricsText } from '../../../src/http/server.js';
 import { OpcuaBusConfig } from '../../../src/config/opcua.js';
 import { createOpcuaSource, type OpcuaDeviceSpec, type OpcuaSource } from '../../../src/protocols/opcua/source.js';
 import { benchNodeId, lineNodeId, startLineSimulator, type LineSimulator } from '../../../src/sim/opcua/line.js';
@@ -74,6 +76,15 @@ describe('opcua source', { timeout: 60_000 }, () => {
     expect(st.reads).toBeGreaterThan(0);
     // Every DevicePoll belongs to the one device and carries at least one value.
     expect(rec.polls.every((p) => p.device === 'press_line' && Object.keys(p.values).length > 0)).toBe(true);
+    // The session as /metrics shows it.
+    const m = new MetricsText();
+    opcuaMetrics(m, [src]);
+    const text = m.toString();
+    expect(text).toContain('energy_gateway_opcua_connected{bus="plc1"} 1\n');
+    expect(text).toContain('energy_gateway_opcua_sessions_created_total{bus="plc1"} 1\n');
+    expect(text).toContain('energy_gateway_opcua_monitored_items{bus="plc1"} 4\n');
+    expect(Number(/energy_gateway_opcua_notifications_total\{bus="plc1"\} (\d+)/.exec(text)?.[1])).toBeGreaterThan(0);
+    expect(Number(/energy_gateway_opcua_last_data_age_seconds\{bus="plc1"\} ([\d.]+)/.exec(text)?.[1])).toBeLessThan(10);
   });
 
   it('username + SignAndEncrypt / Basic256Sha256 with a test PKI; a wrong password stays offline and is never logged', async () => {
