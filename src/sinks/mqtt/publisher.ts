@@ -37,6 +37,8 @@ export class MqttPublisher implements Sink {
   private client: MqttClient | null = null;
   private readonly availability = new Map<string, AvailabilityPayload>();
   private connected = false;
+  /** A disconnect we asked for (shutdown) is not worth a warning. */
+  private stopping = false;
 
   constructor(private readonly opts: MqttPublisherOptions) {}
 
@@ -62,7 +64,7 @@ export class MqttPublisher implements Sink {
       void this.announce().catch((err: unknown) => log.warn({ err }, 'mqtt status publish failed'));
     });
     client.on('close', () => {
-      if (this.connected) log.warn({ url: config.url }, 'mqtt disconnected');
+      if (this.connected && !this.stopping) log.warn({ url: config.url }, 'mqtt disconnected');
       this.connected = false;
     });
     client.on('error', (err) => log.debug({ err }, 'mqtt client error'));
@@ -165,6 +167,7 @@ export class MqttPublisher implements Sink {
   async stop(): Promise<void> {
     const client = this.client;
     if (!client) return;
+    this.stopping = true;
     if (this.connected) {
       const offline: StatusPayload = { state: 'offline', version: this.opts.version, ts_ms: Date.now() };
       await Promise.race([

@@ -73,7 +73,7 @@ export class MqttSubscriber {
         .catch((err: unknown) => log.warn({ err }, 'subscribe failed; retried on reconnect'));
     });
     client.on('close', () => {
-      if (this.stats.connected) log.warn({ url: config.url }, 'mqtt disconnected');
+      if (this.stats.connected && !this.stopping) log.warn({ url: config.url }, 'mqtt disconnected');
       this.stats.connected = false;
     });
     client.on('error', (err) => log.debug({ err }, 'mqtt client error'));
