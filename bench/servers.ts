@@ -213,28 +213,37 @@ async function waitForPaths(paths: string[], child: ChildProcess, timeoutMs: num
   throw new Error(`socat did not create ${paths.join(', ')} within ${timeoutMs} ms: ${out().slice(-2000)}`);
 }
 
+/**
+ * socat with the given addresses, in its own temp dir, once the files at `paths` (pty
+ * links it makes) exist. Stopped by PID; the dir goes with it.
+ */
+async function startSocat(dir: string, addresses: string[], paths: string[]): Promise<{ pid: number; stop(): Promise<void> }> {
+  const bin = findBinary('socat');
+  if (!bin) {
+    rmSync(dir, { recursive: true, force: true });
+    throw new Error('socat not installed (apt-get install socat)');
+  }
+  let log = '';
+  const child = spawn(bin, ['-d', '-d', ...addresses], { stdio: ['ignore', 'pipe', 'pipe'] });
+  child.stderr?.on('data', (d: Buffer) => { log += d.toString(); });
+  const stop = async () => {
+    await stopChild(child);
+    rmSync(dir, { recursive: true, force: true });
+  };
+  await waitForPaths(paths, child, 10_000, () => log).catch(async (err: unknown) => {
+    await stop();
+    throw err;
+  });
+  return { pid: child.pid ?? -1, stop };
+}
+
 /** A socat pty pair in its own temp dir (links `a` and `b`), stopped by PID. */
 export async function startPtyPair(): Promise<PtyPair> {
-  const bin = findBinary('socat');
-  if (!bin) throw new Error('socat not installed (apt-get install socat)');
   const dir = mkdtempSync(join(tmpdir(), 'eg-pty-'));
   const a = join(dir, 'a');
   const b = join(dir, 'b');
-  let log = '';
-  const child = spawn(bin, ['-d', '-d', `pty,raw,echo=0,link=${a}`, `pty,raw,echo=0,link=${b}`], { stdio: ['ignore', 'pipe', 'pipe'] });
-  child.stderr?.on('data', (d: Buffer) => { log += d.toString(); });
-  await waitForPaths([a, b], child, 10_000, () => log).catch(async (err: unknown) => {
-    await stopChild(child);
-    rmSync(dir, { recursive: true, force: true });
-    throw err;
-  });
-  return {
-    a, b, pid: child.pid ?? -1,
-    stop: async () => {
-      await stopChild(child);
-      rmSync(dir, { recursive: true, force: true });
-    },
-  };
+  const socat = await startSocat(dir, [`pty,raw,echo=0,link=${a}`, `pty,raw,echo=0,link=${b}`], [a, b]);
+  return { a, b, ...socat };
 }
 
 /**
@@ -242,25 +251,10 @@ export async function startPtyPair(): Promise<PtyPair> {
  * simulated RTU line listens. Stopped by PID.
  */
 export async function startSerialDeviceServer(): Promise<{ port: number; path: string; pid: number; stop(): Promise<void> }> {
-  const bin = findBinary('socat');
-  if (!bin) throw new Error('socat not installed (apt-get install socat)');
   const dir = mkdtempSync(join(tmpdir(), 'eg-dtu-'));
   const path = join(dir, 'line');
   const port = await freePort();
-  let log = '';
   // The pty first: socat opens its addresses in order, and the line must exist before a client connects.
-  const child = spawn(bin, ['-d', '-d', `pty,raw,echo=0,link=${path}`, `tcp-listen:${port},bind=127.0.0.1,reuseaddr`], { stdio: ['ignore', 'pipe', 'pipe'] });
-  child.stderr?.on('data', (d: Buffer) => { log += d.toString(); });
-  await waitForPaths([path], child, 10_000, () => log).catch(async (err: unknown) => {
-    await stopChild(child);
-    rmSync(dir, { recursive: true, force: true });
-    throw err;
-  });
-  return {
-    port, path, pid: child.pid ?? -1,
-    stop: async () => {
-      await stopChild(child);
-      rmSync(dir, { recursive: true, force: true });
-    },
-  };
+  const socat = await startSocat(dir, [`pty,raw,echo=0,link=${path}`, `tcp-listen:${port},bind=127.0.0.1,reuseaddr`], [path]);
+  return { port, path, ...socat };
 }

@@ -207,7 +207,7 @@ export class Outbox {
   };
   private readonly commitTx: (rows: InsertRow[], states: Array<[string, string]>, acks: AckWrite | null) => AckWritten | null;
   private readonly ackWriteTx: (acks: AckWrite) => AckWritten;
-  private readonly ackTx: (sink: string, set: readonly SeqRange[], fresh: readonly SeqRange[], deletable: readonly SeqRange[]) => { freshHeld: number; removed: Removed };
+  private readonly ackSetTx: (sink: string, set: readonly SeqRange[]) => void;
   private readonly dropTx: (cls: RecordClass, reason: DropReason, fromSeq: number, toSeq: number, maxCreatedMs: number) => Array<[number, number, number]>;
 
   constructor(file: string, sinksOrOptions: string[] | OutboxOptions) {
@@ -268,20 +268,7 @@ export class Outbox {
       return acks ? this.runAckWrite(acks) : null;
     });
     this.ackWriteTx = this.db.transaction((acks: AckWrite) => this.runAckWrite(acks));
-    this.ackTx = this.db.transaction((sink: string, set: readonly SeqRange[], fresh: readonly SeqRange[], deletable: readonly SeqRange[]) => {
-      this.stmts.deleteAcks.run(sink);
-      for (const [lo, hi] of set) this.stmts.insertAck.run(sink, lo, hi);
-      // Newly acknowledged rows are either deleted now (every sink has them) or stay for
-      // another sink: only the latter need counting.
-      let freshHeld = 0;
-      for (const [lo, hi] of fresh) freshHeld += this.stmts.countRange.get(lo, hi) as number;
-      const removed: Removed = [];
-      for (const [lo, hi] of deletable) {
-        removed.push(...(this.stmts.sumRange.all(lo, hi) as Removed));
-        this.stmts.deleteRange.run(lo, hi);
-      }
-      return { freshHeld: freshHeld + count(removed), removed };
-    });
+    this.ackSetTx = this.db.transaction((sink: string, set: readonly SeqRange[]) => this.writeAckSet(sink, set));
     this.dropTx = this.db.transaction((cls: RecordClass, reason: DropReason, fromSeq: number, toSeq: number, maxCreatedMs: number) => {
       const removed = this.stmts.deleteClassRange.all(fromSeq, toSeq, cls === 'telemetry' ? 1 : 0, maxCreatedMs) as Array<[number, number, number]>;
       if (removed.length > 0) this.stmts.bumpCounter.run(`dropped.${cls}.${reason}`, removed.length);
@@ -337,7 +324,7 @@ export class Outbox {
       if (set.length === 0) {
         // A sink added later starts at the oldest record still held, so it gets the backlog.
         set = [[0, minSeq === null ? this.lastSeq : minSeq - 1]];
-        this.ackTx(sink, set, [], []);
+        this.ackSetTx(sink, set);
       }
       this.acked.set(sink, set);
       // Once per start: afterwards this count is kept up to date as rows come and go.
@@ -531,8 +518,7 @@ export class Outbox {
   private runAckWrite(acks: AckWrite): AckWritten {
     const credited: Array<[string, number]> = [];
     for (const [sink, ranges] of acks.fresh) {
-      this.stmts.deleteAcks.run(sink);
-      for (const [lo, hi] of this.ackSet(sink)) this.stmts.insertAck.run(sink, lo, hi);
+      this.writeAckSet(sink, this.ackSet(sink));
       // The change in rows held that this sink has acknowledged: those newly
       // acknowledged that stay (for another sink), less those it had acknowledged
       // before that are deleted now. Rows both newly acknowledged and deleted leave the
@@ -549,6 +535,12 @@ export class Outbox {
       this.stmts.deleteRange.run(lo, hi);
     }
     return { credited, removed };
+  }
+
+  /** Inside a transaction: a sink's acknowledged ranges as they now stand. */
+  private writeAckSet(sink: string, set: readonly SeqRange[]): void {
+    this.stmts.deleteAcks.run(sink);
+    for (const [lo, hi] of set) this.stmts.insertAck.run(sink, lo, hi);
   }
 
   /** After the transaction that wrote them committed. */
