@@ -8,6 +8,7 @@ import { startGateway, type RunningGateway } from '../src/app/gateway.js';
 import { parseConfigText } from '../src/config/loader.js';
 import { createLogger } from '../src/log/logger.js';
 import { loadCatalogueSync } from '../src/profiles/catalogue.js';
+import { benchCatalogue } from './bench-catalogue.js';
 import { ModbusBus } from '../src/protocols/modbus/bus.js';
 import { resolveModbusDevices } from '../src/protocols/modbus/device.js';
 import { createModbusClient, type ModbusClient } from '../src/protocols/modbus/lib.js';
@@ -80,7 +81,7 @@ async function startGatewayUnderTest(text: string): Promise<void> {
   const config = parseConfigText(text.replaceAll('${DATA_DIR}', dataDir), 'bench.yaml');
   // Overrun warnings from 50 saturated buses would drown the table; errors still show.
   const log = createLogger({ level: 'error', pretty: false, destination: process.stderr });
-  const gateway: RunningGateway = await startGateway(config, { log, catalogue: loadCatalogueSync() });
+  const gateway: RunningGateway = await startGateway(config, { log, catalogue: benchCatalogue() });
   stats = () => {
     const devices = gateway.schedulers.flatMap((s) => s.deviceStats());
     return {
@@ -108,7 +109,7 @@ async function startGatewayUnderTest(text: string): Promise<void> {
 async function startAcquisition(text: string): Promise<void> {
   const config = parseConfigText(text.replaceAll('${DATA_DIR}', tmpdir()), 'bench.yaml');
   const log = createLogger({ level: 'error', pretty: false, destination: process.stderr });
-  const { byBus } = resolveModbusDevices(config, loadCatalogueSync());
+  const { byBus } = resolveModbusDevices(config, benchCatalogue());
   let polls = 0;
   const schedulers: BusScheduler[] = [];
   const buses: ModbusBus[] = [];

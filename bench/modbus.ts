@@ -1,15 +1,20 @@
-// Modbus acquisition benchmark: simulated SDM630 meters (55 points, 3 coalesced requests a
-// poll), 20 unit ids per simulator port, simulators in two child processes, an MQTT broker in
+// Modbus acquisition benchmark: simulated SDM630 meters read two ways — the first block
+// alone (one 80-register read, 30 values: the load of the Node-RED figures the targets are
+// set against) and the full profile (55 values in 3 coalesced reads) — 20 unit ids per
+// simulator port, simulators in two child processes, an MQTT broker in
 // another. The gateway under test runs the real composition root in its own process — read
 // plan, codec, energy core with one account per meter, durable SQLite outbox, MQTT publishing
 // — so its CPU and RSS are its own. The bare modbus-serial loop reads the same requests from
 // the same simulators and decodes nothing.
 //
 //   MODBUS_BENCH_SECONDS   measured window per phase (default 20)
-//   MODBUS_BENCH_WARMUP    warm-up per phase (default 10)
+//   MODBUS_BENCH_WARMUP    warm-up per phase (default 30: the JIT is still compiling the hot
+//                          paths for the first ~20 s, and a gateway runs for months)
 //   --quick                5 s windows, 3 s warm-up (a smoke run, not for the README)
-//   --phases=a,b,…         run only these phases (g200, g1000, pp200, acq1000, bare200, bare,
-//                          sat, satacq); rows that need a phase not run are left out
+//   --phases=a,b,…         run only these phases (g200, g1000: one 80-register read a poll;
+//                          f200, f1000: the full SDM630 profile; pp200, acq1000, bare200,
+//                          bare200f, bare, sat, satacq); rows that need a phase not run are
+//                          left out
 //   MODBUS_BENCH_CPU_PROF  a directory: gateway workers run with --cpu-prof into it (profiling;
 //                          the profiler's own cost inflates the CPU figures of that run)
 //   MODBUS_BENCH_NODE_ARGS more node options for gateway workers, e.g. --heapsnapshot-signal=SIGUSR2
@@ -20,13 +25,12 @@ import { fork, type ChildProcess } from 'node:child_process';
 import os, { loadavg } from 'node:os';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { loadCatalogueSync } from '../src/profiles/catalogue.js';
 import { planProfile } from '../src/profiles/planner.js';
+import { BLOCK_DRIVER, FULL_DRIVER, benchCatalogue } from './bench-catalogue.js';
 import type { BenchRow } from './table.js';
 import type { WorkerReply, WorkerRequest, WorkerStats } from './modbus-worker.js';
 
 const SUITE = 'modbus';
-const DRIVER = 'eastron-sdm630';
 const UNITS_PER_PORT = 20;
 const SIM_PROCESSES = 2;
 
@@ -109,7 +113,7 @@ interface Phase {
   errors: number;
 }
 
-function gatewayConfig(ports: number[], meters: number, intervalMs: number, perPoint: boolean, brokerPort: number, acquisitionOnly = false): string {
+function gatewayConfig(driver: string, ports: number[], meters: number, intervalMs: number, perPoint: boolean, brokerPort: number, acquisitionOnly = false): string {
   const buses: string[] = [];
   const devices: string[] = [];
   const accounts: string[] = [];
@@ -117,7 +121,7 @@ function gatewayConfig(ports: number[], meters: number, intervalMs: number, perP
     const port = ports[Math.floor(i / UNITS_PER_PORT)]!;
     const bus = `sim${Math.floor(i / UNITS_PER_PORT)}`;
     if (i % UNITS_PER_PORT === 0) buses.push(`  - { id: ${bus}, type: modbus_tcp, host: 127.0.0.1, port: ${port}, timeout: 2s }`);
-    devices.push(`  - { id: m${i}, driver: ${DRIVER}, bus: ${bus}, unit_id: ${(i % UNITS_PER_PORT) + 1}, poll_interval: ${intervalMs}ms${perPoint ? ', per_point: true' : ''} }`);
+    devices.push(`  - { id: m${i}, driver: ${driver}, bus: ${bus}, unit_id: ${(i % UNITS_PER_PORT) + 1}, poll_interval: ${intervalMs}ms${perPoint ? ', per_point: true' : ''} }`);
     accounts.push(`  - { id: a${i}, meters: [{ device: m${i} }], windows: [1m, 15m] }`);
   }
   if (acquisitionOnly) {
@@ -153,12 +157,12 @@ async function measure(worker: Worker, seconds: number): Promise<{ first: Worker
 }
 
 async function gatewayPhase(opts: {
-  ports: number[]; meters: number; intervalMs: number; perPoint: boolean; brokerPort: number; warmupS: number; seconds: number;
+  driver: string; ports: number[]; meters: number; intervalMs: number; perPoint: boolean; brokerPort: number; warmupS: number; seconds: number;
   pointsPerPoll: number; requestsPerPoll: number; acquisitionOnly?: boolean; role?: 'gateway' | 'acquire';
 }): Promise<Phase> {
   const worker = startWorker(true);
   try {
-    await worker.request({ role: opts.role ?? 'gateway', config: gatewayConfig(opts.ports, opts.meters, opts.intervalMs, opts.perPoint, opts.brokerPort, opts.acquisitionOnly) });
+    await worker.request({ role: opts.role ?? 'gateway', config: gatewayConfig(opts.driver, opts.ports, opts.meters, opts.intervalMs, opts.perPoint, opts.brokerPort, opts.acquisitionOnly) });
     await sleep(opts.warmupS * 1000);
     const m = await measure(worker, opts.seconds);
     const polls = m.last.polls - m.first.polls;
@@ -205,8 +209,32 @@ function usPerPoll(p: { cpuPct: number; pollsPerS: number }): number {
   return Math.round((p.cpuPct * 10_000) / p.pollsPerS);
 }
 
-const PHASES = ['g200', 'g1000', 'pp200', 'acq1000', 'bare200', 'bare', 'sat', 'satacq'] as const;
+// g…: one 80-register read a poll (the SDM630's first block; Node-RED's load in the issue);
+// f…: the full SDM630 profile (three reads a poll). Saturation and the per-point and
+// acquisition-only phases use the full profile.
+const PHASES = ['g200', 'g1000', 'f200', 'f1000', 'pp200', 'acq1000', 'bare200', 'bare200f', 'bare', 'sat', 'satacq'] as const;
 type PhaseName = (typeof PHASES)[number];
+
+type BareRequest = { function: 'input' | 'holding'; address: number; count: number };
+
+/** What one poll of a driver reads: its planned requests and points. */
+interface Load {
+  driver: string;
+  requests: BareRequest[];
+  pointsPerPoll: number;
+  perPointRequests: number;
+}
+
+function loadOf(catalogue: ReturnType<typeof benchCatalogue>, driver: string): Load {
+  const plan = planProfile(catalogue.get(driver)!, 1000);
+  const requests = plan.flatMap((c) => c.requests);
+  return {
+    driver,
+    requests: requests.map((r) => ({ function: r.function as 'input' | 'holding', address: r.address, count: r.count })),
+    pointsPerPoll: plan.reduce((n, c) => n + c.points.length, 0),
+    perPointRequests: requests.reduce((n, r) => n + r.points.length, 0),
+  };
+}
 
 /** CPU % of one core the simulator processes used while `fn` ran. */
 async function simCpu<T>(sims: Worker[], fn: () => Promise<T>): Promise<{ result: T; simCpuPct: number }> {
@@ -226,12 +254,10 @@ export async function run(args: string[]): Promise<BenchRow[]> {
   const server = args.includes('--modbus-serial-sims') ? 'modbus-serial' as const : 'fast' as const;
   const load = loadavg()[0]!;
   const seconds = quick ? 5 : Number(process.env.MODBUS_BENCH_SECONDS ?? 20);
-  const warmupS = quick ? 3 : Number(process.env.MODBUS_BENCH_WARMUP ?? 10);
-  const profile = loadCatalogueSync().get(DRIVER)!;
-  const plan = planProfile(profile, 1000);
-  const requests = plan.flatMap((c) => c.requests);
-  const pointsPerPoll = plan.reduce((n, c) => n + c.points.length, 0);
-  const perPointRequests = requests.reduce((n, r) => n + r.points.length, 0);
+  const warmupS = quick ? 3 : Number(process.env.MODBUS_BENCH_WARMUP ?? 30);
+  const catalogue = benchCatalogue();
+  const block = loadOf(catalogue, BLOCK_DRIVER);
+  const full = loadOf(catalogue, FULL_DRIVER);
 
   const portsNeeded = Math.ceil(1000 / UNITS_PER_PORT);
   const sims = Array.from({ length: SIM_PROCESSES }, () => startWorker());
@@ -240,7 +266,7 @@ export async function run(args: string[]): Promise<BenchRow[]> {
   try {
     const ports: number[] = [];
     for (const sim of sims) {
-      const r = await sim.request({ role: 'sim', ports: portsNeeded / SIM_PROCESSES, unitsPerPort: UNITS_PER_PORT, driver: DRIVER, server });
+      const r = await sim.request({ role: 'sim', ports: portsNeeded / SIM_PROCESSES, unitsPerPort: UNITS_PER_PORT, driver: FULL_DRIVER, server });
       if (!('ready' in r) || !r.ports) throw new Error('simulator did not report its ports');
       ports.push(...r.ports);
     }
@@ -248,39 +274,45 @@ export async function run(args: string[]): Promise<BenchRow[]> {
     const interleaved = ports.map((_, i) => ports[(i % SIM_PROCESSES) * (portsNeeded / SIM_PROCESSES) + Math.floor(i / SIM_PROCESSES)]!);
     const b = await broker.request({ role: 'broker' });
     const brokerPort = 'ready' in b && b.ports ? b.ports[0]! : 0;
-    const common = { ports: interleaved, brokerPort, warmupS, seconds, pointsPerPoll };
-
-    const bareRequests = requests.map((r) => ({ function: r.function as 'input' | 'holding', address: r.address, count: r.count }));
+    const common = { ports: interleaved, brokerPort, warmupS, seconds };
+    const atBlock = { ...common, driver: block.driver, pointsPerPoll: block.pointsPerPoll, requestsPerPoll: block.requests.length };
+    const atFull = { ...common, driver: full.driver, pointsPerPoll: full.pointsPerPoll, requestsPerPoll: full.requests.length };
     const on = (phase: PhaseName) => phases === null || phases.has(phase);
     const say = (text: string) => process.stderr.write(`  modbus: ${text}…\n`);
 
-    if (on('g200')) say('200 meters, coalesced, 1 s');
-    const g200 = on('g200') ? await gatewayPhase({ ...common, meters: 200, intervalMs: 1000, perPoint: false, requestsPerPoll: requests.length }) : undefined;
-    if (on('g1000')) say('1,000 meters, coalesced, 1 s');
-    const g1000 = on('g1000') ? await gatewayPhase({ ...common, meters: 1000, intervalMs: 1000, perPoint: false, requestsPerPoll: requests.length }) : undefined;
+    if (on('g200')) say('200 meters, one 80-register read, 1 s');
+    const g200 = on('g200') ? await gatewayPhase({ ...atBlock, meters: 200, intervalMs: 1000, perPoint: false }) : undefined;
+    if (on('g1000')) say('1,000 meters, one 80-register read, 1 s');
+    const g1000 = on('g1000') ? await gatewayPhase({ ...atBlock, meters: 1000, intervalMs: 1000, perPoint: false }) : undefined;
+    if (on('f200')) say('200 meters, full SDM630 profile, 1 s');
+    const f200 = on('f200') ? await gatewayPhase({ ...atFull, meters: 200, intervalMs: 1000, perPoint: false }) : undefined;
+    if (on('f1000')) say('1,000 meters, full SDM630 profile, 1 s');
+    const f1000 = on('f1000') ? await gatewayPhase({ ...atFull, meters: 1000, intervalMs: 1000, perPoint: false }) : undefined;
     if (on('pp200')) say('200 meters, one request per point, 1 s');
-    const pp200 = on('pp200') ? await gatewayPhase({ ...common, meters: 200, intervalMs: 1000, perPoint: true, requestsPerPoll: perPointRequests }) : undefined;
+    const pp200 = on('pp200') ? await gatewayPhase({ ...atFull, meters: 200, intervalMs: 1000, perPoint: true, requestsPerPoll: full.perPointRequests }) : undefined;
     if (on('acq1000')) say('1,000 meters, acquisition only');
-    const acq1000 = on('acq1000') ? await gatewayPhase({ ...common, meters: 1000, intervalMs: 1000, perPoint: false, requestsPerPoll: requests.length, acquisitionOnly: true }) : undefined;
-    if (on('bare200')) say('bare modbus-serial loop at the 200-meter load');
-    const bare200 = on('bare200') ? await barePhase(interleaved.slice(0, 200 / UNITS_PER_PORT), bareRequests, warmupS, seconds, 1000) : undefined;
+    const acq1000 = on('acq1000') ? await gatewayPhase({ ...atFull, meters: 1000, intervalMs: 1000, perPoint: false, acquisitionOnly: true }) : undefined;
+    if (on('bare200')) say('bare modbus-serial loop at the 200-meter load, one read a poll');
+    const bare200 = on('bare200') ? await barePhase(interleaved.slice(0, 200 / UNITS_PER_PORT), block.requests, warmupS, seconds, 1000) : undefined;
+    if (on('bare200f')) say('bare modbus-serial loop at the 200-meter load, full profile');
+    const bare200f = on('bare200f') ? await barePhase(interleaved.slice(0, 200 / UNITS_PER_PORT), full.requests, warmupS, seconds, 1000) : undefined;
     // The bare loop runs before and after the saturation phases and the better run counts:
     // on a shared machine throughput follows the CPU left over, and the comparison should
     // not flatter the gateway.
     if (on('bare')) say('bare modbus-serial loop, flat out');
-    const bareA = on('bare') ? await simCpu(sims, () => barePhase(interleaved, bareRequests, warmupS, seconds)) : undefined;
+    const bareA = on('bare') ? await simCpu(sims, () => barePhase(interleaved, full.requests, warmupS, seconds)) : undefined;
     if (on('sat')) say('saturation, 1,000 meters every 100 ms');
-    const sat = on('sat') ? await simCpu(sims, () => gatewayPhase({ ...common, meters: 1000, intervalMs: 100, perPoint: false, requestsPerPoll: requests.length })) : undefined;
+    const sat = on('sat') ? await simCpu(sims, () => gatewayPhase({ ...atFull, meters: 1000, intervalMs: 100, perPoint: false })) : undefined;
     if (on('satacq')) say('saturation, acquisition path alone');
-    const satAcq = on('satacq') ? (await simCpu(sims, () => gatewayPhase({ ...common, meters: 1000, intervalMs: 100, perPoint: false, requestsPerPoll: requests.length, acquisitionOnly: true, role: 'acquire' }))).result : undefined;
+    const satAcq = on('satacq') ? (await simCpu(sims, () => gatewayPhase({ ...atFull, meters: 1000, intervalMs: 100, perPoint: false, acquisitionOnly: true, role: 'acquire' }))).result : undefined;
     if (on('bare')) say('bare modbus-serial loop, flat out, again');
-    const bareB = on('bare') ? await simCpu(sims, () => barePhase(interleaved, bareRequests, warmupS, seconds)) : undefined;
+    const bareB = on('bare') ? await simCpu(sims, () => barePhase(interleaved, full.requests, warmupS, seconds)) : undefined;
     const bestBare = bareA && bareB ? (bareA.result.requestsPerS >= bareB.result.requestsPerS ? bareA : bareB) : undefined;
     const bare = bestBare?.result;
 
-    const rowsFor = (label: string, p: Phase, cpuTarget: number, rssTarget: number): BenchRow[] => [
+    const rowsFor = (label: string, load: Load, p: Phase, cpuTarget: number, rssTarget: number): BenchRow[] => [
       { suite: SUITE, metric: `${label}: values/s`, value: Math.round(p.valuesPerS), unit: '1/s' },
-      { suite: SUITE, metric: `${label}: requests/s (coalesced, ${requests.length} per poll)`, value: Math.round(p.requestsPerS), unit: '1/s' },
+      { suite: SUITE, metric: `${label}: requests/s (coalesced, ${load.requests.length} per poll)`, value: Math.round(p.requestsPerS), unit: '1/s' },
       { suite: SUITE, metric: `${label}: poll cycle p50 / p99`, value: `${round(p.cycleP50)} / ${round(p.cycleP99)}`, unit: 'ms' },
       { suite: SUITE, metric: `${label}: gateway CPU`, value: round(p.cpuPct), unit: '% of one core', target: `≤ ${cpuTarget} %`, ok: p.cpuPct <= cpuTarget },
       { suite: SUITE, metric: `${label}: gateway CPU per poll (of which system)`, value: `${usPerPoll(p)} (${usPerPoll({ ...p, cpuPct: p.systemPct })})`, unit: 'µs' },
@@ -291,9 +323,22 @@ export async function run(args: string[]): Promise<BenchRow[]> {
       { suite: SUITE, metric: `machine: ${availableParallelismText()}, load average at start`, value: round(load, 2), unit: '' },
       { suite: SUITE, metric: `simulators: ${portsNeeded} ports × ${UNITS_PER_PORT} unit ids in ${SIM_PROCESSES} processes (${server === 'fast' ? 'MBAP server' : 'modbus-serial ServerTCP'})`, value: portsNeeded * UNITS_PER_PORT, unit: 'meters' },
     );
-    if (g200) rows.push(...rowsFor('200 meters @ 1 s', g200, 5, 150));
-    if (bare200) rows.push({ suite: SUITE, metric: '200-meter load (600 requests/s), bare modbus-serial loop: CPU', value: round(bare200.cpuPct), unit: '% of one core', target: 'floor for any modbus-serial client here' });
-    if (g1000) rows.push(...rowsFor('1,000 meters @ 1 s', g1000, 12, 200));
+    const blockLabel = `one ${block.requests[0]?.count ?? 0}-register read`;
+    const fullLabel = `full SDM630, ${full.requests.length} reads`;
+    if (g200) rows.push(...rowsFor(`200 meters @ 1 s, ${blockLabel}`, block, g200, 5, 150));
+    if (bare200) rows.push({ suite: SUITE, metric: `200 meters @ 1 s, ${blockLabel}: bare modbus-serial loop CPU`, value: round(bare200.cpuPct), unit: '% of one core', target: 'floor for any modbus-serial client here' });
+    if (g1000) rows.push(...rowsFor(`1,000 meters @ 1 s, ${blockLabel}`, block, g1000, 12, 200));
+    if (g200 && g1000) {
+      const perMeterMiB = (g1000.rssMiB - g200.rssMiB) / 800;
+      rows.push({ suite: SUITE, metric: `memory per added meter (200 → 1,000), ${blockLabel}`, value: round(perMeterMiB, 3), unit: 'MiB', target: '< 0.1 MB', ok: perMeterMiB < 0.1 });
+    }
+    if (f200) rows.push(...rowsFor(`200 meters @ 1 s, ${fullLabel}`, full, f200, 5, 150));
+    if (bare200f) rows.push({ suite: SUITE, metric: `200 meters @ 1 s, ${fullLabel}: bare modbus-serial loop CPU`, value: round(bare200f.cpuPct), unit: '% of one core', target: 'floor for any modbus-serial client here' });
+    if (f1000) rows.push(...rowsFor(`1,000 meters @ 1 s, ${fullLabel}`, full, f1000, 12, 200));
+    if (f200 && f1000) {
+      const perMeterMiB = (f1000.rssMiB - f200.rssMiB) / 800;
+      rows.push({ suite: SUITE, metric: `memory per added meter (200 → 1,000), ${fullLabel}`, value: round(perMeterMiB, 3), unit: 'MiB', target: '< 0.1 MB', ok: perMeterMiB < 0.1 });
+    }
     if (acq1000) {
       rows.push(
         { suite: SUITE, metric: '1,000 meters @ 1 s, acquisition only (no accounts, no MQTT; outbox on): requests/s', value: Math.round(acq1000.requestsPerS), unit: '1/s' },
@@ -301,14 +346,10 @@ export async function run(args: string[]): Promise<BenchRow[]> {
         { suite: SUITE, metric: '1,000 meters @ 1 s, acquisition only: gateway CPU / RSS', value: `${round(acq1000.cpuPct)} / ${round(acq1000.rssMiB)}`, unit: '% / MiB' },
       );
     }
-    if (g200 && g1000) {
-      const perMeterMiB = (g1000.rssMiB - g200.rssMiB) / 800;
-      rows.push({ suite: SUITE, metric: 'memory per added meter (200 → 1,000)', value: round(perMeterMiB, 3), unit: 'MiB', target: '< 0.1 MB', ok: perMeterMiB < 0.1 });
-    }
     if (pp200) {
       rows.push(
-        { suite: SUITE, metric: `200 meters @ 1 s, one request per point: requests/s (${perPointRequests} per poll)`, value: Math.round(pp200.requestsPerS), unit: '1/s' },
-        { suite: SUITE, metric: '200 meters @ 1 s, one request per point: values/s', value: Math.round(pp200.valuesPerS), unit: '1/s', ...(g200 ? { target: `coalesced: ${Math.round(g200.valuesPerS)}` } : {}) },
+        { suite: SUITE, metric: `200 meters @ 1 s, one request per point: requests/s (${full.perPointRequests} per poll)`, value: Math.round(pp200.requestsPerS), unit: '1/s' },
+        { suite: SUITE, metric: '200 meters @ 1 s, one request per point: values/s', value: Math.round(pp200.valuesPerS), unit: '1/s', ...(f200 ? { target: `coalesced: ${Math.round(f200.valuesPerS)}` } : {}) },
         { suite: SUITE, metric: '200 meters @ 1 s, one request per point: poll cycle p50', value: round(pp200.cycleP50), unit: 'ms' },
         { suite: SUITE, metric: '200 meters @ 1 s, one request per point: gateway CPU', value: round(pp200.cpuPct), unit: '% of one core' },
       );
@@ -343,7 +384,7 @@ export async function run(args: string[]): Promise<BenchRow[]> {
     const perRequest = [sat ? usPerRequest(sat.result) : '–', satAcq ? usPerRequest(satAcq) : '–', bare ? usPerRequest(bare) : '–'];
     rows.push({ suite: SUITE, metric: 'CPU per request at saturation: gateway / acquisition alone / bare loop', value: perRequest.join(' / '), unit: 'µs' });
     rows.push({ suite: SUITE, metric: 'load average at end', value: round(loadavg()[0]!, 2), unit: '' });
-    const errors = [g200, g1000, pp200, sat?.result, acq1000, satAcq].reduce((n, p) => n + (p?.errors ?? 0), 0);
+    const errors = [g200, g1000, f200, f1000, pp200, sat?.result, acq1000, satAcq].reduce((n, p) => n + (p?.errors ?? 0), 0);
     if (errors > 0) rows.push({ suite: SUITE, metric: 'failed polls during the measured windows', value: errors, unit: 'polls' });
   } finally {
     await Promise.all([...sims, broker].map((w) => w.stop()));
