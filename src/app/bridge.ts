@@ -11,6 +11,7 @@ import { RECORD_PAYLOADS } from '../sinks/mqtt/payloads.js';
 import { MqttSubscriber } from '../sinks/mqtt/subscriber.js';
 import { VERSION } from '../version.js';
 import { Delivery } from './delivery.js';
+import { tuneHeapForGateway } from './heap.js';
 
 export interface BridgeOptions {
   log: Logger;
@@ -33,6 +34,7 @@ export interface RunningBridge {
 }
 
 export async function startBridge(config: RootConfig, opts: BridgeOptions): Promise<RunningBridge> {
+  tuneHeapForGateway();
   const log = opts.log;
   const file = opts.configFile ?? '(config)';
   const problems = [

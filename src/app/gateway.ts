@@ -17,6 +17,7 @@ import { Delivery } from './delivery.js';
 import { completeEngineConfig } from '../energy-io/engine-config.js';
 import { engineConfigFrom } from './engine-config.js';
 import { RequestListener } from './requests.js';
+import { tuneHeapForGateway } from './heap.js';
 import { opcuaMetrics, startOpcuaSources, type AcquisitionEvents, type Source } from './opcua-sources.js';
 
 export interface GatewayOptions {
@@ -43,6 +44,7 @@ export interface RunningGateway {
 /** The composition root: builds every adapter, starts them in order, stops them in reverse. */
 export async function startGateway(config: RootConfig, opts: GatewayOptions): Promise<RunningGateway> {
   const log = opts.log;
+  tuneHeapForGateway();
   const catalogue = opts.catalogue ?? loadCatalogueSync();
   const { byBus: modbusByBus, problems } = resolveModbusDevices(config, catalogue);
   if (problems.length > 0) {
