@@ -1,11 +1,42 @@
 import { createRequire } from 'node:module';
 import { Worker } from 'node:worker_threads';
+import type Database from 'better-sqlite3';
 
 export interface Checkpointer {
   stop(): void;
+  stats(): CheckpointerStats;
+}
+
+export interface CheckpointerStats {
+  /** Checkpoints run on the caller's thread (small ones). */
+  inline: number;
+  /** Checkpoints handed to the worker thread (large ones, and all while it runs). */
+  delegated: number;
+  /** Times the worker thread was started. */
+  workerStarts: number;
+  workerRunning: boolean;
+}
+
+export interface CheckpointerOptions {
+  /** The outbox's own connection, for small checkpoints. */
+  db: Database.Database;
+  file: string;
+  /** Bytes written to the database since the last call (an estimate of the WAL's growth). */
+  takeWritten: () => number;
+  everyMs?: number;
+  /** A checkpoint with more than this written since the last one goes to the worker. */
+  inlineMaxBytes?: number;
+  /** The worker stops after this long without a large checkpoint. */
+  workerIdleMs?: number;
 }
 
 const EVERY_MS = 250;
+/**
+ * About 4 ms of copying and an fsync here for 1 MB; a thousand meters polled every second
+ * write about 0.9 MB in 250 ms (telemetry in, acknowledged rows out, the core's state).
+ */
+const INLINE_MAX_BYTES = 2 * 1024 * 1024;
+const WORKER_IDLE_MS = 60_000;
 /** How long stop() waits for the worker to let go of the database. */
 const STOP_WAIT_MS = 5000;
 
@@ -15,12 +46,11 @@ const { parentPort, workerData } = require('node:worker_threads');
 const Database = require(workerData.module);
 const db = new Database(workerData.file);
 db.pragma('busy_timeout = 1000');
-const checkpoint = () => {
-  try { db.pragma('wal_checkpoint(PASSIVE)'); } catch { /* busy or closing: next round */ }
-};
-const timer = setInterval(checkpoint, workerData.everyMs);
-parentPort.on('message', () => {
-  clearInterval(timer);
+parentPort.on('message', (m) => {
+  if (m === 'checkpoint') {
+    try { db.pragma('wal_checkpoint(PASSIVE)'); } catch { /* busy or closing: next round */ }
+    return;
+  }
   try { db.close(); } catch { /* already gone */ }
   Atomics.store(workerData.closed, 0, 1);
   Atomics.notify(workerData.closed, 0);
@@ -28,28 +58,85 @@ parentPort.on('message', () => {
 });
 `;
 
+interface RunningWorker {
+  worker: Worker;
+  closed: Int32Array;
+  gone: boolean;
+}
+
 /**
- * Copies the outbox's WAL into the database file from a worker thread (its own SQLite
- * connection), several times a second. A PASSIVE checkpoint never blocks the writer;
- * done on the event loop it would stall commits and deliveries for the length of a
- * large copy and its fsync.
+ * Copies the outbox's WAL into the database file several times a second (PASSIVE: never
+ * blocks the writer). Small checkpoints — steady polling — run right here on the event
+ * loop: a few milliseconds, and no second thread, which would cost about 16 MB of memory
+ * for a V8 isolate and its own SQLite connection. When much was written (a backlog
+ * replayed and deleted, a burst of records after an outage) the copy and its fsync would
+ * stall commits and deliveries for tens to hundreds of milliseconds, so checkpoints go to
+ * a worker thread, started then and stopped once writes have been small for a while.
  */
-export function startCheckpointer(file: string): Checkpointer {
-  const module = createRequire(import.meta.url).resolve('better-sqlite3');
-  const closed = new Int32Array(new SharedArrayBuffer(4));
-  const worker = new Worker(WORKER, { eval: true, workerData: { file, module, everyMs: EVERY_MS, closed } });
-  let gone = false;
-  worker.unref();
-  worker.on('error', () => { gone = true; });
-  worker.on('exit', () => { gone = true; });
+export function startCheckpointer(opts: CheckpointerOptions): Checkpointer {
+  const everyMs = opts.everyMs ?? EVERY_MS;
+  const inlineMaxBytes = opts.inlineMaxBytes ?? INLINE_MAX_BYTES;
+  const workerIdleMs = opts.workerIdleMs ?? WORKER_IDLE_MS;
+  const stats: CheckpointerStats = { inline: 0, delegated: 0, workerStarts: 0, workerRunning: false };
+  let running: RunningWorker | null = null;
+  let lastLargeMs = 0;
+  let pending = 0;
+
+  const startWorker = (): RunningWorker => {
+    const module = createRequire(import.meta.url).resolve('better-sqlite3');
+    const closed = new Int32Array(new SharedArrayBuffer(4));
+    const worker = new Worker(WORKER, { eval: true, workerData: { file: opts.file, module, closed } });
+    const w: RunningWorker = { worker, closed, gone: false };
+    worker.unref();
+    worker.on('error', () => { w.gone = true; });
+    worker.on('exit', () => { w.gone = true; });
+    stats.workerStarts += 1;
+    return w;
+  };
+
+  const stopWorker = (wait: boolean): void => {
+    const w = running;
+    running = null;
+    stats.workerRunning = false;
+    if (!w || w.gone) return;
+    w.worker.postMessage('stop');
+    // At close, wait (briefly) until the worker has closed its connection: otherwise it
+    // may still be opening or checkpointing the files while the owner closes, moves or
+    // deletes them.
+    if (wait) Atomics.wait(w.closed, 0, 0, STOP_WAIT_MS);
+  };
+
+  const round = (): void => {
+    pending += opts.takeWritten();
+    if (pending === 0) return;
+    const large = pending > inlineMaxBytes;
+    pending = 0;
+    const now = Date.now();
+    if (large) lastLargeMs = now;
+    if (running?.gone) stopWorker(false);
+    if (!running && large) {
+      running = startWorker();
+      stats.workerRunning = true;
+    }
+    if (running) {
+      running.worker.postMessage('checkpoint');
+      stats.delegated += 1;
+      if (!large && now - lastLargeMs > workerIdleMs) stopWorker(false);
+      return;
+    }
+    try {
+      opts.db.pragma('wal_checkpoint(PASSIVE)');
+      stats.inline += 1;
+    } catch { /* busy or closing: next round */ }
+  };
+
+  const timer = setInterval(round, everyMs);
+  timer.unref();
   return {
     stop: () => {
-      if (gone) return;
-      worker.postMessage('stop');
-      // Wait (briefly) until the worker has closed its connection: otherwise it may
-      // still be opening or checkpointing the files while the owner closes, moves or
-      // deletes them.
-      Atomics.wait(closed, 0, 0, STOP_WAIT_MS);
+      clearInterval(timer);
+      stopWorker(true);
     },
+    stats: () => ({ ...stats }),
   };
 }

@@ -2,7 +2,7 @@ import Database from 'better-sqlite3';
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type { Logger } from 'pino';
-import { startCheckpointer, type Checkpointer } from './checkpointer.js';
+import { startCheckpointer, type Checkpointer, type CheckpointerStats } from './checkpointer.js';
 import { addRange, contains, intersectWith, subtractFrom, type SeqRange } from './ranges.js';
 
 /** What a sink receives: the stored record with its position in the queue. */
@@ -150,6 +150,11 @@ export interface RecordToStore {
   json?: string;
 }
 
+/** A state value already written as JSON text: stored as it is. */
+export class JsonText {
+  constructor(readonly text: string) {}
+}
+
 /**
  * Durable queue between the energy core and the network. A record is written here
  * (fsync'd through SQLite's WAL) before any send; every sink acknowledges what it
@@ -168,6 +173,8 @@ export class Outbox {
   /** Rows still held that a sink has acknowledged (held for another sink): pending = depth - this. */
   private readonly ackedHeld = new Map<string, number>();
   private readonly checkpointer: Checkpointer | null;
+  /** Bytes stored and deleted since the checkpointer last asked: how much the WAL grew, roughly. */
+  private written = 0;
   /**
    * Acknowledgements taken in memory but not yet written, per sink: the newly
    * acknowledged ranges. They are written inside the next commit's transaction (no
@@ -232,9 +239,17 @@ export class Outbox {
     // Keep the WAL from staying huge after a replay deleted a large backlog.
     this.db.pragma(`journal_size_limit = ${64 * 1024 * 1024}`);
     this.migrate();
-    // Checkpoints (copying the WAL into the database, with an fsync) run in a worker
-    // thread, so that they never stall a commit or a delivery on the event loop.
-    this.checkpointer = file === ':memory:' ? null : startCheckpointer(file);
+    // Checkpoints (copying the WAL into the database, with an fsync): small ones here,
+    // large ones in a worker thread, so that they never stall a commit or a delivery.
+    this.checkpointer = file === ':memory:' ? null : startCheckpointer({
+      db: this.db,
+      file,
+      takeWritten: () => {
+        const n = this.written;
+        this.written = 0;
+        return n;
+      },
+    });
     if (this.checkpointer) this.db.pragma('wal_autocheckpoint = 0');
 
     const insert = this.db.prepare('INSERT INTO records (kind, created_ms, payload, bytes, encoded) VALUES (?, ?, ?, ?, ?)');
@@ -353,13 +368,16 @@ export class Outbox {
     });
     // Acknowledgements taken since the last write ride along: no transaction of their own.
     const acks = this.planAckWrite();
-    const written = this.commitTx(rows, Object.entries(states).map(([k, v]) => [k, JSON.stringify(v)]), acks);
+    const stateRows = Object.entries(states).map(([k, v]): [string, string] => [k, v instanceof JsonText ? v.text : JSON.stringify(v)]);
+    const written = this.commitTx(rows, stateRows, acks);
     if (written) this.applyAckWrite(written);
     for (const r of rows) {
       const t = this.totals[recordClass(r[0])];
       t.depth += 1;
       t.bytes += r[3];
+      this.written += r[3];
     }
+    for (const [, v] of stateRows) this.written += v.length;
     this.enforceLimits(nowMs);
   }
 
@@ -576,6 +594,7 @@ export class Outbox {
       const t = this.totals[isTelemetry ? 'telemetry' : 'interval'];
       t.depth -= n;
       t.bytes -= bytes;
+      this.written += bytes;
     }
   }
 
@@ -737,6 +756,11 @@ export class Outbox {
       dropped: { telemetry: { ...this.dropped.telemetry }, interval: { ...this.dropped.interval } },
       dropping: this.episodes.size > 0,
     };
+  }
+
+  /** What the checkpointer did (null for an in-memory outbox). */
+  checkpointStats(): CheckpointerStats | null {
+    return this.checkpointer?.stats() ?? null;
   }
 
   close(): void {
