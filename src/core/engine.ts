@@ -106,6 +106,12 @@ export interface Engine {
   advance(nowMs: number): EngineRecord[];
   /** JSON-serialisable state; createEngine(config, snapshot) resumes exactly. */
   snapshot(): EngineState;
+  /**
+   * The same state as JSON text, written straight from the live state: what the pipeline
+   * stores. At a thousand meters the state is about half a megabyte, and copying it before
+   * writing it doubled the cost of a commit.
+   */
+  stateJson(): string;
   /** Records a meter replacement; credits (old_final − last) + (new − new_initial). Idempotent. */
   recordReplacement(r: MeterReplacement): EngineRecord[];
   /** Enters output for an EnPI over a span (flagged manual). Idempotent per span. */
@@ -133,6 +139,7 @@ export function createEngine(config: EngineConfig, state?: EngineState): Engine 
     ingest: (poll) => ingest(model, st, poll, byDevice),
     advance: (nowMs) => advance(model, st, nowMs, nextClose),
     snapshot: () => clonePlain(st),
+    stateJson: () => JSON.stringify(st),
     recordReplacement: (r) => recordReplacement(model, st, r),
     recordOutput: (o) => recordManual(model, st, manualOutputKey(o.enpi), o, 'manual_output', `output for ${o.enpi}`),
     recordQuantity: (q) => recordManual(model, st, manualQuantityKey(q.account), q, 'manual_quantity', `quantity for ${q.account}`),

@@ -146,5 +146,7 @@ describe('engine properties', () => {
     e.ingest(poll('main', T0 + 60_000, { active_energy_import_total: 10 }));
     const snap = e.snapshot();
     expect(JSON.parse(JSON.stringify(snap))).toEqual(snap);
+    // What the pipeline stores is the same state, written without a copy.
+    expect(JSON.parse(e.stateJson())).toEqual(snap);
   });
 });

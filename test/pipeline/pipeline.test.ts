@@ -6,8 +6,8 @@ import type { Engine } from '../../src/core/engine.js';
 import type { EngineRecord } from '../../src/core/records.js';
 import type { DevicePoll, PointValue } from '../../src/core/sample.js';
 import { telemetryFromPoll } from '../../src/core/telemetry.js';
-import { Outbox, type RecordToStore } from '../../src/outbox/outbox.js';
-import { Pipeline, type GatewayRecord } from '../../src/pipeline/pipeline.js';
+import { JsonText, Outbox, type RecordToStore } from '../../src/outbox/outbox.js';
+import { ENGINE_STATE_KEY, Pipeline, type GatewayRecord } from '../../src/pipeline/pipeline.js';
 
 const event = { kind: 'event', id: 'e1', type: 'counter_reset', device: 'm1', point: 'e', ts_ms: 1000, message: 'reset' } as unknown as EngineRecord;
 
@@ -18,6 +18,7 @@ function fakeEngine(eventOnPoll = -1): Engine {
     ingest: () => (polls++ === eventOnPoll ? [event] : []),
     advance: () => [],
     snapshot: () => ({ polls }),
+    stateJson: () => JSON.stringify({ polls }),
   } as unknown as Engine;
 }
 
@@ -119,4 +120,49 @@ describe('Pipeline', () => {
     expect(pipeline.stats.records).toEqual({ telemetry: 2 });
     expect(calls).toEqual([0]);
   });
+
+  it('commits the core’s state at most every stateMs, but at once with records the core produced', () => {
+    const outbox = openOutbox();
+    const commits: Array<{ atMs: number; records: string[]; state: string | undefined }> = [];
+    let nowMs = 10_000;
+    const recording = {
+      append: (rows: RecordToStore[], at: number) => outbox.append(rows, at),
+      commit: (rows: RecordToStore[], states: Record<string, unknown>, at: number) => {
+        const st = states[ENGINE_STATE_KEY];
+        commits.push({ atMs: at, records: rows.map((r) => r.kind), state: st instanceof JsonText ? st.text : undefined });
+        outbox.commit(rows, states, at);
+      },
+    } as unknown as Outbox;
+    let closeAt = -1;
+    let polls = 0;
+    const engine = {
+      ingest: () => { polls += 1; return []; },
+      advance: (at: number) => (at === closeAt ? [{ ...event, id: 'closed' }] : []),
+      snapshot: () => ({ polls }),
+      stateJson: () => JSON.stringify({ polls }),
+    } as unknown as Engine;
+    const pipeline = new Pipeline({
+      engine, outbox: recording, log: pino({ level: 'silent' }), models: new Map(), batchMs: 0, stateMs: 5000,
+      onStored: () => undefined, now: () => nowMs,
+    });
+    // Ten seconds of polls and ticks without records: the state twice, 5 s apart.
+    for (let s = 0; s < 10; s++) {
+      nowMs += 1000;
+      pipeline.onPoll(poll('m1', nowMs));
+      pipeline.tick();
+    }
+    expect(commits.map((c) => c.atMs)).toEqual([11_000, 16_000]);
+    // A tick that closes a window stores its record with the state that accounts for it, at once.
+    nowMs += 1000;
+    closeAt = nowMs;
+    pipeline.onPoll(poll('m1', nowMs));
+    pipeline.tick();
+    expect(commits.at(-1)).toEqual({ atMs: 21_000, records: ['event'], state: JSON.stringify({ polls: 11 }) });
+    // A forced flush (shutdown, an operator's entry) commits the state whatever the time.
+    nowMs += 100;
+    pipeline.onPoll(poll('m1', nowMs));
+    pipeline.flush();
+    expect(commits.at(-1)).toEqual({ atMs: 21_100, records: [], state: JSON.stringify({ polls: 12 }) });
+  });
 });
+
