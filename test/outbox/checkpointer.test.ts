@@ -39,12 +39,15 @@ const until = async (ok: () => boolean, ms = 5000) => {
 };
 
 describe('checkpointer', () => {
-  it('copies small WAL growth on the caller’s thread, without starting a worker', async () => {
+  it('copies small WAL growth on the caller’s thread, without starting a worker, after waiting for more', async () => {
     const w = walDb();
-    const c = startCheckpointer({ db: w.db, file: w.file, takeWritten: w.written, everyMs: 20, inlineMaxBytes: 1_000_000 });
+    const c = startCheckpointer({ db: w.db, file: w.file, takeWritten: w.written, everyMs: 20, inlineMaxBytes: 1_000_000, minBytes: 500_000, maxWaitMs: 400 });
     stops.push(c);
     const before = statSync(w.file).size;
     w.write(200_000);
+    // Less than minBytes: the checkpoint waits up to maxWaitMs for more writes.
+    await new Promise((r) => setTimeout(r, 100));
+    expect(c.stats().inline).toBe(0);
     expect(await until(() => c.stats().inline >= 1)).toBe(true);
     // The rows reached the database file itself.
     expect(statSync(w.file).size).toBeGreaterThan(before + 150_000);
@@ -55,7 +58,7 @@ describe('checkpointer', () => {
 
   it('hands large growth to a worker thread, and stops it once writes stay small', async () => {
     const w = walDb();
-    const c = startCheckpointer({ db: w.db, file: w.file, takeWritten: w.written, everyMs: 20, inlineMaxBytes: 100_000, workerIdleMs: 300 });
+    const c = startCheckpointer({ db: w.db, file: w.file, takeWritten: w.written, everyMs: 20, inlineMaxBytes: 100_000, workerIdleMs: 300, minBytes: 0 });
     stops.push(c);
     const before = statSync(w.file).size;
     w.write(1_000_000);
