@@ -325,20 +325,18 @@ export async function run(args: string[]): Promise<BenchRow[]> {
     );
     const blockLabel = `one ${block.requests[0]?.count ?? 0}-register read`;
     const fullLabel = `full SDM630, ${full.requests.length} reads`;
-    if (g200) rows.push(...rowsFor(`200 meters @ 1 s, ${blockLabel}`, block, g200, 5, 150));
-    if (bare200) rows.push({ suite: SUITE, metric: `200 meters @ 1 s, ${blockLabel}: bare modbus-serial loop CPU`, value: round(bare200.cpuPct), unit: '% of one core', target: 'floor for any modbus-serial client here' });
-    if (g1000) rows.push(...rowsFor(`1,000 meters @ 1 s, ${blockLabel}`, block, g1000, 12, 200));
-    if (g200 && g1000) {
-      const perMeterMiB = (g1000.rssMiB - g200.rssMiB) / 800;
-      rows.push({ suite: SUITE, metric: `memory per added meter (200 → 1,000), ${blockLabel}`, value: round(perMeterMiB, 3), unit: 'MiB', target: '< 0.1 MB', ok: perMeterMiB < 0.1 });
-    }
-    if (f200) rows.push(...rowsFor(`200 meters @ 1 s, ${fullLabel}`, full, f200, 5, 150));
-    if (bare200f) rows.push({ suite: SUITE, metric: `200 meters @ 1 s, ${fullLabel}: bare modbus-serial loop CPU`, value: round(bare200f.cpuPct), unit: '% of one core', target: 'floor for any modbus-serial client here' });
-    if (f1000) rows.push(...rowsFor(`1,000 meters @ 1 s, ${fullLabel}`, full, f1000, 12, 200));
-    if (f200 && f1000) {
-      const perMeterMiB = (f1000.rssMiB - f200.rssMiB) / 800;
-      rows.push({ suite: SUITE, metric: `memory per added meter (200 → 1,000), ${fullLabel}`, value: round(perMeterMiB, 3), unit: 'MiB', target: '< 0.1 MB', ok: perMeterMiB < 0.1 });
-    }
+    // One load's rows: 200 and 1,000 meters, the bare loop's CPU at 200, memory per meter.
+    const loadRows = (label: string, load: Load, at200?: Phase, bareAt200?: { cpuPct: number }, at1000?: Phase): void => {
+      if (at200) rows.push(...rowsFor(`200 meters @ 1 s, ${label}`, load, at200, 5, 150));
+      if (bareAt200) rows.push({ suite: SUITE, metric: `200 meters @ 1 s, ${label}: bare modbus-serial loop CPU`, value: round(bareAt200.cpuPct), unit: '% of one core', target: 'floor for any modbus-serial client here' });
+      if (at1000) rows.push(...rowsFor(`1,000 meters @ 1 s, ${label}`, load, at1000, 12, 200));
+      if (at200 && at1000) {
+        const perMeterMiB = (at1000.rssMiB - at200.rssMiB) / 800;
+        rows.push({ suite: SUITE, metric: `memory per added meter (200 → 1,000), ${label}`, value: round(perMeterMiB, 3), unit: 'MiB', target: '< 0.1 MB', ok: perMeterMiB < 0.1 });
+      }
+    };
+    loadRows(blockLabel, block, g200, bare200, g1000);
+    loadRows(fullLabel, full, f200, bare200f, f1000);
     if (acq1000) {
       rows.push(
         { suite: SUITE, metric: '1,000 meters @ 1 s, acquisition only (no accounts, no MQTT; outbox on): requests/s', value: Math.round(acq1000.requestsPerS), unit: '1/s' },

@@ -32,6 +32,13 @@ function walDb(): { db: Database.Database; file: string; write(bytes: number): v
   };
 }
 
+/** A checkpointer over a fresh WAL database, stopped after the test. */
+function started(w: ReturnType<typeof walDb>, opts: Omit<Parameters<typeof startCheckpointer>[0], 'db' | 'file' | 'takeWritten'>): Checkpointer {
+  const c = startCheckpointer({ db: w.db, file: w.file, takeWritten: w.written, ...opts });
+  stops.push(c);
+  return c;
+}
+
 const until = async (ok: () => boolean, ms = 5000) => {
   const end = Date.now() + ms;
   while (!ok() && Date.now() < end) await new Promise((r) => setTimeout(r, 10));
@@ -41,8 +48,7 @@ const until = async (ok: () => boolean, ms = 5000) => {
 describe('checkpointer', () => {
   it('copies small WAL growth on the caller’s thread, without starting a worker, after waiting for more', async () => {
     const w = walDb();
-    const c = startCheckpointer({ db: w.db, file: w.file, takeWritten: w.written, everyMs: 20, inlineMaxBytes: 1_000_000, minBytes: 500_000, maxWaitMs: 400 });
-    stops.push(c);
+    const c = started(w, { everyMs: 20, inlineMaxBytes: 1_000_000, minBytes: 500_000, maxWaitMs: 400 });
     const before = statSync(w.file).size;
     w.write(200_000);
     // Less than minBytes: the checkpoint waits up to maxWaitMs for more writes.
@@ -58,8 +64,7 @@ describe('checkpointer', () => {
 
   it('hands large growth to a worker thread, and stops it once writes stay small', async () => {
     const w = walDb();
-    const c = startCheckpointer({ db: w.db, file: w.file, takeWritten: w.written, everyMs: 20, inlineMaxBytes: 100_000, workerIdleMs: 300, minBytes: 0 });
-    stops.push(c);
+    const c = started(w, { everyMs: 20, inlineMaxBytes: 100_000, workerIdleMs: 300, minBytes: 0 });
     const before = statSync(w.file).size;
     w.write(1_000_000);
     expect(await until(() => c.stats().delegated >= 1)).toBe(true);
@@ -80,8 +85,7 @@ describe('checkpointer', () => {
 
   it('does nothing when nothing was written', async () => {
     const w = walDb();
-    const c = startCheckpointer({ db: w.db, file: w.file, takeWritten: w.written, everyMs: 10 });
-    stops.push(c);
+    const c = started(w, { everyMs: 10 });
     await new Promise((r) => setTimeout(r, 100));
     expect(c.stats()).toEqual({ inline: 0, delegated: 0, workerStarts: 0, workerRunning: false });
     c.stop();
