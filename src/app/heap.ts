@@ -14,12 +14,12 @@ export const HEAP_GROWING_PERCENT = 30;
 const FLAG = '--heap-growing-percent';
 
 /**
- * Applies HEAP_GROWING_PERCENT to this process, unless the operator chose a value
- * (`node --heap-growing-percent=N`, or NODE_OPTIONS). V8 reads the flag at every full
- * collection, so setting it after start-up takes effect.
+ * Applies HEAP_GROWING_PERCENT to this process, unless the operator chose a value with
+ * `node --heap-growing-percent=N` (Node does not accept the flag in NODE_OPTIONS). V8
+ * reads it at every full collection, so setting it after start-up takes effect.
  */
-export function tuneHeapForGateway(execArgv: readonly string[] = process.execArgv, nodeOptions = process.env.NODE_OPTIONS ?? ''): boolean {
-  if (execArgv.some((a) => a.startsWith(FLAG)) || nodeOptions.includes(FLAG)) return false;
+export function tuneHeapForGateway(execArgv: readonly string[] = process.execArgv): boolean {
+  if (execArgv.some((a) => a.startsWith(FLAG))) return false;
   setFlagsFromString(`${FLAG}=${HEAP_GROWING_PERCENT}`);
   return true;
 }

@@ -8,7 +8,7 @@ import { tuneHeapForGateway } from '../../src/app/heap.js';
  */
 function peakHeapMiB(tuned: boolean): number {
   const code = `
-    ${tuned ? "const { tuneHeapForGateway } = await import('./src/app/heap.ts'); tuneHeapForGateway([], '');" : ''}
+    ${tuned ? "const { tuneHeapForGateway } = await import('./src/app/heap.ts'); tuneHeapForGateway([]);" : ''}
     const live = []; for (let i = 0; i < 200000; i++) live.push({ a: i, b: 'x' + i });
     const medium = []; let peak = 0; const t0 = Date.now();
     while (Date.now() - t0 < 2500) {
@@ -25,8 +25,7 @@ function peakHeapMiB(tuned: boolean): number {
 
 describe('tuneHeapForGateway', () => {
   it('leaves a growing factor the operator chose alone', () => {
-    expect(tuneHeapForGateway(['--heap-growing-percent=50'], '')).toBe(false);
-    expect(tuneHeapForGateway([], '--heap-growing-percent=50')).toBe(false);
+    expect(tuneHeapForGateway(['--heap-growing-percent=50'])).toBe(false);
   });
 
   it('keeps medium-lived garbage from piling up in the old generation', () => {
