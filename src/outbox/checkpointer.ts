@@ -77,9 +77,9 @@ interface RunningWorker {
 
 /**
  * Copies the outbox's WAL into the database file up to four times a second, once a second
- * when little was written (PASSIVE: never blocks the writer). Small checkpoints — steady polling — run right here on the event
- * loop: a few milliseconds, and no second thread, which would cost about 16 MB of memory
- * for a V8 isolate and its own SQLite connection. When much was written (a backlog
+ * when little was written (PASSIVE: never blocks the writer). Small checkpoints — steady
+ * polling — run right here on the event loop: a few milliseconds, and no second thread,
+ * which would cost about 16 MB of memory for a V8 isolate and its own SQLite connection. When much was written (a backlog
  * replayed and deleted, a burst of records after an outage) the copy and its fsync would
  * stall commits and deliveries for tens to hundreds of milliseconds, so checkpoints go to
  * a worker thread, started then and stopped once writes have been small for a while.
@@ -90,7 +90,7 @@ export function startCheckpointer(opts: CheckpointerOptions): Checkpointer {
   const workerIdleMs = opts.workerIdleMs ?? WORKER_IDLE_MS;
   const minBytes = opts.minBytes ?? MIN_BYTES;
   const maxWaitMs = opts.maxWaitMs ?? MAX_WAIT_MS;
-  const stats: CheckpointerStats = { inline: 0, delegated: 0, workerStarts: 0, workerRunning: false };
+  const counts = { inline: 0, delegated: 0, workerStarts: 0 };
   let running: RunningWorker | null = null;
   let lastLargeMs = 0;
   let lastCheckpointMs = Date.now();
@@ -104,14 +104,13 @@ export function startCheckpointer(opts: CheckpointerOptions): Checkpointer {
     worker.unref();
     worker.on('error', () => { w.gone = true; });
     worker.on('exit', () => { w.gone = true; });
-    stats.workerStarts += 1;
+    counts.workerStarts += 1;
     return w;
   };
 
   const stopWorker = (wait: boolean): void => {
     const w = running;
     running = null;
-    stats.workerRunning = false;
     if (!w || w.gone) return;
     w.worker.postMessage('stop');
     // At close, wait (briefly) until the worker has closed its connection: otherwise it
@@ -130,19 +129,16 @@ export function startCheckpointer(opts: CheckpointerOptions): Checkpointer {
     lastCheckpointMs = now;
     if (large) lastLargeMs = now;
     if (running?.gone) stopWorker(false);
-    if (!running && large) {
-      running = startWorker();
-      stats.workerRunning = true;
-    }
+    if (!running && large) running = startWorker();
     if (running) {
       running.worker.postMessage('checkpoint');
-      stats.delegated += 1;
+      counts.delegated += 1;
       if (!large && now - lastLargeMs > workerIdleMs) stopWorker(false);
       return;
     }
     try {
       opts.db.pragma('wal_checkpoint(PASSIVE)');
-      stats.inline += 1;
+      counts.inline += 1;
     } catch { /* busy or closing: next round */ }
   };
 
@@ -153,6 +149,6 @@ export function startCheckpointer(opts: CheckpointerOptions): Checkpointer {
       clearInterval(timer);
       stopWorker(true);
     },
-    stats: () => ({ ...stats }),
+    stats: () => ({ ...counts, workerRunning: running !== null }),
   };
 }

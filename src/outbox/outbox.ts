@@ -2,7 +2,7 @@ import Database from 'better-sqlite3';
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type { Logger } from 'pino';
-import { startCheckpointer, type Checkpointer, type CheckpointerStats } from './checkpointer.js';
+import { startCheckpointer, type Checkpointer } from './checkpointer.js';
 import { addRange, contains, intersectWith, subtractFrom, type SeqRange } from './ranges.js';
 
 /** What a sink receives: the stored record with its position in the queue. */
@@ -756,11 +756,6 @@ export class Outbox {
       dropped: { telemetry: { ...this.dropped.telemetry }, interval: { ...this.dropped.interval } },
       dropping: this.episodes.size > 0,
     };
-  }
-
-  /** What the checkpointer did (null for an in-memory outbox). */
-  checkpointStats(): CheckpointerStats | null {
-    return this.checkpointer?.stats() ?? null;
   }
 
   close(): void {
