@@ -193,6 +193,12 @@ export class Outbox {
   private readonly episodes = new Map<string, number>();
   private lastAgeCheckMs = 0;
   private readonly ageCheckEveryMs: number;
+  /**
+   * Ranges a sink is delivering right now. Drops leave them alone: a record removed
+   * while its delivery succeeds would be counted dropped and arrive all the same, so
+   * the drop counter would no longer say what was lost.
+   */
+  private readonly inFlight = new Set<SeqRange>();
 
   private readonly stmts: {
     insert: Database.Statement;
@@ -285,7 +291,10 @@ export class Outbox {
     this.ackWriteTx = this.db.transaction((acks: AckWrite) => this.runAckWrite(acks));
     this.ackSetTx = this.db.transaction((sink: string, set: readonly SeqRange[]) => this.writeAckSet(sink, set));
     this.dropTx = this.db.transaction((cls: RecordClass, reason: DropReason, fromSeq: number, toSeq: number, maxCreatedMs: number) => {
-      const removed = this.stmts.deleteClassRange.all(fromSeq, toSeq, cls === 'telemetry' ? 1 : 0, maxCreatedMs) as Array<[number, number, number]>;
+      const removed: Array<[number, number, number]> = [];
+      for (const [lo, hi] of subtractFrom(fromSeq, toSeq, this.heldRanges())) {
+        for (const row of this.stmts.deleteClassRange.all(lo, hi, cls === 'telemetry' ? 1 : 0, maxCreatedMs) as Array<[number, number, number]>) removed.push(row);
+      }
       if (removed.length > 0) this.stmts.bumpCounter.run(`dropped.${cls}.${reason}`, removed.length);
       return removed;
     });
@@ -455,6 +464,24 @@ export class Outbox {
       if (n >= cap) break;
     }
     return n;
+  }
+
+  /**
+   * Marks [fromSeq, toSeq] as being delivered, so that the size and age limits do not
+   * drop it meanwhile; call the returned function when the delivery ends either way.
+   */
+  hold(fromSeq: number, toSeq: number): () => void {
+    const range: SeqRange = [fromSeq, toSeq];
+    this.inFlight.add(range);
+    return () => {
+      this.inFlight.delete(range);
+    };
+  }
+
+  private heldRanges(): SeqRange[] {
+    let set: SeqRange[] = [];
+    for (const [lo, hi] of this.inFlight) set = addRange(set, lo, hi);
+    return set;
   }
 
   /** A sink has durably delivered everything up to and including `seq`. */
@@ -632,6 +659,7 @@ export class Outbox {
   /** Drops the oldest records of a class until `need` bytes are freed; returns the bytes freed. */
   private dropOldest(cls: RecordClass, need: number): number {
     if (this.totals[cls].depth === 0) return 0;
+    const held = this.heldRanges();
     let after = 0;
     let freed = 0;
     let first: number | null = null;
@@ -641,7 +669,7 @@ export class Outbox {
       if (page.length === 0) break;
       for (const [seq, kind, , bytes] of page) {
         after = seq;
-        if (recordClass(kind) !== cls) continue;
+        if (recordClass(kind) !== cls || (held.length > 0 && contains(held, seq))) continue;
         first ??= seq;
         last = seq;
         freed += bytes;

@@ -268,6 +268,7 @@ export class SinkRunner {
     const n = batch.records.length;
     const createdMs = replayed ? [] : batch.records.map((r) => r.createdMs);
     if (n > 0) {
+      const release = this.outbox.hold(fromSeq, toSeq);
       try {
         await this.sink.deliver(batch.records, { replayed });
       } catch (err) {
@@ -279,6 +280,9 @@ export class SinkRunner {
         this.stats.lastError = err.message;
         this.stats.lastErrorMs = this.o.now();
         this.log.error({ err, sink: this.sink.name, records: n }, 'sink refused batch');
+      } finally {
+        // Acknowledged just below, in the same turn: nothing can drop the range between.
+        release();
       }
     }
     if (toSeq >= fromSeq) this.outbox.ackRange(this.sink.name, fromSeq, toSeq);

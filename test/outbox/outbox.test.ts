@@ -255,6 +255,33 @@ describe('outbox', () => {
     expect(o.next('influx', 100).records).toHaveLength(0);
   });
 
+  it('never drops records a sink is delivering: what is counted dropped is exactly what was not delivered', () => {
+    const one = Buffer.byteLength(JSON.stringify(telemetry(100000).record));
+    const o = outbox({ sinks: ['influx'], limits: { maxBytes: one * 5, maxAgeMs: { telemetry: 60_000, interval: 0 } } });
+    for (let i = 0; i < 4; i++) o.commit([telemetry(100000 + i)], {}, i);
+    const batch = o.next<{ ts_ms: number }>('influx', 2);
+    const release = o.hold(batch.fromSeq, batch.toSeq);
+    // The cap is passed many times over, and the held records grow older than the age limit.
+    for (let i = 4; i < 30; i++) o.commit([telemetry(100000 + i)], {}, i < 25 ? i : 120_000 + i);
+    const held = o.peek<{ ts_ms: number }>('influx', 100).map((r) => r.record.ts_ms);
+    expect(held.slice(0, 2)).toEqual(batch.records.map((r) => r.record.ts_ms));
+    // The delivery succeeds: acknowledged in the same turn as released.
+    release();
+    o.ackRange('influx', batch.fromSeq, batch.toSeq);
+    const rest = o.next('influx', 100);
+    o.ackRange('influx', rest.fromSeq, rest.toSeq);
+    const st = o.stats();
+    expect(st.dropped.telemetry.size + st.dropped.telemetry.age).toBeGreaterThan(0);
+    expect(batch.records.length + rest.records.length + st.dropped.telemetry.size + st.dropped.telemetry.age).toBe(30);
+    expect(st.depth).toBe(0);
+    // Released, the same records would have been dropped like any other.
+    for (let i = 30; i < 40; i++) o.commit([telemetry(100000 + i)], {}, 200_000 + i);
+    const b2 = o.next('influx', 1);
+    o.hold(b2.fromSeq, b2.toSeq)();
+    for (let i = 40; i < 60; i++) o.commit([telemetry(100000 + i)], {}, 200_000 + i);
+    expect(o.next('influx', 100).records[0]!.seq).toBeGreaterThan(b2.toSeq);
+  });
+
   it('keeps per-sink pending counts exact through interleaved commits, acknowledgements, replays and drops', () => {
     const one = Buffer.byteLength(JSON.stringify(telemetry(100000).record));
     let o = outbox({ sinks: ['mqtt', 'influx'], limits: { maxBytes: one * 60 } });
