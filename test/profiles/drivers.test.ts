@@ -42,11 +42,21 @@ describe('driver catalogue', () => {
   });
 
   it('models secondary-side Chinese meters with their ratio registers', () => {
-    for (const id of ['chint-dtsu666', 'chint-ddsu666', 'acrel-adl400']) {
+    for (const id of ['chint-dtsu666', 'acrel-adl400']) {
       const profile = catalogue.get(id)!;
       const energy = profile.points.find((p) => p.id === 'active_energy_import_total')!;
       expect(energy.multiply_by.sort(), id).toEqual(['ct_ratio', 'pt_ratio']);
       for (const ratio of energy.multiply_by) expect(profile.points.find((p) => p.id === ratio)?.internal, `${id} ${ratio}`).toBe(true);
+    }
+  });
+
+  it('gives a direct-connected meter its ratios as settings, not as registers of unknown meaning', () => {
+    const profile = catalogue.get('chint-ddsu666')!;
+    const energy = profile.points.find((p) => p.id === 'active_energy_import_total')!;
+    expect(energy.multiply_by.sort()).toEqual(['ct_ratio', 'pt_ratio']);
+    for (const ratio of energy.multiply_by) {
+      expect(profile.points.some((p) => p.id === ratio)).toBe(false);
+      expect(profile.settings[ratio]?.default).toBe(1);
     }
   });
 
