@@ -13,6 +13,21 @@ export const EXCEPTION_NAMES: Record<number, string> = {
 };
 
 /**
+ * Exceptions that mean "not now" rather than "never": the device is busy with something
+ * else (5 acknowledge, 6 server device busy), or a gateway's serial side got no answer from
+ * the device behind it (11), which is a gateway's way of reporting a timeout. Asked again
+ * they usually succeed; an illegal address or function never will.
+ */
+export const TRANSIENT_EXCEPTIONS: ReadonlySet<number> = new Set([5, 6, 11]);
+
+/** Whether asking again can help: no answer, a garbled one, or a transient exception. */
+export function isRetryable(err: unknown): boolean {
+  if (!(err instanceof TransportError)) return false;
+  if (err.kind === 'timeout' || err.kind === 'protocol') return true;
+  return err.kind === 'exception' && err.exceptionCode !== undefined && TRANSIENT_EXCEPTIONS.has(err.exceptionCode);
+}
+
+/**
  * A request that did not produce data. The scheduler retries and drives availability
  * from these; `kind` says whether the device answered (exception) or not (timeout,
  * connection).

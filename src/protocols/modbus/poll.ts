@@ -4,7 +4,7 @@ import type { ModbusPoint } from '../../profiles/schema.js';
 import type { ModbusReader } from './bus.js';
 import type { Decoded } from './decode.js';
 import type { ModbusDevice } from './device.js';
-import { TransportError } from './errors.js';
+import { isRetryable, TransportError } from './errors.js';
 import { compilePollPlan, decodeInto, publishValues, type PollPlan } from './plan.js';
 
 /**
@@ -91,9 +91,9 @@ export async function readDevice(
         data = await reader.read(device.unitId, req.function, req.address, req.count, options);
         break;
       } catch (err) {
-        // An exception is the device's answer; asking again will not change it.
-        const retryable = err instanceof TransportError && (err.kind === 'timeout' || err.kind === 'protocol');
-        if (!retryable || attempt >= retries) throw withRequest(err, req);
+        // Most exceptions are the device's final answer; busy or "no answer behind the
+        // gateway" are worth another try, like a timeout.
+        if (!isRetryable(err) || attempt >= retries) throw withRequest(err, req);
       }
     }
     // Straight from the response words into this poll's slots (no slice or object per value).

@@ -49,7 +49,7 @@ async function flush(): Promise<void> {
   for (let i = 0; i < 20; i++) await Promise.resolve();
 }
 
-export type UnitBehaviour = { kind: 'ok'; latencyMs: number } | { kind: 'silent' } | { kind: 'exception'; code: number; latencyMs: number };
+export type UnitBehaviour = { kind: 'ok'; latencyMs: number } | { kind: 'silent' } | { kind: 'exception'; code: number; latencyMs: number; once?: boolean };
 
 /**
  * A bus whose devices answer after a latency on the fake clock. Requests are serialized like
@@ -73,6 +73,7 @@ export class FakeBus implements ModbusReader {
     const b = this.behaviour.get(unit) ?? { kind: 'ok', latencyMs: this.defaultLatencyMs };
     const startMs = this.clock.now();
     const ms = b.kind === 'silent' ? options.timeoutMs : b.latencyMs;
+    if (b.kind === 'exception' && b.once) this.behaviour.delete(unit);
     return new Promise((resolve, reject) => {
       this.clock.setTimer(() => {
         const ok = b.kind === 'ok';

@@ -130,6 +130,22 @@ devices:
     expect(attempts.filter((s) => s !== attempts[0])).toHaveLength(1);
   });
 
+  it.each([
+    [6, 'busy', 2],
+    [11, 'gateway target failed to respond', 2],
+    [2, 'illegal data address', 1],
+  ])('exception %i (%s): asked again only when it can pass (%i requests for the first block)', async (code, _name, requests) => {
+    const { devices } = devicesFrom(sixMeters(', retries: 2'));
+    const h = harness(devices.slice(0, 1));
+    h.bus.behaviour.set(1, { kind: 'exception', code, latencyMs: 5, once: true });
+    h.scheduler.start();
+    await h.clock.runUntil(T0 + 900);
+    await h.clock.stopping(h.scheduler.stop());
+    const first = h.bus.log.filter((r) => r.address === h.bus.log[0]!.address && r.startMs < T0 + 900);
+    expect(first).toHaveLength(requests);
+    expect(h.polls).toHaveLength(requests === 2 ? 1 : 0);
+  });
+
   it('counts an overrun and runs only the latest missed tick, never a backlog', async () => {
     const { devices } = devicesFrom(sixMeters());
     const h = harness(devices);
