@@ -15,6 +15,9 @@
 //                          f200, f1000: the full SDM630 profile; pp200, acq1000, bare200,
 //                          bare200f, bare, sat, satacq); rows that need a phase not run are
 //                          left out
+//   --phases=soak          (only when named) 200 meters at the Node-RED load for
+//                          MODBUS_BENCH_SOAK_MINUTES (default 20), RSS and V8 heap sampled
+//                          every 10 s: first, last, max and the least-squares trend per hour
 //   MODBUS_BENCH_CPU_PROF  a directory: gateway workers run with --cpu-prof into it (profiling;
 //                          the profiler's own cost inflates the CPU figures of that run)
 //   MODBUS_BENCH_NODE_ARGS more node options for gateway workers, e.g. --heapsnapshot-signal=SIGUSR2
@@ -212,7 +215,67 @@ function usPerPoll(p: { cpuPct: number; pollsPerS: number }): number {
 // g…: one 80-register read a poll (the SDM630's first block; Node-RED's load in the issue);
 // f…: the full SDM630 profile (three reads a poll). Saturation and the per-point and
 // acquisition-only phases use the full profile.
-const PHASES = ['g200', 'g1000', 'f200', 'f1000', 'pp200', 'acq1000', 'bare200', 'bare200f', 'bare', 'sat', 'satacq'] as const;
+const PHASES = ['g200', 'g1000', 'f200', 'f1000', 'pp200', 'acq1000', 'bare200', 'bare200f', 'bare', 'sat', 'satacq', 'soak'] as const;
+/** Phases run only when named in --phases. */
+const ON_REQUEST: ReadonlySet<string> = new Set(['soak']);
+
+interface Soak {
+  minutes: number;
+  rss: { first: number; last: number; max: number; trendPerHour: number };
+  heap: { first: number; last: number; max: number; trendPerHour: number };
+  cpuPct: number;
+}
+
+/** Least-squares slope of y over x. */
+function slope(points: Array<[number, number]>): number {
+  const n = points.length;
+  if (n < 2) return 0;
+  const mx = points.reduce((a, [x]) => a + x, 0) / n;
+  const my = points.reduce((a, [, y]) => a + y, 0) / n;
+  let num = 0;
+  let den = 0;
+  for (const [x, y] of points) {
+    num += (x - mx) * (y - my);
+    den += (x - mx) ** 2;
+  }
+  return den === 0 ? 0 : num / den;
+}
+
+/** The gateway run for `minutes` after its warm-up; RSS and heap sampled every 10 s. */
+async function soakPhase(opts: { driver: string; ports: number[]; brokerPort: number; warmupS: number; minutes: number }): Promise<Soak> {
+  const worker = startWorker(true);
+  try {
+    await worker.request({ role: 'gateway', config: gatewayConfig(opts.driver, opts.ports, 200, 1000, false, opts.brokerPort) });
+    await sleep(opts.warmupS * 1000);
+    const first = await worker.stats();
+    const t0 = performance.now();
+    const rss: Array<[number, number]> = [];
+    const heap: Array<[number, number]> = [];
+    let last = first;
+    const sample = (st: WorkerStats) => {
+      const hours = (performance.now() - t0) / 3_600_000;
+      rss.push([hours, st.rssBytes / MiB]);
+      heap.push([hours, st.heapUsedBytes / MiB]);
+    };
+    sample(first);
+    while (performance.now() - t0 < opts.minutes * 60_000) {
+      await sleep(10_000);
+      last = await worker.stats();
+      sample(last);
+    }
+    const summary = (pts: Array<[number, number]>) => ({
+      first: pts[0]![1], last: pts[pts.length - 1]![1], max: Math.max(...pts.map(([, y]) => y)), trendPerHour: slope(pts),
+    });
+    return {
+      minutes: (performance.now() - t0) / 60_000,
+      rss: summary(rss),
+      heap: summary(heap),
+      cpuPct: ((last.cpuUs - first.cpuUs) / 1000 / (performance.now() - t0)) * 100,
+    };
+  } finally {
+    await worker.stop();
+  }
+}
 type PhaseName = (typeof PHASES)[number];
 
 type BareRequest = { function: 'input' | 'holding'; address: number; count: number };
@@ -277,7 +340,7 @@ export async function run(args: string[]): Promise<BenchRow[]> {
     const common = { ports: interleaved, brokerPort, warmupS, seconds };
     const atBlock = { ...common, driver: block.driver, pointsPerPoll: block.pointsPerPoll, requestsPerPoll: block.requests.length };
     const atFull = { ...common, driver: full.driver, pointsPerPoll: full.pointsPerPoll, requestsPerPoll: full.requests.length };
-    const on = (phase: PhaseName) => phases === null || phases.has(phase);
+    const on = (phase: PhaseName) => (phases === null ? !ON_REQUEST.has(phase) : phases.has(phase));
     const say = (text: string) => process.stderr.write(`  modbus: ${text}…\n`);
 
     if (on('g200')) say('200 meters, one 80-register read, 1 s');
@@ -309,6 +372,9 @@ export async function run(args: string[]): Promise<BenchRow[]> {
     const bareB = on('bare') ? await simCpu(sims, () => barePhase(interleaved, full.requests, warmupS, seconds)) : undefined;
     const bestBare = bareA && bareB ? (bareA.result.requestsPerS >= bareB.result.requestsPerS ? bareA : bareB) : undefined;
     const bare = bestBare?.result;
+    const soakMinutes = quick ? 1 : Number(process.env.MODBUS_BENCH_SOAK_MINUTES ?? 20);
+    if (on('soak')) say(`soak: 200 meters, one 80-register read, ${soakMinutes} min`);
+    const soak = on('soak') ? await soakPhase({ driver: block.driver, ports: interleaved, brokerPort, warmupS, minutes: soakMinutes }) : undefined;
 
     const rowsFor = (label: string, load: Load, p: Phase, cpuTarget: number, rssTarget: number): BenchRow[] => [
       { suite: SUITE, metric: `${label}: values/s`, value: Math.round(p.valuesPerS), unit: '1/s' },
@@ -380,7 +446,17 @@ export async function run(args: string[]): Promise<BenchRow[]> {
     }
     // CPU per request is steadier than throughput on a shared machine.
     const perRequest = [sat ? usPerRequest(sat.result) : '–', satAcq ? usPerRequest(satAcq) : '–', bare ? usPerRequest(bare) : '–'];
-    rows.push({ suite: SUITE, metric: 'CPU per request at saturation: gateway / acquisition alone / bare loop', value: perRequest.join(' / '), unit: 'µs' });
+    if (sat || satAcq || bare) rows.push({ suite: SUITE, metric: 'CPU per request at saturation: gateway / acquisition alone / bare loop', value: perRequest.join(' / '), unit: 'µs' });
+    if (soak) {
+      const label = `soak, 200 meters @ 1 s, ${round(soak.minutes)} min`;
+      rows.push(
+        { suite: SUITE, metric: `${label}: RSS first / last / max`, value: `${round(soak.rss.first)} / ${round(soak.rss.last)} / ${round(soak.rss.max)}`, unit: 'MiB' },
+        { suite: SUITE, metric: `${label}: RSS trend (least squares)`, value: round(soak.rss.trendPerHour, 2), unit: 'MiB/h' },
+        { suite: SUITE, metric: `${label}: V8 heap used first / last / max`, value: `${round(soak.heap.first)} / ${round(soak.heap.last)} / ${round(soak.heap.max)}`, unit: 'MiB' },
+        { suite: SUITE, metric: `${label}: V8 heap trend (least squares)`, value: round(soak.heap.trendPerHour, 2), unit: 'MiB/h' },
+        { suite: SUITE, metric: `${label}: gateway CPU`, value: round(soak.cpuPct), unit: '% of one core' },
+      );
+    }
     rows.push({ suite: SUITE, metric: 'load average at end', value: round(loadavg()[0]!, 2), unit: '' });
     const errors = [g200, g1000, f200, f1000, pp200, sat?.result, acq1000, satAcq].reduce((n, p) => n + (p?.errors ?? 0), 0);
     if (errors > 0) rows.push({ suite: SUITE, metric: 'failed polls during the measured windows', value: errors, unit: 'polls' });
