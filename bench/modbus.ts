@@ -18,6 +18,7 @@
 //   --phases=soak          (only when named) 200 meters at the Node-RED load for
 //                          MODBUS_BENCH_SOAK_MINUTES (default 20), RSS and V8 heap sampled
 //                          every 10 s: first, last, max and the least-squares trend per hour
+//                          (MODBUS_BENCH_SOAK_CSV: a file to write the samples to)
 //   MODBUS_BENCH_CPU_PROF  a directory: gateway workers run with --cpu-prof into it (profiling;
 //                          the profiler's own cost inflates the CPU figures of that run)
 //   MODBUS_BENCH_NODE_ARGS more node options for gateway workers, e.g. --heapsnapshot-signal=SIGUSR2
@@ -26,7 +27,7 @@
 //                          request, which the gateway and the bare loop then compete for)
 import { fork, type ChildProcess } from 'node:child_process';
 import os, { loadavg } from 'node:os';
-import { existsSync } from 'node:fs';
+import { appendFileSync, existsSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { planProfile } from '../src/profiles/planner.js';
 import { BLOCK_DRIVER, FULL_DRIVER, benchCatalogue } from './bench-catalogue.js';
@@ -219,10 +220,12 @@ const PHASES = ['g200', 'g1000', 'f200', 'f1000', 'pp200', 'acq1000', 'bare200',
 /** Phases run only when named in --phases. */
 const ON_REQUEST: ReadonlySet<string> = new Set(['soak']);
 
+interface SoakSeries { first: number; last: number; max: number; trendPerHour: number; secondHalfTrendPerHour: number }
 interface Soak {
   minutes: number;
-  rss: { first: number; last: number; max: number; trendPerHour: number };
-  heap: { first: number; last: number; max: number; trendPerHour: number };
+  rss: SoakSeries;
+  heap: SoakSeries;
+  external: SoakSeries;
   cpuPct: number;
 }
 
@@ -251,11 +254,16 @@ async function soakPhase(opts: { driver: string; ports: number[]; brokerPort: nu
     const t0 = performance.now();
     const rss: Array<[number, number]> = [];
     const heap: Array<[number, number]> = [];
+    const external: Array<[number, number]> = [];
     let last = first;
+    const csv = process.env.MODBUS_BENCH_SOAK_CSV;
+    if (csv) writeFileSync(csv, 'seconds,rss_mib,heap_used_mib,external_mib\n');
     const sample = (st: WorkerStats) => {
       const hours = (performance.now() - t0) / 3_600_000;
       rss.push([hours, st.rssBytes / MiB]);
       heap.push([hours, st.heapUsedBytes / MiB]);
+      external.push([hours, st.externalBytes / MiB]);
+      if (csv) appendFileSync(csv, `${Math.round(hours * 3600)},${round(st.rssBytes / MiB)},${round(st.heapUsedBytes / MiB)},${round(st.externalBytes / MiB)}\n`);
     };
     sample(first);
     while (performance.now() - t0 < opts.minutes * 60_000) {
@@ -263,13 +271,16 @@ async function soakPhase(opts: { driver: string; ports: number[]; brokerPort: nu
       last = await worker.stats();
       sample(last);
     }
-    const summary = (pts: Array<[number, number]>) => ({
-      first: pts[0]![1], last: pts[pts.length - 1]![1], max: Math.max(...pts.map(([, y]) => y)), trendPerHour: slope(pts),
+    // The second half's trend tells growth that levels off from growth that goes on.
+    const summary = (pts: Array<[number, number]>): SoakSeries => ({
+      first: pts[0]![1], last: pts[pts.length - 1]![1], max: Math.max(...pts.map(([, y]) => y)),
+      trendPerHour: slope(pts), secondHalfTrendPerHour: slope(pts.slice(Math.floor(pts.length / 2))),
     });
     return {
       minutes: (performance.now() - t0) / 60_000,
       rss: summary(rss),
       heap: summary(heap),
+      external: summary(external),
       cpuPct: ((last.cpuUs - first.cpuUs) / 1000 / (performance.now() - t0)) * 100,
     };
   } finally {
@@ -451,9 +462,10 @@ export async function run(args: string[]): Promise<BenchRow[]> {
       const label = `soak, 200 meters @ 1 s, ${round(soak.minutes)} min`;
       rows.push(
         { suite: SUITE, metric: `${label}: RSS first / last / max`, value: `${round(soak.rss.first)} / ${round(soak.rss.last)} / ${round(soak.rss.max)}`, unit: 'MiB' },
-        { suite: SUITE, metric: `${label}: RSS trend (least squares)`, value: round(soak.rss.trendPerHour, 2), unit: 'MiB/h' },
+        { suite: SUITE, metric: `${label}: RSS trend, whole run / second half (least squares)`, value: `${round(soak.rss.trendPerHour, 2)} / ${round(soak.rss.secondHalfTrendPerHour, 2)}`, unit: 'MiB/h' },
         { suite: SUITE, metric: `${label}: V8 heap used first / last / max`, value: `${round(soak.heap.first)} / ${round(soak.heap.last)} / ${round(soak.heap.max)}`, unit: 'MiB' },
-        { suite: SUITE, metric: `${label}: V8 heap trend (least squares)`, value: round(soak.heap.trendPerHour, 2), unit: 'MiB/h' },
+        { suite: SUITE, metric: `${label}: V8 heap trend, whole run / second half`, value: `${round(soak.heap.trendPerHour, 2)} / ${round(soak.heap.secondHalfTrendPerHour, 2)}`, unit: 'MiB/h' },
+        { suite: SUITE, metric: `${label}: external (buffers) first / last, trend`, value: `${round(soak.external.first)} / ${round(soak.external.last)}, ${round(soak.external.trendPerHour, 2)}`, unit: 'MiB, MiB/h' },
         { suite: SUITE, metric: `${label}: gateway CPU`, value: round(soak.cpuPct), unit: '% of one core' },
       );
     }
