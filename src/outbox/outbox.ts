@@ -82,6 +82,8 @@ export interface OutboxOptions {
   log?: Logger;
   /** Text made for one sink as records are stored; next() for that sink returns it as `encoded`. */
   storeEncoder?: StoreEncoder;
+  /** Bytes of the newest rows kept in memory for sinks that keep up (default 2 MiB; 0 reads every batch from disk). */
+  recentMaxBytes?: number;
 }
 
 /** A slice of a sink's queue: every unacknowledged record with seq in [fromSeq, toSeq]. */
@@ -129,6 +131,11 @@ const SIZE_EPISODE_END = 0.9;
 const SCAN_PAGE = 2000;
 /** Acknowledgements wait at most this long for a commit to be written with. */
 const ACK_WRITE_MS = 250;
+/** Text of the newest rows kept in memory for sinks that keep up (see Outbox.recent). */
+const DEFAULT_RECENT_MAX_BYTES = 2 * 1024 * 1024;
+
+/** A row as it was stored, kept for a while in memory. */
+interface RecentRow { seq: number; kind: string; createdMs: number; payload: string; encoded: string | null; bytes: number }
 
 /** The store encoder's text, or null: a record it cannot encode must not stop the commit (the sink encodes it when reading). */
 function storedText(e: StoreEncoder, payload: string, kind: string): string | null {
@@ -199,6 +206,19 @@ export class Outbox {
    * the drop counter would no longer say what was lost.
    */
   private readonly inFlight = new Set<SeqRange>();
+  /**
+   * The newest rows as they were stored, oldest first from `recentHead`, consecutive in
+   * seq: a sink that keeps up reads its next batch from here instead of back from SQLite.
+   * Reading a thousand just-written texts a second back out of the database, and decoding
+   * each into a new string, was a twentieth of a poll's cost at a thousand meters. At
+   * most `recentMaxBytes`; emptied when records are dropped, so that it never serves a
+   * row the table no longer has. Rows deleted after every sink acknowledged them may stay
+   * a while: no sink asks for them again.
+   */
+  private recent: RecentRow[] = [];
+  private readonly recentMaxBytes: number;
+  private recentHead = 0;
+  private recentBytes = 0;
 
   private readonly stmts: {
     insert: Database.Statement;
@@ -218,7 +238,7 @@ export class Outbox {
     insertAck: Database.Statement;
     bumpCounter: Database.Statement;
   };
-  private readonly commitTx: (rows: InsertRow[], states: Array<[string, string]>, acks: AckWrite | null) => AckWritten | null;
+  private readonly commitTx: (rows: InsertRow[], states: Array<[string, string]>, acks: AckWrite | null, seqs: number[]) => AckWritten | null;
   private readonly ackWriteTx: (acks: AckWrite) => AckWritten;
   private readonly ackSetTx: (sink: string, set: readonly SeqRange[]) => void;
   private readonly dropTx: (cls: RecordClass, reason: DropReason, fromSeq: number, toSeq: number, maxCreatedMs: number) => Array<[number, number, number]>;
@@ -229,6 +249,7 @@ export class Outbox {
     this.sinks = [...options.sinks];
     this.log = options.log;
     this.storeEncoder = options.storeEncoder;
+    this.recentMaxBytes = options.recentMaxBytes ?? DEFAULT_RECENT_MAX_BYTES;
     this.limits = {
       maxBytes: options.limits?.maxBytes ?? DEFAULT_LIMITS.maxBytes,
       maxAgeMs: { ...DEFAULT_LIMITS.maxAgeMs, ...options.limits?.maxAgeMs },
@@ -283,8 +304,11 @@ export class Outbox {
       bumpCounter: this.db.prepare('INSERT INTO counters (name, value) VALUES (?, ?) ON CONFLICT(name) DO UPDATE SET value = value + excluded.value'),
     };
 
-    this.commitTx = this.db.transaction((rows: InsertRow[], states: Array<[string, string]>, acks: AckWrite | null) => {
-      for (const r of rows) this.lastSeq = Number(insert.run(r[0], r[1], r[2], r[3], r[4]).lastInsertRowid);
+    this.commitTx = this.db.transaction((rows: InsertRow[], states: Array<[string, string]>, acks: AckWrite | null, seqs: number[]) => {
+      for (const r of rows) {
+        this.lastSeq = Number(insert.run(r[0], r[1], r[2], r[3], r[4]).lastInsertRowid);
+        seqs.push(this.lastSeq);
+      }
       for (const [key, value] of states) this.stmts.putState.run(key, value);
       return acks ? this.runAckWrite(acks) : null;
     });
@@ -378,7 +402,9 @@ export class Outbox {
     // Acknowledgements taken since the last write ride along: no transaction of their own.
     const acks = this.planAckWrite();
     const stateRows = Object.entries(states).map(([k, v]): [string, string] => [k, v instanceof JsonText ? v.text : JSON.stringify(v)]);
-    const written = this.commitTx(rows, stateRows, acks);
+    const seqs: number[] = [];
+    const written = this.commitTx(rows, stateRows, acks, seqs);
+    this.keepRecent(rows, seqs);
     if (written) this.applyAckWrite(written);
     for (const r of rows) {
       const t = this.totals[recordClass(r[0])];
@@ -421,7 +447,16 @@ export class Outbox {
     let toSeq = fromSeq - 1;
     const stored = encode !== undefined && this.storeEncoder?.sink === sink;
     for (const [lo, hi] of gaps) {
-      if (stored) {
+      const at = this.recentIndex(lo);
+      if (at >= 0) {
+        const rows = this.recent;
+        for (let i = at; i < rows.length && rows[i]!.seq <= hi && records.length < limit; i++) {
+          const r = rows[i]!;
+          if (stored) records.push(new EncodedRecord(r.seq, r.kind, r.createdMs, r.encoded ?? encode(r.payload, r.kind)) as QueuedRecord<T>);
+          else if (encode) records.push(new EncodedRecord(r.seq, r.kind, r.createdMs, encode(r.payload, r.kind)) as QueuedRecord<T>);
+          else records.push(new StoredRecord<T>(r.seq, r.kind, r.createdMs, r.payload));
+        }
+      } else if (stored) {
         // Text made when the record was stored; rows stored without one (by an older
         // version, or left to the sink) are encoded now.
         for (const [seq, kind, createdMs, encoded, payload] of this.stmts.rangeEncoded.iterate(lo, hi, limit - records.length) as IterableIterator<EncodedRow>) {
@@ -447,6 +482,55 @@ export class Outbox {
       toSeq = hi;
     }
     return { records, fromSeq, toSeq };
+  }
+
+  /** Where `seq` is in `recent`, or -1 when it is not there. */
+  private recentIndex(seq: number): number {
+    const rows = this.recent;
+    if (this.recentHead >= rows.length) return -1;
+    const first = rows[this.recentHead]!.seq;
+    const i = this.recentHead + (seq - first);
+    return seq >= first && i < rows.length ? i : -1;
+  }
+
+  /** Rows just committed, with the seqs they were given. */
+  private keepRecent(rows: InsertRow[], seqs: number[]): void {
+    if (seqs.length === 0 || this.recentMaxBytes <= 0) return;
+    this.trimRecent();
+    const rowsKept = this.recent;
+    // Consecutive with what is kept, or kept alone (a commit rolled back and its seqs reused).
+    if (rowsKept.length > this.recentHead && seqs[0] !== rowsKept[rowsKept.length - 1]!.seq + 1) this.forgetRecent();
+    for (let i = 0; i < seqs.length; i++) {
+      const [kind, createdMs, payload, bytes, encoded] = rows[i]!;
+      this.recent.push({ seq: seqs[i]!, kind, createdMs, payload, encoded, bytes });
+      this.recentBytes += bytes;
+    }
+    while (this.recentBytes > this.recentMaxBytes && this.recentHead < this.recent.length) {
+      this.recentBytes -= this.recent[this.recentHead]!.bytes;
+      this.recent[this.recentHead] = undefined as unknown as RecentRow;
+      this.recentHead += 1;
+    }
+    if (this.recentHead > 1024 && this.recentHead * 2 > this.recent.length) {
+      this.recent = this.recent.slice(this.recentHead);
+      this.recentHead = 0;
+    }
+  }
+
+  /** The oldest rows kept, as long as every sink has acknowledged them: nobody reads them again. */
+  private trimRecent(): void {
+    const rows = this.recent;
+    const sets = this.sinks.map((sink) => this.ackSet(sink));
+    while (this.recentHead < rows.length && sets.every((set) => contains(set, rows[this.recentHead]!.seq))) {
+      this.recentBytes -= rows[this.recentHead]!.bytes;
+      rows[this.recentHead] = undefined as unknown as RecentRow;
+      this.recentHead += 1;
+    }
+  }
+
+  private forgetRecent(): void {
+    this.recent = [];
+    this.recentHead = 0;
+    this.recentBytes = 0;
   }
 
   /** How many records of a sink's queue lie in a region (counting stops at `cap`). */
@@ -724,6 +808,7 @@ export class Outbox {
     } finally {
       this.setSync('FULL');
     }
+    if (removed.length > 0) this.forgetRecent();
     this.forget(removed.map(([isTelemetry, bytes]) => [isTelemetry, 1, bytes]));
     for (const sink of this.sinks) {
       const set = this.ackSet(sink);

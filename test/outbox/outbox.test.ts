@@ -308,6 +308,58 @@ describe('outbox', () => {
     expect(o.stats().dropped.telemetry.size).toBeGreaterThan(0);
   });
 
+  it('hands out the same batches from the rows kept in memory as from disk, through commits, acknowledgements, replays, drops and reopens', () => {
+    const one = Buffer.byteLength(JSON.stringify(telemetry(100000).record));
+    const storeEncoder = { sink: 'influx', encode: (payload: string, kind: string) => (kind === 'telemetry' ? `lp:${payload.length}` : undefined) };
+    // Same operations on two outboxes: one keeps a few rows in memory, the other none.
+    const options = (recentMaxBytes: number): OutboxOptions => ({ sinks: ['mqtt', 'influx'], limits: { maxBytes: one * 60 }, storeEncoder, recentMaxBytes });
+    const files = ['kept.sqlite', 'disk.sqlite'];
+    const sizes = [one * 12, 0];
+    let pair = files.map((f, i) => outbox(options(sizes[i]!), f));
+    let seed = 11;
+    const rand = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
+    const encode = (payload: string, kind: string) => `${kind}:${payload.length}`;
+    const seen = (b: ReturnType<Outbox['next']>) => ({
+      fromSeq: b.fromSeq, toSeq: b.toSeq,
+      records: b.records.map((r) => [r.seq, r.kind, r.createdMs, r.encoded ?? r.payload]),
+    });
+    for (let step = 0; step < 600; step++) {
+      const r = rand();
+      if (r < 0.4) {
+        const batch = Array.from({ length: 1 + Math.floor(rand() * 6) }, (_, i) => (rand() < 0.2 ? energy(step * 10 + i) : telemetry(100000 + step * 10 + i)));
+        for (const o of pair) o.commit(batch, {}, step);
+      } else {
+        const sink = rand() < 0.5 ? 'mqtt' : 'influx';
+        const liveFrom = Math.floor(rand() * pair[0]!.maxSeq());
+        const region = rand() < 0.3 ? { after: liveFrom } : rand() < 0.5 ? { upTo: liveFrom } : {};
+        const limit = 1 + Math.floor(rand() * 8);
+        const how = rand() < 0.5 ? encode : undefined;
+        const [kept, disk] = pair.map((o) => o.next(sink, limit, region, how));
+        expect(seen(kept!), `step ${step}`).toEqual(seen(disk!));
+        if (kept!.toSeq >= kept!.fromSeq && rand() < 0.8) for (const o of pair) o.ackRange(sink, kept!.fromSeq, kept!.toSeq);
+      }
+      if (step % 150 === 149) pair = pair.map((o, i) => { o.close(); return outbox(options(sizes[i]!), files[i]); });
+      const [a, b] = pair.map((o) => o.stats());
+      expect(a!.perSink, `step ${step}`).toEqual(b!.perSink);
+      expect(a!.dropped).toEqual(b!.dropped);
+    }
+    expect(pair[0]!.stats().dropped.telemetry.size).toBeGreaterThan(0);
+  });
+
+  it('a sink that keeps up is handed what was just committed without reading it back from disk', () => {
+    const o = outbox({ sinks: ['mqtt'] });
+    o.commit([telemetry(1), telemetry(2)], {}, 0);
+    o.ackRange('mqtt', 1, 2);
+    o.commit([telemetry(3), energy(4)], {}, 1);
+    // Behind the outbox's back: the rows are gone from the file, and still handed out.
+    const other = new Database(join(dir, 'outbox.sqlite'));
+    other.prepare('DELETE FROM records').run();
+    other.close();
+    const batch = o.next('mqtt', 10);
+    expect(batch.records.map((r) => [r.seq, r.kind, r.record])).toEqual([[3, 'telemetry', telemetry(3).record], [4, 'energy', energy(4).record]]);
+    expect([batch.fromSeq, batch.toSeq]).toEqual([3, 4]);
+  });
+
   it('stores records with a full fsync, also after acknowledgements and drops ran with a lighter one', () => {
     const one = Buffer.byteLength(JSON.stringify(telemetry(100000).record));
     const o = outbox({ sinks: ['influx'], limits: { maxBytes: one * 3 } });
