@@ -234,6 +234,14 @@ export interface PollPlan {
   publish: Array<{ id: string; unit: string; slot: number }>;
   /** Some read point has multiply_by or scale_register: the reference applyDerived runs. */
   derived: boolean;
+  /**
+   * An object with the published ids as its keys, in order, to copy for each poll. An
+   * object filled key by key with computed names goes into V8's dictionary mode after a
+   * dozen or so keys (a hash table: slower to fill, and every for…in over it sorts its
+   * keys again); a copy of this one keeps the fast layout, shared by every poll of the
+   * plan. JSON.parse builds it because it, too, makes fast objects.
+   */
+  shape: Record<string, null> | null;
 }
 
 export function compilePollPlan(points: readonly ModbusPoint[], classes: readonly PollClass[]): PollPlan {
@@ -257,7 +265,11 @@ export function compilePollPlan(points: readonly ModbusPoint[], classes: readonl
     if (p.multiply_by.length > 0 || p.scale_register !== undefined) derived = true;
     if (!p.internal) publish.push({ id: p.id, unit: p.unit, slot });
   }
-  return { requests, ids, publish, derived };
+  // "__proto__" as a key of the copy would set its prototype instead.
+  const shape = publish.some((p) => p.id === '__proto__')
+    ? null
+    : JSON.parse(JSON.stringify(Object.fromEntries(publish.map((p) => [p.id, null])))) as Record<string, null>;
+  return { requests, ids, publish, derived, shape };
 }
 
 /**
@@ -277,7 +289,7 @@ export function publishValues(
     for (let s = 0; s < plan.ids.length; s++) decoded[plan.ids[s]!] = { value: values[s]!, quality: qualities[s]! };
     return applyDerived(source, decoded, settings);
   }
-  const out: Record<string, PointValue> = {};
+  const out = (plan.shape === null ? {} : { ...plan.shape }) as unknown as Record<string, PointValue>;
   for (const { id, unit, slot } of plan.publish) {
     const quality = qualities[slot]!;
     out[id] = { value: quality === 'invalid' || quality === 'bad' ? null : values[slot]!, unit, quality };

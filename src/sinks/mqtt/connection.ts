@@ -3,6 +3,13 @@ import { readFileSync } from 'node:fs';
 import type { Logger } from 'pino';
 import type { MqttConfig } from '../../config/schema.js';
 
+function ignore(): void {}
+
+/** DEBUG=mqttjs* (or *) turns mqtt.js's own tracing on, as its README says. */
+export function mqttTraceWanted(env: NodeJS.ProcessEnv = process.env): boolean {
+  return (env.DEBUG ?? '').split(/[\s,]+/).some((p) => p === '*' || (!p.startsWith('-') && p.includes('mqtt')));
+}
+
 /**
  * Connection options shared by the gateway's publisher and the bridge's subscriber:
  * MQTT 3.1.1 or 5, a persistent session, credentials, and TLS with the server
@@ -17,6 +24,9 @@ export function mqttConnectOptions(config: MqttConfig, clientId: string, log: Lo
     clean: false,
     reconnectPeriod: 2000,
     connectTimeout: 10_000,
+    // mqtt.js traces every packet through `debug`, which gathers its arguments even when
+    // tracing is off: a dozen calls per publish. Off unless DEBUG asks for mqttjs.
+    ...(mqttTraceWanted() ? {} : { log: ignore }),
     ...(config.username !== undefined ? { username: config.username } : {}),
     ...(config.password !== undefined ? { password: config.password } : {}),
   };
