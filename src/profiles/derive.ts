@@ -29,6 +29,8 @@ export function applyDerived(
   profile: DeriveSource | Pick<DriverProfile, 'points' | 'settings'>,
   decoded: Readonly<Record<string, Decoded>>,
   settings: Readonly<Record<string, number>> = {},
+  /** The object to fill (a copy of a read plan's fast-layout object holding the same keys in the same order). */
+  out: Record<string, PointValue> = {},
 ): Record<string, PointValue> {
   const factor = (name: string): Factor => {
     const reading = decoded[name];
@@ -42,7 +44,6 @@ export function applyDerived(
     return setting === undefined ? { value: null, quality: 'bad' } : { value: setting, quality: 'good' };
   };
 
-  const out: Record<string, PointValue> = {};
   for (const point of profile.points) {
     const reading = decoded[point.id];
     if (!reading || point.internal) continue;

@@ -284,12 +284,13 @@ export function publishValues(
   source: Parameters<typeof applyDerived>[0],
   settings: Readonly<Record<string, number>>,
 ): Record<string, PointValue> {
+  const out = (plan.shape === null ? {} : { ...plan.shape }) as unknown as Record<string, PointValue>;
   if (plan.derived) {
     const decoded: Record<string, Decoded> = {};
     for (let s = 0; s < plan.ids.length; s++) decoded[plan.ids[s]!] = { value: values[s]!, quality: qualities[s]! };
-    return applyDerived(source, decoded, settings);
+    // applyDerived publishes the same points in the same order as plan.publish.
+    return applyDerived(source, decoded, settings, out);
   }
-  const out = (plan.shape === null ? {} : { ...plan.shape }) as unknown as Record<string, PointValue>;
   for (const { id, unit, slot } of plan.publish) {
     const quality = qualities[slot]!;
     out[id] = { value: quality === 'invalid' || quality === 'bad' ? null : values[slot]!, unit, quality };
