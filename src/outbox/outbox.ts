@@ -446,32 +446,35 @@ export class Outbox {
     const fromSeq = gaps[0]![0];
     let toSeq = fromSeq - 1;
     const stored = encode !== undefined && this.storeEncoder?.sink === sink;
+    // One row as the sink gets it, whether it comes from memory or from disk: the stored
+    // text, or what `encode` makes of it (the text made at storing, for the store encoder's sink).
+    const toRecord = (seq: number, kind: string, createdMs: number, payload: string | null, encoded: string | null): QueuedRecord<T> => (encode === undefined
+      ? new StoredRecord<T>(seq, kind, createdMs, payload!)
+      : new EncodedRecord(seq, kind, createdMs, (stored ? encoded : null) ?? encode(payload!, kind)) as QueuedRecord<T>);
     for (const [lo, hi] of gaps) {
       const at = this.recentIndex(lo);
       if (at >= 0) {
         const rows = this.recent;
         for (let i = at; i < rows.length && rows[i]!.seq <= hi && records.length < limit; i++) {
           const r = rows[i]!;
-          if (stored) records.push(new EncodedRecord(r.seq, r.kind, r.createdMs, r.encoded ?? encode(r.payload, r.kind)) as QueuedRecord<T>);
-          else if (encode) records.push(new EncodedRecord(r.seq, r.kind, r.createdMs, encode(r.payload, r.kind)) as QueuedRecord<T>);
-          else records.push(new StoredRecord<T>(r.seq, r.kind, r.createdMs, r.payload));
+          records.push(toRecord(r.seq, r.kind, r.createdMs, r.payload, r.encoded));
         }
       } else if (stored) {
         // Text made when the record was stored; rows stored without one (by an older
         // version, or left to the sink) are encoded now.
         for (const [seq, kind, createdMs, encoded, payload] of this.stmts.rangeEncoded.iterate(lo, hi, limit - records.length) as IterableIterator<EncodedRow>) {
-          records.push(new EncodedRecord(seq, kind, createdMs, encoded ?? encode(payload!, kind)) as QueuedRecord<T>);
+          records.push(toRecord(seq, kind, createdMs, payload, encoded));
         }
       } else if (encode) {
         // Row by row, each stored text encoded and dropped at once: a whole batch of
         // texts held while it is encoded is copied by every young-generation collection
         // that the encoding triggers (most of a replay's garbage-collection time).
         for (const [seq, kind, createdMs, payload] of this.stmts.range.iterate(lo, hi, limit - records.length) as IterableIterator<Row>) {
-          records.push(new EncodedRecord(seq, kind, createdMs, encode(payload, kind)) as QueuedRecord<T>);
+          records.push(toRecord(seq, kind, createdMs, payload, null));
         }
       } else {
         const rows = this.stmts.range.all(lo, hi, limit - records.length) as Row[];
-        for (const [seq, kind, createdMs, payload] of rows) records.push(new StoredRecord<T>(seq, kind, createdMs, payload));
+        for (const [seq, kind, createdMs, payload] of rows) records.push(toRecord(seq, kind, createdMs, payload, null));
       }
       if (records.length >= limit) {
         toSeq = records[records.length - 1]!.seq;
@@ -505,11 +508,7 @@ export class Outbox {
       this.recent.push({ seq: seqs[i]!, kind, createdMs, payload, encoded, bytes });
       this.recentBytes += bytes;
     }
-    while (this.recentBytes > this.recentMaxBytes && this.recentHead < this.recent.length) {
-      this.recentBytes -= this.recent[this.recentHead]!.bytes;
-      this.recent[this.recentHead] = undefined as unknown as RecentRow;
-      this.recentHead += 1;
-    }
+    while (this.recentBytes > this.recentMaxBytes && this.recentHead < this.recent.length) this.dropOldestRecent();
     if (this.recentHead > 1024 && this.recentHead * 2 > this.recent.length) {
       this.recent = this.recent.slice(this.recentHead);
       this.recentHead = 0;
@@ -520,11 +519,13 @@ export class Outbox {
   private trimRecent(): void {
     const rows = this.recent;
     const sets = this.sinks.map((sink) => this.ackSet(sink));
-    while (this.recentHead < rows.length && sets.every((set) => contains(set, rows[this.recentHead]!.seq))) {
-      this.recentBytes -= rows[this.recentHead]!.bytes;
-      rows[this.recentHead] = undefined as unknown as RecentRow;
-      this.recentHead += 1;
-    }
+    while (this.recentHead < rows.length && sets.every((set) => contains(set, rows[this.recentHead]!.seq))) this.dropOldestRecent();
+  }
+
+  private dropOldestRecent(): void {
+    this.recentBytes -= this.recent[this.recentHead]!.bytes;
+    this.recent[this.recentHead] = undefined as unknown as RecentRow;
+    this.recentHead += 1;
   }
 
   private forgetRecent(): void {
