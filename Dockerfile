@@ -33,5 +33,7 @@ VOLUME ["/data"]
 EXPOSE 8080
 HEALTHCHECK --interval=30s --timeout=5s --start-period=20s --retries=3 \
   CMD ["node", "-e", "fetch('http://127.0.0.1:8080/healthz').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"]
+# The binary, not `node dist/src/main.js`: its first line carries the node options the
+# gateway runs with (src/app/heap.ts, GATEWAY_NODE_OPTIONS).
 ENTRYPOINT ["energy-gateway"]
 CMD ["run", "--config", "/config/gateway.yaml"]

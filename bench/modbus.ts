@@ -21,7 +21,8 @@
 //                          (MODBUS_BENCH_SOAK_CSV: a file to write the samples to)
 //   MODBUS_BENCH_CPU_PROF  a directory: gateway workers run with --cpu-prof into it (profiling;
 //                          the profiler's own cost inflates the CPU figures of that run)
-//   MODBUS_BENCH_NODE_ARGS more node options for gateway workers, e.g. --heapsnapshot-signal=SIGUSR2
+//   MODBUS_BENCH_NODE_ARGS more node options for gateway workers (which start with the
+//                          gateway binary's own, GATEWAY_NODE_OPTIONS), e.g. --heapsnapshot-signal=SIGUSR2
 //   --modbus-serial-sims   serve with modbus-serial's ServerTCP instead of the lighter MBAP
 //                          server (both serve the same meters; ServerTCP costs more CPU per
 //                          request, which the gateway and the bare loop then compete for)
@@ -29,6 +30,7 @@ import { fork, type ChildProcess } from 'node:child_process';
 import os, { loadavg } from 'node:os';
 import { appendFileSync, existsSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import { GATEWAY_NODE_OPTIONS } from '../src/app/heap.js';
 import { planProfile } from '../src/profiles/planner.js';
 import { BLOCK_DRIVER, FULL_DRIVER, benchCatalogue } from './bench-catalogue.js';
 import type { BenchRow } from './table.js';
@@ -45,18 +47,21 @@ interface Worker {
   stop(): Promise<void>;
 }
 
-function startWorker(profile = false): Worker {
+/** A bench worker; `gateway`: it runs the gateway under test (node options, profiling). */
+function startWorker(gateway = false): Worker {
   const js = fileURLToPath(new URL('./modbus-worker.js', import.meta.url));
   const ts = fileURLToPath(new URL('./modbus-worker.ts', import.meta.url));
   const profDir = process.env.MODBUS_BENCH_CPU_PROF;
-  const prof = !profile ? [] : [
+  // The gateway under test runs with the node options its binary starts with.
+  const nodeArgs = !gateway ? [] : [
+    ...GATEWAY_NODE_OPTIONS,
     ...(profDir ? ['--cpu-prof', '--cpu-prof-dir', profDir] : []),
     ...(process.env.MODBUS_BENCH_NODE_ARGS?.split(' ').filter(Boolean) ?? []),
   ];
   // Built: the compiled worker. From source: let tsx load the .ts.
   const child = existsSync(js)
-    ? fork(js, [], { execArgv: prof, stdio: ['ignore', 'ignore', 'inherit', 'ipc'] })
-    : fork(ts, [], { execArgv: ['--import', 'tsx', ...prof], stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
+    ? fork(js, [], { execArgv: nodeArgs, stdio: ['ignore', 'ignore', 'inherit', 'ipc'] })
+    : fork(ts, [], { execArgv: ['--import', 'tsx', ...nodeArgs], stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
   let pending: ((m: WorkerReply) => void) | null = null;
   child.on('message', (m: WorkerReply) => {
     const p = pending;

@@ -1,4 +1,4 @@
-#!/usr/bin/env node
+#!/usr/bin/env -S node --max-semi-space-size=8
 import { main } from './cli/index.js';
 
 // `energy-gateway compute … | head` closes stdout early: that is the reader's choice, not a failure.

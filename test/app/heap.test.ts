@@ -1,6 +1,9 @@
 import { spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { tuneHeapForGateway } from '../../src/app/heap.js';
+import { GATEWAY_NODE_OPTIONS, tuneHeapForGateway } from '../../src/app/heap.js';
+import { ROOT } from '../support/cli.js';
 
 /**
  * Peak V8 heap (MiB) of a child that keeps a steady live set and promotes objects that die
@@ -33,4 +36,17 @@ describe('tuneHeapForGateway', () => {
     const tuned = peakHeapMiB(true);
     expect(tuned).toBeLessThan(plain * 0.8);
   }, 30_000);
+});
+
+describe('GATEWAY_NODE_OPTIONS', () => {
+  it('are the options the binary starts with (its shebang)', () => {
+    const shebang = readFileSync(join(ROOT, 'src/main.ts'), 'utf8').split('\n')[0];
+    expect(shebang).toBe(`#!/usr/bin/env -S node ${GATEWAY_NODE_OPTIONS.join(' ')}`);
+  });
+
+  it('are options this node accepts', () => {
+    const r = spawnSync(process.execPath, [...GATEWAY_NODE_OPTIONS, '-e', 'process.exit(0)'], { encoding: 'utf8' });
+    expect(r.stderr).toBe('');
+    expect(r.status).toBe(0);
+  });
 });

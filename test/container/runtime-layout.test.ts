@@ -2,7 +2,7 @@
 // does, by hand: the same files in a clean directory, a production-only install, and
 // the installed binary started from there.
 import { spawnSync } from 'node:child_process';
-import { cpSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { chmodSync, cpSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -53,6 +53,16 @@ describe('container runtime stage', () => {
     const r = run(['--version']);
     expect(r.status).toBe(0);
     expect(r.stdout.trim()).toBe(version);
+  });
+
+  it('starts the way the image\'s entrypoint starts it: the file itself, through its shebang and node options', () => {
+    expect(runtimeStage).toContain('ln -s /app/dist/src/main.js /usr/local/bin/energy-gateway && chmod +x /app/dist/src/main.js');
+    const bin = join(dir, 'dist/src/main.js');
+    chmodSync(bin, 0o755);
+    const r = spawnSync(bin, ['--version'], { cwd: dir, encoding: 'utf8', env: { PATH: process.env.PATH, HOME: dir }, timeout: 60_000 });
+    expect(r.stderr).toBe('');
+    expect(r.status).toBe(0);
+    expect(r.stdout.trim()).toMatch(/^\d+\.\d+\.\d+/);
   });
 
   it('checks the shipped example config, and rejects a broken one with exit 2', () => {
