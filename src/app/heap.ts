@@ -33,10 +33,12 @@ export function tuneHeapForGateway(execArgv: readonly string[] = process.execArg
  * `--max-semi-space-size=8` (MiB; V8's default on 64-bit is 16): the young generation is two
  * semi-spaces, and a gateway's allocation rate (20–25 kB per poll) grows both to their
  * maximum within seconds, so the default holds 32 MiB of mostly empty young space in RSS.
- * Half of it is enough: what a poll allocates dies within a second, so scavenging twice as
- * often copies hardly more. Measured with `npm run bench -- modbus` (two runs each): 200
- * meters RSS 149–152 → 137–141 MiB, 1,000 meters 181–183 → 165–168 MiB, CPU per poll within
- * the runs' spread (231–251 vs 263–264 µs; 242–250 vs 240–253 µs). 4 MiB saved a little more
- * memory but cost 30 % more CPU.
+ * Measured with `npm run bench -- modbus`: 200 meters RSS 149–154 → 137–141 MiB with CPU
+ * per poll unchanged (231–251 vs 263–264 µs); 1,000 meters RSS 183–184 → 167–169 MiB, but
+ * CPU per poll 217–247 → 245–258 µs (three runs each, 60 s warm-up): scavenging twice as
+ * often promotes more short-lived objects, which the full collections then clear. Memory is
+ * what an edge box runs short of first; a large installation that would rather spend the
+ * memory starts `node --max-semi-space-size=16 dist/src/main.js run …` (README). 4 MiB saved
+ * little more memory but cost 30 % more CPU.
  */
 export const GATEWAY_NODE_OPTIONS = ['--max-semi-space-size=8'] as const;
