@@ -1,4 +1,4 @@
-import { Socket } from 'node:net';
+import { Socket, type SocketConstructorOpts, type TcpSocketConnectOpts } from 'node:net';
 import { createSerialLine, type SerialLineOptions } from './lib.js';
 
 /** A byte stream to a bus: a TCP socket or a serial line. Framing is the port's job. */
@@ -8,6 +8,10 @@ export interface ByteLink {
   write(data: Buffer): void;
   /** Ends the link; resolves once it is closed. Safe to call twice. */
   close(): Promise<void>;
+  /**
+   * Registers the receiver of incoming bytes. The buffer it is given may be overwritten once
+   * the callback returns (a TCP link reads into one buffer): copy what must outlive the call.
+   */
   onData(cb: (data: Buffer) => void): void;
   /** Called once when the link goes away, whoever closed it. */
   onClose(cb: (err?: Error) => void): void;
@@ -15,7 +19,24 @@ export interface ByteLink {
 
 /** A TCP connection (Modbus TCP, or RTU frames through a serial device server). */
 export class TcpLink implements ByteLink {
-  private readonly socket = new Socket();
+  /**
+   * Reads land in this one buffer and go straight to the receiver (net's `onread`), not
+   * through a readable stream: a stream allocates a buffer per read, pushes it through its
+   * state machine and schedules a read-more tick, for answers of at most 260 bytes that
+   * the port parses at once (64 KiB, what libuv offers per read).
+   */
+  // Node's Socket constructor takes `onread` (net.connect passes it on from there); its
+  // type declares it on the connect options only.
+  private readonly socket = new Socket(<SocketConstructorOpts & Pick<TcpSocketConnectOpts, 'onread'>>{
+    onread: {
+      buffer: Buffer.allocUnsafe(64 * 1024),
+      callback: (n: number, buf: Uint8Array): boolean => {
+        this.receiver?.(Buffer.from(buf.buffer, buf.byteOffset, n));
+        return true;
+      },
+    },
+  });
+  private receiver: ((data: Buffer) => void) | null = null;
   private open_ = false;
   private closed = false;
   private closeCbs: Array<(err?: Error) => void> = [];
@@ -64,7 +85,7 @@ export class TcpLink implements ByteLink {
   }
 
   onData(cb: (data: Buffer) => void): void {
-    this.socket.on('data', cb);
+    this.receiver = cb;
   }
 
   onClose(cb: (err?: Error) => void): void {

@@ -94,6 +94,8 @@ export class GuardedPort {
     this.rx = this.rx.length === 0 ? data : Buffer.concat([this.rx, data]);
     if (this.framing === 'mbap') this.receiveMbap();
     else this.receiveRtu();
+    // The link may read its next bytes into the same memory: keep a copy of a partial frame.
+    if (this.rx.length > 0 && this.rx.buffer === data.buffer) this.rx = Buffer.from(this.rx);
   }
 
   private receiveMbap(): void {
