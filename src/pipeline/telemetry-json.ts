@@ -46,20 +46,32 @@ interface Layout {
 const layouts = new Map<string, Layout>();
 let lastLayout: Layout | null = null;
 
-/** The text, or null when the poll does not match the layout (or holds a value the general path declines). */
+/**
+ * The text, or null when the poll does not match the layout (or holds a value the general
+ * path declines).
+ *
+ * Joined rather than concatenated: `+=` builds a tree of string pieces that stays in memory
+ * until something flattens it — the outbox's commit, a tenth of a second later — and a tree
+ * that outlives a young-generation collection is copied into the old one. A joined text is
+ * one flat string from the start, and the pieces die at once.
+ */
 function withLayout(layout: Layout, head: string, values: DevicePoll['values']): string | null {
   const { ids, units, qualities, glue } = layout;
-  let out = head;
+  const parts = new Array<string>(2 * ids.length + 2);
+  parts[0] = head;
   let i = 0;
   for (const id in values) {
     const v = values[id]!;
     if (i >= ids.length || id !== ids[i] || v.unit !== units[i] || v.quality !== qualities[i] || v.sourceTsMs !== undefined || v.status !== undefined) return null;
     const value = scalar(v.value);
     if (value === undefined) return null;
-    out += glue[i]! + value;
+    parts[2 * i + 1] = glue[i]!;
+    parts[2 * i + 2] = value;
     i += 1;
   }
-  return i === ids.length ? out + glue[i]! : null;
+  if (i !== ids.length) return null;
+  parts[2 * i + 1] = glue[i]!;
+  return parts.join('');
 }
 
 /** Any poll; records the device's layout when every value is a plain reading. */

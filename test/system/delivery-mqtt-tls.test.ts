@@ -88,18 +88,22 @@ describe.skipIf(need.skip)('MQTT over TLS with client certificates and a passwor
   });
 
   async function observe(topic: string) {
-    const seen: Array<{ topic: string; payload: Record<string, unknown>; qos: number; retain: boolean }> = [];
+    const seen: Array<{ topic: string; text: string; payload: Record<string, unknown>; qos: number; retain: boolean }> = [];
     const client = await mqtt.connectAsync(`mqtts://127.0.0.1:${port}`, {
       clientId: `observer-${Math.random().toString(36).slice(2)}`, username: 'gateway', password: 'pa ss"word',
       ca: readFileSync(join(dir, 'ca.crt')), cert: readFileSync(join(dir, 'client.crt')), key: readFileSync(join(dir, 'client.key')),
     });
-    client.on('message', (t, payload, packet) => seen.push({ topic: t, payload: JSON.parse(payload.toString()) as Record<string, unknown>, qos: packet.qos, retain: packet.retain }));
+    client.on('message', (t, payload, packet) => seen.push({ topic: t, text: payload.toString(), payload: JSON.parse(payload.toString()) as Record<string, unknown>, qos: packet.qos, retain: packet.retain }));
     await client.subscribeAsync(topic, { qos: 1 });
     return { seen, end: () => client.endAsync() };
   }
 
+  // Stored as text, as the gateway stores telemetry: the publisher writes the message from
+  // the text (UTF-8 outside ASCII included) rather than from the record.
+  const steam = { kind: 'telemetry', device: 'boiler-1', model: null, ts_ms: 2, values: { flow: { value: 0.1 + 0.2, unit: 'm³/h', quality: 'good' }, temperature: { value: -3.5, unit: '°C', quality: 'good' } } };
   const records: QueuedRecord[] = [
     { seq: 1, kind: 'telemetry', createdMs: 0, record: { kind: 'telemetry', device: 'incomer', model: 'eastron-sdm630', ts_ms: 1, values: { active_power_total: { value: 1.5, unit: 'W', quality: 'good' } } } },
+    { seq: 3, kind: 'telemetry', createdMs: 0, record: steam, payload: JSON.stringify(steam) },
     {
       seq: 2, kind: 'energy', createdMs: 0,
       record: {
@@ -124,7 +128,7 @@ describe.skipIf(need.skip)('MQTT over TLS with client certificates and a passwor
       await waitFor('publisher connected', () => publisher.ready(), 15_000, 100);
       publisher.setAvailability('incomer', 'online');
       await publisher.deliver(records, { replayed: true });
-      await waitFor('messages observed', () => obs.seen.length >= 4, 10_000, 100);
+      await waitFor('messages observed', () => obs.seen.length >= 5, 10_000, 100);
     } finally {
       await publisher.stop();
       await obs.end();
@@ -136,6 +140,8 @@ describe.skipIf(need.skip)('MQTT over TLS with client certificates and a passwor
     expect(energy.qos).toBe(1);
     expect(energy.payload).toMatchObject({ replayed: true, site: 's', gateway: `g${protocol}`, quantity: 1 });
     expect(obs.seen.find((m) => m.topic === `${root}/devices/incomer/telemetry`)?.qos).toBe(0);
+    expect(obs.seen.find((m) => m.topic === `${root}/devices/boiler-1/telemetry`)?.text)
+      .toBe(JSON.stringify({ ...steam, site: 's', gateway: `g${protocol}`, replayed: true }));
     expect(obs.seen.find((m) => m.topic === `${root}/status` && m.payload.state === 'offline')).toBeDefined();
     for (const m of obs.seen) expect(schemaForTopic(m.topic)!.safeParse(m.payload).success, m.topic).toBe(true);
 

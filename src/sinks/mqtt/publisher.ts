@@ -102,8 +102,9 @@ export class MqttPublisher implements Sink {
     const { site, gateway } = this.opts.identity;
     const sends: Array<Promise<unknown>> = [];
     const suffix = `,"site":${JSON.stringify(site)},"gateway":${JSON.stringify(gateway)}${ctx.replayed ? ',"replayed":true' : ''}}`;
+    const suffixBytes = Buffer.from(suffix);
     for (const item of batch) {
-      const fast = item.payload === undefined ? null : this.telemetryFromJson(item.payload, suffix);
+      const fast = item.payload === undefined ? null : this.telemetryFromJson(item.payload, suffixBytes);
       if (fast) {
         sends.push(client.publishAsync(fast.topic, fast.payload, { qos: this.opts.config.qos_telemetry }));
         continue;
@@ -140,14 +141,14 @@ export class MqttPublisher implements Sink {
    * and writing it again. Null when the text is not plainly a telemetry record without
    * those keys (then the general path).
    */
-  private telemetryFromJson(json: string, suffix: string): { topic: string; payload: string } | null {
+  private telemetryFromJson(json: string, suffix: Buffer): { topic: string; payload: Buffer } | null {
     const head = '{"kind":"telemetry","device":"';
     if (!json.startsWith(head) || json.includes('\\') || json.charCodeAt(json.length - 1) !== 125) return null;
     // One pass instead of three string searches (each scanned the whole text).
     if (ORIGIN_KEY.test(json)) return null;
     const end = json.indexOf('"', head.length);
     if (end < 0) return null;
-    return { topic: this.opts.topics.telemetry(json.slice(head.length, end)), payload: json.slice(0, -1) + suffix };
+    return { topic: this.opts.topics.telemetry(json.slice(head.length, end)), payload: withSuffix(json, suffix) };
   }
 
   private route(record: unknown): Routed {
@@ -177,4 +178,18 @@ export class MqttPublisher implements Sink {
     }
     await client.endAsync();
   }
+}
+
+/**
+ * The text without its closing brace, then the suffix, as UTF-8 bytes. Written straight into
+ * one buffer: the string `text.slice(0, -1) + suffix` would be copied once more into a flat
+ * string to be measured, and encoded again when written to the socket.
+ */
+function withSuffix(text: string, suffix: Buffer): Buffer {
+  const body = text.slice(0, -1);
+  const bodyBytes = Buffer.byteLength(body);
+  const out = Buffer.allocUnsafe(bodyBytes + suffix.length);
+  out.write(body, 0, bodyBytes);
+  suffix.copy(out, bodyBytes);
+  return out;
 }
