@@ -23,10 +23,10 @@ export class TcpLink implements ByteLink {
    * Reads land in this one buffer and go straight to the receiver (net's `onread`), not
    * through a readable stream: a stream allocates a buffer per read, pushes it through its
    * state machine and schedules a read-more tick, for answers of at most 260 bytes that
-   * the port parses at once (64 KiB, what libuv offers per read).
+   * the port parses at once (64 KiB, what libuv offers per read). Node's Socket constructor
+   * takes `onread` (net.connect hands it on from there); its type declares it on the
+   * connect options only.
    */
-  // Node's Socket constructor takes `onread` (net.connect passes it on from there); its
-  // type declares it on the connect options only.
   private readonly socket = new Socket(<SocketConstructorOpts & Pick<TcpSocketConnectOpts, 'onread'>>{
     onread: {
       buffer: Buffer.allocUnsafe(64 * 1024),
