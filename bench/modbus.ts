@@ -26,13 +26,18 @@
 //   --modbus-serial-sims   serve with modbus-serial's ServerTCP instead of the lighter MBAP
 //                          server (both serve the same meters; ServerTCP costs more CPU per
 //                          request, which the gateway and the bare loop then compete for)
+//   --broker=aedes|mosquitto  the MQTT broker the gateway publishes to, in its own process:
+//                          the embedded aedes broker (default) or Mosquitto. The table shows
+//                          the broker's CPU at saturation (a few % of a core either way: with
+//                          nothing subscribed a broker only acknowledges).
 import { fork, type ChildProcess } from 'node:child_process';
 import os, { loadavg } from 'node:os';
-import { appendFileSync, existsSync, writeFileSync } from 'node:fs';
+import { appendFileSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { GATEWAY_NODE_OPTIONS } from '../src/app/heap.js';
 import { planProfile } from '../src/profiles/planner.js';
 import { BLOCK_DRIVER, FULL_DRIVER, benchCatalogue } from './bench-catalogue.js';
+import { findBinary, startMosquitto } from './servers.js';
 import type { BenchRow } from './table.js';
 import type { WorkerReply, WorkerRequest, WorkerStats } from './modbus-worker.js';
 
@@ -316,13 +321,48 @@ function loadOf(catalogue: ReturnType<typeof benchCatalogue>, driver: string): L
 }
 
 /** CPU % of one core the simulator processes used while `fn` ran. */
-async function simCpu<T>(sims: Worker[], fn: () => Promise<T>): Promise<{ result: T; simCpuPct: number }> {
+/** The MQTT broker the gateway under test publishes to, and its CPU time so far (µs). */
+interface BenchBroker {
+  name: 'mosquitto' | 'aedes';
+  port: number;
+  cpuUs(): Promise<number>;
+  stop(): Promise<void>;
+}
+
+async function startBenchBroker(choice: string | undefined): Promise<BenchBroker> {
+  const name = choice ?? 'aedes';
+  if (name === 'mosquitto') {
+    if (!findBinary('mosquitto')) throw new Error('--broker=mosquitto: mosquitto is not installed (apt-get install mosquitto)');
+    // No persistence: nothing subscribes, and the gateway's own outbox is what is measured.
+    const m = await startMosquitto({ persistence: false, noDelay: true });
+    return { name, port: m.port, cpuUs: async () => processCpuUs(m.pid), stop: () => m.stop() };
+  }
+  if (name !== 'aedes') throw new Error(`unknown broker "${name}" (mosquitto or aedes)`);
+  const worker = startWorker();
+  const b = await worker.request({ role: 'broker' });
+  if (!('ready' in b) || !b.ports) throw new Error('the embedded broker did not report its port');
+  return { name, port: b.ports[0]!, cpuUs: async () => (await worker.stats()).cpuUs, stop: () => worker.stop() };
+}
+
+/** CPU time (user + system) of another process, from /proc (clock ticks of 10 ms). */
+function processCpuUs(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  // Fields 14 and 15 of stat(5), counted from the state (field 3) here.
+  return (Number(fields[11]) + Number(fields[12])) * 10_000;
+}
+
+/** What a phase cost the simulators and the broker, in % of one core. */
+async function simCpu<T>(sims: Worker[], broker: BenchBroker, fn: () => Promise<T>): Promise<{ result: T; simCpuPct: number; brokerCpuPct: number }> {
   const before = await Promise.all(sims.map((w) => w.stats()));
+  const brokerBefore = await broker.cpuUs();
   const t0 = performance.now();
   const result = await fn();
   const after = await Promise.all(sims.map((w) => w.stats()));
+  const brokerAfter = await broker.cpuUs();
+  const ms = performance.now() - t0;
   const us = after.reduce((n, a, i) => n + a.cpuUs - before[i]!.cpuUs, 0);
-  return { result, simCpuPct: (us / 1000 / (performance.now() - t0)) * 100 };
+  return { result, simCpuPct: (us / 1000 / ms) * 100, brokerCpuPct: ((brokerAfter - brokerBefore) / 1000 / ms) * 100 };
 }
 
 export async function run(args: string[]): Promise<BenchRow[]> {
@@ -340,7 +380,8 @@ export async function run(args: string[]): Promise<BenchRow[]> {
 
   const portsNeeded = Math.ceil(1000 / UNITS_PER_PORT);
   const sims = Array.from({ length: SIM_PROCESSES }, () => startWorker());
-  const broker = startWorker();
+  const brokerArg = args.find((a) => a.startsWith('--broker='))?.slice('--broker='.length);
+  let broker: BenchBroker | undefined;
   const rows: BenchRow[] = [];
   try {
     const ports: number[] = [];
@@ -351,8 +392,8 @@ export async function run(args: string[]): Promise<BenchRow[]> {
     }
     // Interleave the two simulator processes, so 200 meters use both.
     const interleaved = ports.map((_, i) => ports[(i % SIM_PROCESSES) * (portsNeeded / SIM_PROCESSES) + Math.floor(i / SIM_PROCESSES)]!);
-    const b = await broker.request({ role: 'broker' });
-    const brokerPort = 'ready' in b && b.ports ? b.ports[0]! : 0;
+    broker = await startBenchBroker(brokerArg);
+    const brokerPort = broker.port;
     const common = { ports: interleaved, brokerPort, warmupS, seconds };
     const atBlock = { ...common, driver: block.driver, pointsPerPoll: block.pointsPerPoll, requestsPerPoll: block.requests.length };
     const atFull = { ...common, driver: full.driver, pointsPerPoll: full.pointsPerPoll, requestsPerPoll: full.requests.length };
@@ -379,13 +420,13 @@ export async function run(args: string[]): Promise<BenchRow[]> {
     // on a shared machine throughput follows the CPU left over, and the comparison should
     // not flatter the gateway.
     if (on('bare')) say('bare modbus-serial loop, flat out');
-    const bareA = on('bare') ? await simCpu(sims, () => barePhase(interleaved, full.requests, warmupS, seconds)) : undefined;
+    const bareA = on('bare') ? await simCpu(sims, broker, () => barePhase(interleaved, full.requests, warmupS, seconds)) : undefined;
     if (on('sat')) say('saturation, 1,000 meters every 100 ms');
-    const sat = on('sat') ? await simCpu(sims, () => gatewayPhase({ ...atFull, meters: 1000, intervalMs: 100, perPoint: false })) : undefined;
+    const sat = on('sat') ? await simCpu(sims, broker, () => gatewayPhase({ ...atFull, meters: 1000, intervalMs: 100, perPoint: false })) : undefined;
     if (on('satacq')) say('saturation, acquisition path alone');
-    const satAcq = on('satacq') ? (await simCpu(sims, () => gatewayPhase({ ...atFull, meters: 1000, intervalMs: 100, perPoint: false, acquisitionOnly: true, role: 'acquire' }))).result : undefined;
+    const satAcq = on('satacq') ? (await simCpu(sims, broker, () => gatewayPhase({ ...atFull, meters: 1000, intervalMs: 100, perPoint: false, acquisitionOnly: true, role: 'acquire' }))).result : undefined;
     if (on('bare')) say('bare modbus-serial loop, flat out, again');
-    const bareB = on('bare') ? await simCpu(sims, () => barePhase(interleaved, full.requests, warmupS, seconds)) : undefined;
+    const bareB = on('bare') ? await simCpu(sims, broker, () => barePhase(interleaved, full.requests, warmupS, seconds)) : undefined;
     const bestBare = bareA && bareB ? (bareA.result.requestsPerS >= bareB.result.requestsPerS ? bareA : bareB) : undefined;
     const bare = bestBare?.result;
     const soakMinutes = quick ? 1 : Number(process.env.MODBUS_BENCH_SOAK_MINUTES ?? 20);
@@ -403,6 +444,7 @@ export async function run(args: string[]): Promise<BenchRow[]> {
     ];
     rows.push(
       { suite: SUITE, metric: `machine: ${availableParallelismText()}, load average at start`, value: round(load, 2), unit: '' },
+      { suite: SUITE, metric: 'MQTT broker the gateway publishes to (another process)', value: broker.name, unit: '' },
       { suite: SUITE, metric: `simulators: ${portsNeeded} ports × ${UNITS_PER_PORT} unit ids in ${SIM_PROCESSES} processes (${server === 'fast' ? 'MBAP server' : 'modbus-serial ServerTCP'})`, value: portsNeeded * UNITS_PER_PORT, unit: 'meters' },
     );
     const blockLabel = `one ${block.requests[0]?.count ?? 0}-register read`;
@@ -449,6 +491,7 @@ export async function run(args: string[]): Promise<BenchRow[]> {
       );
     }
     if (sat && bestBare) rows.push({ suite: SUITE, metric: 'simulator CPU: gateway at saturation / bare loop', value: `${round(sat.simCpuPct)} / ${round(bestBare.simCpuPct)}`, unit: '% of one core' });
+    if (sat) rows.push({ suite: SUITE, metric: `${broker.name} broker CPU at saturation`, value: round(sat.brokerCpuPct), unit: '% of one core' });
     if (sat && bare) {
       const ratio = sat.result.requestsPerS / bare.requestsPerS;
       rows.push({ suite: SUITE, metric: 'gateway / bare loop throughput at saturation', value: round(ratio * 100), unit: '%', target: '≥ 80 %', ok: ratio >= 0.8 });
@@ -478,7 +521,7 @@ export async function run(args: string[]): Promise<BenchRow[]> {
     const errors = [g200, g1000, f200, f1000, pp200, sat?.result, acq1000, satAcq].reduce((n, p) => n + (p?.errors ?? 0), 0);
     if (errors > 0) rows.push({ suite: SUITE, metric: 'failed polls during the measured windows', value: errors, unit: 'polls' });
   } finally {
-    await Promise.all([...sims, broker].map((w) => w.stop()));
+    await Promise.all([...sims.map((w) => w.stop()), broker?.stop()]);
   }
   return rows;
 }
