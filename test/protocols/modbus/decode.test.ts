@@ -177,8 +177,31 @@ describe('order vocabulary', () => {
   ])('%s means %s', (alias, order) => {
     expect(normaliseOrder(alias)).toBe(order);
   });
+  // Modbus Poll and Apache PLC4X: big-endian = ABCD, little-endian = DCBA; a word swap
+  // reverses the registers, a byte swap the bytes inside each register.
+  it.each([
+    ['Big-endian byte swap', 'BADC'], ['Little-endian byte swap', 'CDAB'],
+    ['big endian word swap', 'CDAB'], ['little-endian word swap', 'BADC'], ['LITTLE_ENDIAN_WORD_SWAP', 'BADC'],
+    ['BIG_ENDIAN_WORD_SWAP_BYTE_SWAP', 'DCBA'], ['little endian, word swapped', 'BADC'], ['big-endian + swap bytes', 'BADC'],
+    ['mid-little endian', 'CDAB'], ['Mid-Big Endian', 'BADC'],
+  ])('%s means %s', (alias, order) => {
+    expect(normaliseOrder(alias)).toBe(order);
+  });
+  it('composed names decode the bytes they describe', () => {
+    // 0x11223344 as bytes A B C D; each spelling puts them on the wire in its own way.
+    const onWire: Record<string, number[]> = {
+      'little-endian word swap': [0x2211, 0x4433], 'little-endian byte swap': [0x3344, 0x1122],
+      'big-endian word swap': [0x3344, 0x1122], 'big-endian byte swap': [0x2211, 0x4433],
+    };
+    for (const [name, words] of Object.entries(onWire)) {
+      const order = normaliseOrder(name)!;
+      expect(decodeValue({ function: 'holding', type: 'uint32', order }, words).value, name).toBe(0x11223344);
+    }
+  });
   it('rejects spellings it does not know', () => {
     expect(normaliseOrder('middle')).toBeUndefined();
+    expect(normaliseOrder('big endian byte swap byte swap')).toBeUndefined();
+    expect(normaliseOrder('bigfoo')).toBeUndefined();
   });
 });
 
