@@ -17,6 +17,42 @@ export const VALUE_TYPES = [
 export const ValueType = z.enum(VALUE_TYPES);
 export type ValueType = z.infer<typeof ValueType>;
 
+/**
+ * Type names other tools and PLC manuals use, after lower-casing and dropping spaces, dashes
+ * and underscores: Telegraf and Neuron write FLOAT32 or INT16, Home Assistant float, IEC 61131
+ * REAL, LREAL, INT, DINT, WORD, DWORD; short forms u16, s32, f32. `bcd` is one register.
+ */
+const TYPE_ALIASES: Record<string, ValueType> = {
+  ...Object.fromEntries(VALUE_TYPES.map((t) => [t, t])),
+  boolean: 'bool',
+  i16: 'int16', s16: 'int16', short: 'int16', int: 'int16', sint16: 'int16',
+  u16: 'uint16', ushort: 'uint16', uint: 'uint16', word: 'uint16',
+  i32: 'int32', s32: 'int32', dint: 'int32', long: 'int32', sint32: 'int32',
+  u32: 'uint32', udint: 'uint32', ulong: 'uint32', dword: 'uint32',
+  i64: 'int64', s64: 'int64', lint: 'int64', sint64: 'int64',
+  u64: 'uint64', ulint: 'uint64', lword: 'uint64',
+  f32: 'float32', float: 'float32', real: 'float32', single: 'float32', float32ieee: 'float32', ieee754: 'float32',
+  f64: 'float64', double: 'float64', lreal: 'float64',
+  bcd: 'bcd16', bcd8: 'bcd16', bcd4: 'bcd16',
+  str: 'string', ascii: 'string',
+};
+
+export function normaliseValueType(text: string): ValueType | undefined {
+  const key = text.toLowerCase().replace(/[\s_-]+/g, '');
+  return Object.hasOwn(TYPE_ALIASES, key) ? TYPE_ALIASES[key] : undefined;
+}
+
+/** A value type as written: one of VALUE_TYPES, in any case, or an alias (FLOAT32, float, REAL, DINT, bcd, …). */
+export const ValueTypeName = z.union([ValueType, z.string()])
+  .transform((text, ctx): ValueType => {
+    const type = normaliseValueType(text);
+    if (!type) {
+      ctx.addIssue({ code: 'custom', message: `unknown type "${text}" (use ${VALUE_TYPES.join(', ')}, or an alias such as FLOAT32, float, REAL, DINT, bcd)` });
+      return z.NEVER;
+    }
+    return type;
+  });
+
 export const OrderName = z
   .string()
   .describe(`byte/word order: ${ORDERS.join(', ')} or an alias such as big, little, word-swap, byte-swap, ABCDEFGH, HGFEDCBA`)
@@ -54,7 +90,7 @@ const PointFields = {
   /** 0-based on-wire address; the manual's printed number goes in a YAML comment. */
   address: Address.describe('0-based on-wire address (the manual\'s printed number goes in a comment)'),
   function: ModbusFunction.optional().describe('register table; defaults.function, else holding'),
-  type: ValueType.optional().describe('value encoding; defaults.type, else uint16'),
+  type: ValueTypeName.optional().describe('value encoding; defaults.type, else uint16 (a bool point without a function is a coil)'),
   order: OrderName.optional(),
   /** For type `bit`: which bit of the register, 0 = least significant. */
   bit: z.number().int().min(0).max(15).optional().describe('type bit: which bit, 0 = least significant'),
@@ -85,7 +121,7 @@ export type ProfilePoint = z.infer<typeof ProfilePoint>;
 
 export const ProfileDefaults = z.strictObject({
   function: ModbusFunction.optional(),
-  type: ValueType.optional(),
+  type: ValueTypeName.optional(),
   order: OrderName.optional(),
   interval: Duration.optional(),
 });

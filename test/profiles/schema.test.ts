@@ -66,3 +66,17 @@ describe('pointProblems', () => {
     expect(pointProblems(points.slice(0, 1), { ct_ratio: { default: 1 } })).toEqual([]);
   });
 });
+
+describe('type names other tools use', () => {
+  it.each([
+    ['FLOAT32', 'float32'], ['float', 'float32'], ['REAL', 'float32'], ['Float32-IEEE', 'float32'],
+    ['double', 'float64'], ['LREAL', 'float64'], ['INT16', 'int16'], ['DINT', 'int32'], ['UDINT', 'uint32'],
+    ['u16', 'uint16'], ['s32', 'int32'], ['UINT64', 'uint64'], ['bcd', 'bcd16'], ['BCD32', 'bcd32'], ['Bool', 'bool'],
+  ])('%s is %s', (name, type) => {
+    const parsed = DriverProfile.parse({ ...base, defaults: { type: name }, points: [{ id: 'x', address: 0, type: name, function: type === 'bool' ? 'coil' : 'holding' }] });
+    expect(parsed.points[0]!.type).toBe(type);
+  });
+  it('rejects a type it does not know, naming the valid ones', () => {
+    expect(messages({ points: [{ id: 'x', address: 0, type: 'float33' }] })).toEqual([expect.stringMatching(/points\.0\.type: unknown type "float33" \(use bool, bit, int16/)]);
+  });
+});
