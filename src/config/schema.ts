@@ -72,6 +72,22 @@ export const InlinePointConfig = z.strictObject({
   scale: z.number().optional(),
   offset: z.number().optional(),
   counter: z.strictObject({ max: z.number().positive().optional() }).optional(),
+  // Modbus: the rest of a profile point's fields (checked like a profile's, see drivers/README.md).
+  /** Type bit: which bit of the register, 0 = least significant. */
+  bit: z.number().optional(),
+  /** Type string: length in registers. */
+  length: z.number().optional(),
+  /** Raw values meaning "not available" (numbers, or 0x… strings for 64-bit patterns). */
+  invalid: z.array(z.union([z.number(), z.string()])).optional(),
+  /** Point ids or device settings multiplied in (CT/PT ratios). */
+  multiply_by: z.array(z.string()).optional(),
+  /** A point holding a power-of-ten exponent applied to this value. */
+  scale_register: z.string().optional(),
+  /** Read for other points, never published. */
+  internal: z.boolean().optional(),
+  /** Poll class of this point, e.g. 15m (at least the device's poll_interval). */
+  interval: z.string().optional(),
+  description: z.string().optional(),
   ...OpcuaPointFields,
 });
 export type InlinePointConfig = z.infer<typeof InlinePointConfig>;

@@ -1,7 +1,7 @@
 import type { DeviceConfig, InlinePointConfig, ModbusBusConfig, RootConfig } from '../../config/schema.js';
 import { planProfile, PROTOCOL_MAX_REGISTERS, type PlanOptions, type PollClass } from '../../profiles/planner.js';
 import type { RequestOptions } from './bus.js';
-import { DriverProfile, ProfilePoint, resolvePoint, type ModbusPoint, type ProfileSetting } from '../../profiles/schema.js';
+import { DriverProfile, pointProblems, ProfilePoint, resolvePoint, type ModbusPoint, type ProfileSetting } from '../../profiles/schema.js';
 
 /** A device ready to poll: its profile resolved, its reads planned. */
 export interface ModbusDevice {
@@ -35,6 +35,8 @@ export function resolveModbusDevice(
   let settings: Record<string, ProfileSetting> = {};
   let model: string | null = device.model ?? null;
   let profile: DriverProfile | undefined;
+  /** Inline points by id: their index in the device's `points`. */
+  const inlineIndex = new Map<string, number>();
   if (device.driver !== undefined) {
     profile = catalogue.get(device.driver);
     if (!profile && (catalogue as { opcua?: ReadonlyMap<string, unknown> }).opcua?.has(device.driver)) {
@@ -60,7 +62,9 @@ export function resolveModbusDevice(
     }
     points = points.filter((q) => q.id !== p.id);
     points.push(resolvePoint(parsed.data, profile?.defaults ?? {}));
+    inlineIndex.set(p.id, j);
   });
+  if (problems.length === 0) problems.push(...mergedPointProblems(points, inlineIndex, settings, device, index, profile));
   if (device.only_points) {
     const keep = new Set(device.only_points);
     const needed = new Set(points.filter((p) => keep.has(p.id)).flatMap((p) => [...p.multiply_by, ...(p.scale_register ? [p.scale_register] : [])]));
@@ -122,6 +126,39 @@ function applyIntervals(points: ModbusPoint[], device: DeviceConfig, index: numb
     const ms = byPoint[p.id] ?? (p.counter && device.counter_interval !== undefined ? device.counter_interval : undefined);
     return ms === undefined ? p : { ...p, interval: ms };
   });
+}
+
+/**
+ * The checks a profile gets at load time, on the device's points as merged (profile points,
+ * overridden or added to by inline ones): a bit point without its bit, a string without its
+ * length, a coil that is not bool, overlapping registers, a canonical id in another unit, a
+ * ratio that is neither a point nor a setting (device settings count). Problems point at the
+ * inline point at fault.
+ */
+function mergedPointProblems(
+  points: readonly ModbusPoint[],
+  inlineIndex: ReadonlyMap<string, number>,
+  profileSettings: Readonly<Record<string, ProfileSetting>>,
+  device: DeviceConfig,
+  index: number,
+  profile: DriverProfile | undefined,
+): Problem[] {
+  const settings: Record<string, ProfileSetting> = { ...profileSettings };
+  for (const [name, value] of Object.entries(device.settings ?? {})) settings[name] ??= { default: value };
+  const out: Problem[] = [];
+  for (const problem of pointProblems(points, settings, profile?.unreadable ?? [])) {
+    const [section, k, ...rest] = problem.path;
+    if (section === 'points' && typeof k === 'number') {
+      const point = points[k]!;
+      const j = inlineIndex.get(point.id);
+      if (j !== undefined) out.push({ path: ['devices', index, 'points', j, ...rest], message: problem.message });
+      // A profile point in conflict with an inline one: the profile is fine on its own.
+      else out.push({ path: ['devices', index, 'points'], message: `${point.id} (from ${device.driver ?? 'the profile'}): ${problem.message}` });
+    } else if (section === 'settings' && typeof k === 'string' && !(k in profileSettings)) {
+      out.push({ path: ['devices', index, 'settings', k], message: problem.message });
+    }
+  }
+  return out;
 }
 
 function inlineToProfilePoint(p: InlinePointConfig): unknown {

@@ -54,6 +54,67 @@ describe('resolving a Modbus device', () => {
   });
 });
 
+describe('inline points', () => {
+  const problemsOf = (devices: string) => resolve(devices).problems.map((p) => `${p.path.join('.')}: ${p.message}`);
+
+  it('take every field a profile point has: bit, string length, sentinels, ratios, internal, interval', () => {
+    const { byBus, problems } = resolve(`  - id: plc
+    bus: panel
+    poll_interval: 1s
+    settings: { ct_ratio: 40 }
+    points:
+      - { id: alarm_overtemp, address: 10, type: bit, bit: 3 }
+      - { id: serial_number, address: 20, type: string, length: 4 }
+      - { id: temperature, address: 30, type: int16, scale: 0.1, unit: degC, invalid: [0x8000] }
+      - { id: pt_ratio, address: 31, type: uint16, internal: true }
+      - { id: current_l1, address: 32, type: uint16, scale: 0.01, unit: A, multiply_by: [ct_ratio] }
+      - { id: voltage_l1, address: 33, type: uint16, scale: 0.1, unit: V, multiply_by: [pt_ratio] }
+      - { id: active_energy_import_total, address: 40, type: uint32, unit: kWh, counter: {}, interval: 15m, description: import }`);
+    expect(problems).toEqual([]);
+    const d = byBus.get('panel')![0]!;
+    const byId = new Map(d.source.points.map((p) => [p.id, p]));
+    expect(byId.get('alarm_overtemp')).toMatchObject({ type: 'bit', bit: 3 });
+    expect(byId.get('serial_number')).toMatchObject({ type: 'string', length: 4 });
+    expect(byId.get('temperature')!.invalid).toEqual([0x8000]);
+    expect(byId.get('pt_ratio')!.internal).toBe(true);
+    expect(byId.get('current_l1')!.multiply_by).toEqual(['ct_ratio']);
+    expect(d.classes.map((c) => c.intervalMs)).toEqual([1000, 900_000]);
+    // The string is read whole: 4 registers.
+    const req = d.classes[0]!.requests.find((r) => r.points.some((p) => p.id === 'serial_number'))!;
+    expect(req.address + req.count).toBeGreaterThanOrEqual(24);
+  });
+
+  it('are checked like a profile\'s, each problem at the inline point at fault', () => {
+    expect(problemsOf(`  - id: plc
+    bus: panel
+    points:
+      - { id: active_power_total, address: 0, type: float32, unit: kW }
+      - { id: relay, address: 1, function: coil, type: float32 }
+      - { id: y, address: 1, type: float32 }
+      - { id: z, address: 4, type: bit }
+      - { id: s, address: 10, type: string }
+      - { id: current_l1, address: 20, unit: A, multiply_by: [ct_ratio] }`)).toEqual(expect.arrayContaining([
+      'devices.0.points.0.unit: active_power_total is active power, published in W (scale the register), not "kW"',
+      'devices.0.points.1.type: coil points are type bool, not float32',
+      'devices.0.points.2.address: holding registers of "y" overlap "active_power_total"',
+      'devices.0.points.3.bit: type bit needs "bit: 0..15"',
+      'devices.0.points.4.length: type string needs "length" in registers',
+      'devices.0.points.5.multiply_by.0: "ct_ratio" is neither a point nor a setting of this profile',
+    ]));
+  });
+
+  it('added to a profile must not overlap its registers; overriding one by id is fine', () => {
+    expect(problemsOf(`  - id: m
+    driver: eastron-sdm630
+    bus: panel
+    points:
+      - { id: active_power_total, address: 0x34, type: float32, unit: W, order: CDAB }
+      - { id: raw_l1, address: 0x01, type: uint16 }`)).toEqual([
+      'devices.0.points.1.address: input registers of "raw_l1" overlap "voltage_l1"',
+    ]);
+  });
+});
+
 describe('cycle estimates', () => {
   it('uses frame times at the baud rate on a serial line', () => {
     const rtu = busConfig({ type: 'modbus_rtu', path: '/dev/null', baud_rate: 9600 });
