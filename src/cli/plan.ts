@@ -7,6 +7,7 @@ import { resolveModbusDevices, type ModbusDevice } from '../protocols/modbus/dev
 import { DEVICE_QUERY_OPTIONS, parseCommandArgs, requireString } from './args.js';
 import { EXIT_OK, UsageError, type Command } from './command.js';
 import { loadGatewayConfig } from './load-config.js';
+import { manualRange } from './register-number.js';
 
 const USAGE = `energy-gateway plan --config FILE [--device ID] [--json]
 
@@ -18,8 +19,6 @@ tick does not fit in its shortest poll interval is flagged.
   --json        machine-readable output`;
 
 const FC: Record<ReadRequest['function'], number> = { coil: 1, discrete: 2, holding: 3, input: 4 };
-/** The 1-based register numbers manuals print (3xxxx input, 4xxxx holding, 0xxxx coils, 1xxxx inputs). */
-const PREFIX: Record<ReadRequest['function'], number> = { coil: 0, discrete: 10_000, holding: 40_000, input: 30_000 };
 
 function hex(n: number): string {
   return `0x${n.toString(16).toUpperCase().padStart(4, '0')}`;
@@ -35,10 +34,10 @@ function ms(n: number): string {
 }
 
 function requestLine(bus: ModbusBusConfig, r: ReadRequest): string {
-  const manual = PREFIX[r.function] + r.address + 1;
+  const [first, last] = manualRange(r.function, r.address, r.count);
   const ids = r.points.map((p) => p.id);
   const shown = ids.length > 6 ? `${ids.slice(0, 6).join(', ')}, … (${ids.length} points)` : ids.join(', ');
-  return `fc${FC[r.function]} ${r.function.padEnd(8)} ${hex(r.address)} +${String(r.count).padEnd(3)} (${manual}…${manual + r.count - 1})  ${ms(requestMs(bus, r))}  ${shown}`;
+  return `fc${FC[r.function]} ${r.function.padEnd(8)} ${hex(r.address)} +${String(r.count).padEnd(3)} (${first}…${last})  ${ms(requestMs(bus, r))}  ${shown}`;
 }
 
 function deviceJson(bus: ModbusBusConfig, d: ModbusDevice) {

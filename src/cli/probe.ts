@@ -9,6 +9,7 @@ import { TransportError } from '../protocols/modbus/errors.js';
 import { ORDERS } from '../profiles/order.js';
 import { parseCommandArgs } from './args.js';
 import { EXIT_FAILURE, EXIT_OK, UsageError, type Command } from './command.js';
+import { manualNumber } from './register-number.js';
 
 const USAGE = `energy-gateway probe --host H [--port P] --unit U --address A [--count N] [--function input|holding]
 energy-gateway probe --path DEV [--baud B] --unit U --address A ...
@@ -127,11 +128,10 @@ export const probeCommand: Command = {
       process.stdout.write(`${JSON.stringify({ unit, function: fn, address, count, reads })}\n`);
       return code;
     }
-    const prefix = fn === 'input' ? 30_001 : 40_001;
     const out: string[] = [];
     for (const r of reads) {
       const mark = r.address === address ? '' : r.address < address ? '   (A-1)' : '   (A+1)';
-      out.push(`address ${r.address} (manual ${prefix + r.address})${mark}: ${r.words ? r.words.map((w) => w.toString(16).padStart(4, '0')).join(' ') : `not readable: ${r.error}`}`);
+      out.push(`address ${r.address} (manual ${manualNumber(fn, r.address)})${mark}: ${r.words ? r.words.map((w) => w.toString(16).padStart(4, '0')).join(' ') : `not readable: ${r.error}`}`);
       const types = [...new Set(r.decodings.map((d) => d.type))];
       for (const type of types) {
         const cells = ORDERS.map((o) => {

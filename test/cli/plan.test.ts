@@ -68,6 +68,18 @@ describe('energy-gateway plan', () => {
     expect(rs485.worst_tick_ms).toBeLessThan(2000);
   });
 
+  it('prints manual register numbers in six digits where five cannot hold them (DTSU666 energy at 401EH)', () => {
+    const dtsu = config('dtsu.yaml', `buses: [{ id: rs, type: modbus_rtu, path: /dev/ttyUSB0 }]
+devices:
+  - { id: m, driver: chint-dtsu666, bus: rs }
+`);
+    const r = runCli(['plan', '--config', dtsu]);
+    expect(r.code).toBe(0);
+    // 0x2000 = 8192 is holding register 8193; 0x401E = 16414 is register 16415, beyond 4xxxx.
+    expect(r.stdout).toMatch(/fc3 holding +0x2000 \+\d+ +\(48193…/);
+    expect(r.stdout).toMatch(/fc3 holding +0x401E \+\d+ +\(416415…4164\d\d\)/);
+  });
+
   it('exits 2 for an unknown device', () => {
     const r = runCli(['plan', '--config', mixed, '--device', 'nope']);
     expect(r.code).toBe(2);
