@@ -94,14 +94,20 @@ export const probeCommand: Command = {
       const from = Math.max(0, address - 1);
       const to = Math.min(65535, address + count);
       let block: number[] | null = null;
+      // A read of the address alone, when the block was refused or not answered.
+      let alone: number[] | null = null;
       try {
         block = await bus.read(unit, fn, from, to - from + 1, options) as number[];
       } catch (err) {
-        if (!(err instanceof TransportError) || err.kind !== 'exception') throw err;
+        if (!(err instanceof TransportError) || err.kind === 'connection') throw err;
+        // Many serial meters ignore a request that touches an address they do not map, so
+        // a block without an answer is tried piece by piece too — unless the address itself
+        // gets no answer either: then the unit is silent, and that is what to report.
+        if (err.kind !== 'exception') alone = await bus.read(unit, fn, address, count, options) as number[];
       }
       for (const at of [address - 1, address, address + 1]) {
         if (at < 0 || at + count - 1 > 65535) continue;
-        let words: number[] | null = block ? block.slice(at - from, at - from + count) : null;
+        let words: number[] | null = block ? block.slice(at - from, at - from + count) : at === address ? alone : null;
         let error: string | undefined;
         if (!words) {
           try {

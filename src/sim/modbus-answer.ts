@@ -77,7 +77,7 @@ async function answer_(ctx: AnswerContext, fault: Fault | undefined, unit: numbe
   if (!meter) return ctx.absentUnit === 'silent' ? null : { exception: 11 };
   const fn = FUNCTIONS[fc];
   if (!fn) return { exception: 1 };
-  if (!meter.readable(fn, address, count)) return { exception: 2 };
+  if (!meter.readable(fn, address, count)) return meter.refuse === 'silent' ? null : { exception: 2 };
   const data = meter.read(fn, address, count, ctx.now());
   return data ? { data } : { exception: 2 };
 }

@@ -21,6 +21,11 @@ export interface SimulatedMeterOptions {
    * exact time of every request; the benchmark uses 100 to keep simulators cheap.
    */
   imageCacheMs?: number;
+  /**
+   * How the meter refuses a read that touches an unreadable range: exception 2 (the
+   * default), or no answer at all, as many serial meters do.
+   */
+  refuse?: 'exception' | 'silent';
 }
 
 type Word = number | boolean;
@@ -61,6 +66,7 @@ export class SimulatedMeter {
   readonly unitId: number;
   readonly shape: LoadShape;
   readonly profileId: string;
+  readonly refuse: 'exception' | 'silent';
   private readonly epochMs: number;
   private readonly points: readonly ModbusPoint[];
   private readonly byId: Map<string, ModbusPoint>;
@@ -73,6 +79,7 @@ export class SimulatedMeter {
   constructor(private readonly opts: SimulatedMeterOptions) {
     this.unitId = opts.unitId;
     this.profileId = opts.profile.id;
+    this.refuse = opts.refuse ?? 'exception';
     this.shape = opts.shape ?? loadShapeFor(opts.seed ?? opts.unitId);
     // Counting from now keeps counters in the range real meters show (and float32 exact enough).
     this.epochMs = opts.epochMs ?? Date.now();

@@ -22,8 +22,13 @@ describe('energy-gateway probe', () => {
     unitId: 3, profile: { ...catalogue.get('eastron-sdm630')!, unreadable: [{ function: 'input', from: 0x33, to: 0x33 }] }, epochMs: AT_MS - 60_000,
   });
 
+  // The same, but it ignores such a read instead of answering exception 2.
+  const mute = new SimulatedMeter({
+    unitId: 4, profile: { ...catalogue.get('eastron-sdm630')!, unreadable: [{ function: 'input', from: 0x33, to: 0x33 }] }, epochMs: AT_MS - 60_000, refuse: 'silent',
+  });
+
   beforeAll(async () => {
-    sim = await startModbusTcpSimulator([sdm630, magflux, strict], { now: () => AT_MS });
+    sim = await startModbusTcpSimulator([sdm630, magflux, strict, mute], { now: () => AT_MS });
   });
   afterAll(() => sim?.stop());
 
@@ -71,6 +76,16 @@ describe('energy-gateway probe', () => {
     expect(p3.reads[0]).toMatchObject({ address: 0x33, words: null });
     expect(p3.reads[0]!.error).toContain('illegal data address');
     expect(at(p3, 0x34, 'float32', 'ABCD')).toBe(Math.fround(strict.valueAt('active_power_total', AT_MS)!));
+  });
+
+  it('reads the address alone when a meter ignores the block around it', async () => {
+    const { code, stdout } = await captureStdout(() => probeCommand.run(['--host', '127.0.0.1', '--port', String(sim.port), '--json', '--timeout', '300', '--unit', '4', '--address', '0x34']));
+    expect(code).toBe(0);
+    const p = JSON.parse(stdout) as ProbeJson;
+    expect(p.reads.map((r) => r.address)).toEqual([0x33, 0x34, 0x35]);
+    expect(p.reads[0]).toMatchObject({ address: 0x33, words: null, error: expect.stringContaining('timeout') });
+    expect(at(p, 0x34, 'float32', 'ABCD')).toBe(Math.fround(mute.valueAt('active_power_total', AT_MS)!));
+    expect(p.reads[2]!.words).toHaveLength(2);
   });
 
   it('prints a table for people, and exits 1 when the unit does not answer', async () => {
