@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import type { z } from 'zod';
 import { ConfigError, formatPath, type ConfigProblem } from './errors.js';
-import { crossCheck, RootConfig } from './schema.js';
+import { BusConfig, crossCheck, DeviceConfig, RootConfig } from './schema.js';
 import { resolveSecrets, type SecretProblem } from './secrets.js';
 import { parseLocated } from './yaml-lines.js';
 
@@ -54,16 +54,49 @@ export function parseConfigText(text: string, file: string, options: LoadOptions
     }
   }
   for (const p of crossCheck(resolved)) problems.push(at(p.path, p.message));
-  if (parsed.success && problems.length === 0) {
+  // The driver checks run on what is valid even when other parts are not, so a user fixes a
+  // config in one pass: an unknown key in mqtt does not hide an unknown driver or a bad point.
+  const checked = parsed.success ? parsed.data : salvage(resolved);
+  if (checked) {
     for (const check of options.checks ?? []) {
-      for (const p of check(parsed.data)) problems.push(at(p.path, p.message));
+      for (const p of check(checked)) problems.push(at(p.path, p.message));
     }
   }
   if (problems.length > 0) {
-    problems.sort((a, b) => a.line - b.line);
-    throw new ConfigError(problems);
+    const seen = new Set<string>();
+    const unique = problems.filter((p) => {
+      const key = `${p.line}\u0000${p.path}\u0000${p.message}`;
+      if (seen.has(key)) return false;
+      seen.add(key);
+      return true;
+    });
+    unique.sort((a, b) => a.line - b.line);
+    throw new ConfigError(unique);
   }
   return (parsed as { data: RootConfig }).data;
+}
+
+/**
+ * The buses and devices of a config that failed validation elsewhere, each validated on its
+ * own: enough for the driver checks, which only look at those two sections. A device that is
+ * itself invalid keeps its index (paths stay right) as a disabled stand-in on no bus, and is
+ * skipped; a bus that is invalid is left out, and its devices with it.
+ */
+function salvage(raw: unknown): RootConfig | undefined {
+  if (!raw || typeof raw !== 'object') return undefined;
+  const doc = raw as { buses?: unknown; devices?: unknown };
+  const base = RootConfig.safeParse({ version: 1, gateway: { id: 'salvaged', site: 'salvaged' } });
+  if (!base.success) return undefined;
+  const buses = (Array.isArray(doc.buses) ? doc.buses : []).flatMap((b: unknown) => {
+    const r = BusConfig.safeParse(b);
+    return r.success ? [r.data] : [];
+  });
+  const standIn = DeviceConfig.parse({ id: 'invalid', bus: 'invalid', driver: 'invalid', enabled: false });
+  const devices = (Array.isArray(doc.devices) ? doc.devices : []).map((d: unknown): DeviceConfig => {
+    const r = DeviceConfig.safeParse(d);
+    return r.success ? r.data : { ...standIn, bus: '' };
+  });
+  return { ...base.data, buses, devices };
 }
 
 function issueProblems(
@@ -79,6 +112,14 @@ function issueProblems(
   if (issue.code === 'invalid_union' && 'note' in issue && issue.note === 'No matching discriminator') {
     const path = issue.path.at(-1) === 'type' ? issue.path : [...issue.path, 'type'];
     return [at(path, 'unknown type (expected modbus_tcp, modbus_rtu, modbus_rtu_over_tcp or opcua)')];
+  }
+  if (issue.code === 'invalid_union' && 'errors' in issue) {
+    // A choice of constants (qos 0 or 1, 7 or 8 data bits): name them instead of "Invalid input".
+    const options = issue.errors.flat();
+    const values = options.flatMap((o) => (o.code === 'invalid_value' ? o.values : []));
+    if (options.length > 0 && options.every((o) => o.code === 'invalid_value' && o.path.length === 0)) {
+      return [at(issue.path, `expected ${values.map((v) => JSON.stringify(v)).join(' or ')}`)];
+    }
   }
   return [at(issue.path, issue.message)];
 }

@@ -1,5 +1,11 @@
-import { describe, expect, it } from 'vitest';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
 import { runCli } from '../support/cli.js';
+
+const tmp = mkdtempSync(join(tmpdir(), 'eg-check-'));
+afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 
 const fixture = (name: string) => `test/fixtures/configs/${name}`;
 
@@ -42,6 +48,32 @@ describe('energy-gateway check', () => {
       ':9 mqtt.url: environment variable EG_TEST_UNSET_VARIABLE is not set',
     ];
     for (const e of expected) expect(lines.some((l) => l.includes(e)), `missing "${e}" in:\n${r.stderr}`).toBe(true);
+  });
+
+  it('lists driver and point problems together with schema problems elsewhere in the file', () => {
+    const file = join(tmp, 'mixed.yaml');
+    writeFileSync(file, `version: 1
+gateway: { id: gw, site: plant, colour: red }
+buses:
+  - { id: b, type: modbus_tcp, host: 127.0.0.1 }
+devices:
+  - { id: m1, driver: eastron-sdm999, bus: b }
+  - id: plc
+    bus: b
+    points:
+      - { id: x, address: 1, type: floatt }
+  - { id: m3, driver: eastron-sdm630, bus: b, retries: 99 }
+mqtt: { url: "mqtt://broker", qos_telemetry: 2 }
+`);
+    const r = runCli(['check', '--config', file]);
+    expect(r.code).toBe(2);
+    expect(r.stderr.trim().split('\n')).toEqual([
+      `${file}:2 gateway.colour: unknown key`,
+      `${file}:6 devices[0].driver: unknown driver "eastron-sdm999" (did you mean eastron-sdm120, eastron-sdm630, eastron-sdm72dm?)`,
+      expect.stringContaining(`${file}:10 devices[1].points[0].type: unknown type "floatt"`),
+      expect.stringContaining(`${file}:11 devices[2].retries:`),
+      `${file}:12 mqtt.qos_telemetry: expected 0 or 1`,
+    ]);
   });
 
   it('reports an unknown driver at its line, suggesting the models of that vendor', () => {
