@@ -21,6 +21,13 @@ export function parseUnitList(text: string): number[] {
   return out;
 }
 
+/** A TCP port to listen on; 0 picks a free one. */
+function portNumber(text: string): number {
+  const n = /^\d+$/.test(text) ? Number(text) : Number.NaN;
+  if (!Number.isInteger(n) || n > 65535) throw new UsageError(`--port is 0..65535 (0: any free port), got "${text}"`);
+  return n;
+}
+
 function positive(text: string, flag: string): number {
   const n = Number(text);
   if (!Number.isFinite(n) || n <= 0) throw new UsageError(`${flag} must be a positive number, got "${text}"`);
@@ -74,6 +81,7 @@ meter behind transformers does. Defaults: --driver eastron-sdm630 --units 1-3 --
       ? values.meter.map((m) => {
         const [driver, unit] = m.split('@');
         if (!driver || !unit || !/^\d+$/.test(unit)) throw new UsageError(`bad --meter "${m}" (use e.g. eastron-sdm630@1)`);
+        if (Number(unit) < 1 || Number(unit) > 247) throw new UsageError(`unit ids are 1..247, got "${m}"`);
         return { driver, unit: Number(unit) };
       })
       : parseUnitList(values.units).map((unit) => ({ driver: values.driver, unit }));
@@ -102,7 +110,7 @@ meter behind transformers does. Defaults: --driver eastron-sdm630 --units 1-3 --
       where = `modbus rtu ${values.rtu} at ${baudRate} baud`;
     } else {
       const start = values['rtu-over-tcp'] ? startModbusRtuOverTcpSimulator : startModbusTcpSimulator;
-      server = await start(meters, { host: values.host, port: Number(values.port), ...(now ? { now } : {}) });
+      server = await start(meters, { host: values.host, port: portNumber(values.port), ...(now ? { now } : {}) });
       where = `${values['rtu-over-tcp'] ? 'modbus rtu over tcp' : 'modbus tcp'} ${values.host}:${server.port}`;
     }
     process.stdout.write(`simulating ${meters.length} meter(s) on ${where}: ${wanted.map((w) => `${w.driver}@${w.unit}`).join(', ')}\n`);

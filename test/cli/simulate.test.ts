@@ -68,6 +68,17 @@ describe('energy-gateway simulate', () => {
     expect(() => parseUnitList('0-2')).toThrow(/1..247/);
   });
 
+  it.each([
+    [['--port', 'abc'], '--port is 0..65535'],
+    [['--port', '70000'], '--port is 0..65535'],
+    [['--meter', 'eastron-sdm630@300'], 'unit ids are 1..247'],
+    [['--meter', 'eastron-sdm630@0'], 'unit ids are 1..247'],
+  ])('exits 2 for %j instead of serving somewhere else', async (args, message) => {
+    const r = await runCliAsync(['simulate', ...args]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain(message);
+  }, 30_000);
+
   it('serves mixed models behind one Modbus TCP port, frozen in time with --at', async () => {
     const sim = await simulate(['--meter', 'eastron-sdm630@1', '--meter', 'xylem-magflux@9', '--port', '0', '--at', AT]);
     try {
