@@ -61,12 +61,17 @@ function bcdValue(raw: bigint, digits: number): number | undefined {
   return value;
 }
 
-function sentinelMatches(sentinels: readonly Sentinel[], patterns: readonly bigint[], value: number): boolean {
+/**
+ * Whether a raw value is one of the point's "not available" sentinels. A float32 holds no
+ * decimal like -9999.9 exactly, so its sentinels are compared as float32 too: the -9999.9
+ * a manual prints arrives as -9999.900390625.
+ */
+function sentinelMatches(sentinels: readonly Sentinel[], patterns: readonly bigint[], value: number, float32 = false): boolean {
   return sentinels.some((s) => {
     if (typeof s === 'bigint') return patterns.includes(s);
     if (Number.isNaN(s)) return Number.isNaN(value);
     if (Number.isInteger(s) && patterns.includes(BigInt(s))) return true;
-    return s === value;
+    return s === value || (float32 && Math.fround(s) === value);
   });
 }
 
@@ -150,7 +155,7 @@ export function decodeValue(point: CodecPoint, words: readonly number[] | readon
     default: {
       const raw = readNumber(point.type, wordsToBytes(regs, order, true));
       if (!raw || raw.alwaysInvalid) return INVALID;
-      if (sentinelMatches(point.invalid ?? [], raw.patterns, raw.value)) return INVALID;
+      if (sentinelMatches(point.invalid ?? [], raw.patterns, raw.value, point.type === 'float32')) return INVALID;
       return { value: applyScale(raw.value, point.scale, point.offset), quality: 'good' };
     }
   }

@@ -42,7 +42,8 @@ interface Sentinels {
 
 const NO_SENTINELS: Sentinels = { patterns: [], values: [] };
 
-function compileSentinels(invalid: ModbusPoint['invalid'] | undefined): Sentinels {
+/** Sentinels as the fast decoder compares them; a float32's also as float32 (see decode.ts). */
+function compileSentinels(invalid: ModbusPoint['invalid'] | undefined, float32 = false): Sentinels {
   if (!invalid || invalid.length === 0) return NO_SENTINELS;
   const s: Sentinels = { patterns: [], values: [] };
   for (const x of invalid) {
@@ -54,6 +55,7 @@ function compileSentinels(invalid: ModbusPoint['invalid'] | undefined): Sentinel
       // a BCD with a nibble above 9) is invalid already.
       if (Number.isInteger(x)) s.patterns.push(x);
       s.values.push(x);
+      if (float32 && Math.fround(x) !== x) s.values.push(Math.fround(x));
     }
   }
   return s;
@@ -112,7 +114,7 @@ export function compileRequest(request: ReadSlice, slotOf: (id: string) => numbe
     c.mul[i] = mul;
     c.div[i] = div;
     c.offset[i] = p.offset ?? 0;
-    c.sentinels.push(compileSentinels(p.invalid));
+    c.sentinels.push(compileSentinels(p.invalid, numeric && p.type === 'float32'));
     c.slot[i] = slotOf(p.id);
   });
   return c;

@@ -120,6 +120,8 @@ describe('sentinels become invalid, never a number', () => {
     { what: 'int32 0x80000000 in CDAB', point: reg('int32', 'CDAB', { invalid: [0x80000000] }), words: [0x0000, 0x8000] },
     { what: 'uint64 all ones', point: reg('uint64', 'ABCD', { invalid: [0xffffffffffffffffn] }), words: [0xffff, 0xffff, 0xffff, 0xffff] },
     { what: 'float32 sentinel value', point: reg('float32', 'ABCD', { invalid: [-1] }), words: [0xbf80, 0x0000] },
+    // -9999.9 as a float32 is 0xC61C3F9A = -9999.900390625: the manual's decimal still matches.
+    { what: 'float32 sentinel written as a decimal', point: reg('float32', 'CDAB', { invalid: [-9999.9] }), words: [0x3f9a, 0xc61c] },
     { what: 'bcd16 with a non-decimal nibble', point: reg('bcd16', 'ABCD'), words: [0x12a4] },
   ])('$what', ({ point, words }) => {
     expect(decodeValue(point, words)).toEqual({ value: null, quality: 'invalid' });

@@ -61,6 +61,19 @@ describe('precompiled decoder = reference decoder', () => {
     ), { numRuns: 3000 });
   });
 
+  it('a float32 sentinel written as a decimal (-9999.9) matches the float32 the device sends', () => {
+    const bytes = Buffer.alloc(4);
+    bytes.writeFloatBE(-9999.9);
+    const words = [bytes.readUInt16BE(0), bytes.readUInt16BE(2)];
+    const point = { id: 'p', address: 0, function: 'input' as const, type: 'float32' as const, order: 'ABCD' as const, invalid: [-9999.9] };
+    const c = compileRequest({ function: 'input', address: 0, count: 2, points: [point] }, () => 0);
+    const values: Array<Decoded['value']> = [];
+    const qualities: Quality[] = [];
+    decodeInto(c, words, values, qualities);
+    expect({ value: values[0], quality: qualities[0] }).toEqual({ value: null, quality: 'invalid' });
+    expect(decodeValue(point, words)).toEqual({ value: null, quality: 'invalid' });
+  });
+
   it('short responses and non-words are bad, exactly where the reference says so', () => {
     const junk = fc.oneof(word, fc.constantFrom<unknown>(-1, 65536, 1.5, Number.NaN, true, '7', null, undefined, 3n));
     fc.assert(fc.property(
