@@ -12,7 +12,7 @@ import { EXIT_FAILURE, EXIT_OK, UsageError, type Command } from './command.js';
 import { manualNumber } from './register-number.js';
 
 const USAGE = `energy-gateway probe --host H [--port P] --unit U --address A [--count N] [--function input|holding]
-energy-gateway probe --path DEV [--baud B] --unit U --address A ...
+energy-gateway probe --path DEV [--baud B] [--parity P] [--stop-bits S] --unit U --address A ...
 
 Reads N registers (default 2) at wire address A (0-based: manual register 30001 or 40001
 is address 0) and at A-1 and A+1, and prints each reading as 16-, 32- or 64-bit integers
@@ -20,7 +20,8 @@ and floats under all four orders (ABCD, CDAB, BADC, DCBA). The plausible one tel
 order and whether the manual's addresses are off by one.
   --port P          default 502
   --rtu-over-tcp    the host is a serial device server passing RTU frames (default port 4001)
-  --path DEV        a local serial port instead of a host (Modbus RTU), with --baud (9600)
+  --path DEV        a local serial port instead of a host (Modbus RTU), with --baud (9600),
+                    --parity none|even|odd (none) and --stop-bits 1|2 (1)
   --function F      input (fc 4, default) or holding (fc 3)
   --timeout MS      default 1000
   --json            machine-readable output`;
@@ -62,6 +63,8 @@ export const probeCommand: Command = {
       port: { type: 'string', short: 'p' },
       path: { type: 'string' },
       baud: { type: 'string' },
+      parity: { type: 'string' },
+      'stop-bits': { type: 'string' },
       'rtu-over-tcp': { type: 'boolean' },
       unit: { type: 'string', short: 'u' },
       address: { type: 'string', short: 'a' },
@@ -78,8 +81,13 @@ export const probeCommand: Command = {
     const fn = values.function ?? 'input';
     if (fn !== 'input' && fn !== 'holding') throw new UsageError(`--function is input or holding, got "${fn}"`);
     const timeoutMs = intArg(values.timeout, '--timeout', 1000, 1, 60_000);
+    const parity = values.parity ?? 'none';
+    if (parity !== 'none' && parity !== 'even' && parity !== 'odd') throw new UsageError(`--parity is none, even or odd, got "${parity}"`);
     const raw = values.path !== undefined
-      ? { type: 'modbus_rtu', path: values.path, baud_rate: intArg(values.baud, '--baud', 9600, 1, 4_000_000) }
+      ? {
+        type: 'modbus_rtu', path: values.path, baud_rate: intArg(values.baud, '--baud', 9600, 1, 4_000_000),
+        parity, stop_bits: intArg(values['stop-bits'], '--stop-bits', 1, 1, 2),
+      }
       : {
         type: values['rtu-over-tcp'] ? 'modbus_rtu_over_tcp' : 'modbus_tcp', host: values.host,
         port: intArg(values.port, '--port', values['rtu-over-tcp'] ? 4001 : 502, 1, 65535),

@@ -115,6 +115,15 @@ describe('energy-gateway simulate', () => {
       // DTSU666 sends current in mA-resolution floats on the secondary side; the gateway multiplies by the CT ratio 40.
       expect(values.current_l1!.value as number).toBeCloseTo(truth.valueAt('current_l1', AT_MS)!, 1);
       expect(values.active_energy_import_total!.value as number).toBeCloseTo(truth.valueAt('active_energy_import_total', AT_MS)!, 0);
+      // probe on the same serial line, with the line settings an RS-485 bus may need (a pty ignores them).
+      const probe = await runCliAsync(['probe', '--path', pty.b, '--baud', '19200', '--parity', 'even', '--stop-bits', '1', '--timeout', '3000', '--unit', '4', '--address', '0x200C', '--function', 'holding', '--json']);
+      expect(probe.code, probe.stderr).toBe(0);
+      const read = (JSON.parse(probe.stdout) as { reads: Array<{ address: number; decodings: Array<{ type: string; order: string; value: number }> }> })
+        .reads.find((r) => r.address === 0x200c)!;
+      const secondary = read.decodings.find((d) => d.type === 'float32' && d.order === 'ABCD')!.value;
+      // Ia on the wire: secondary amperes in units of 0.001 A.
+      expect(secondary * 0.001 * 40).toBeCloseTo(values.current_l1!.value as number, 6);
+      expect((await runCliAsync(['probe', '--path', pty.b, '--parity', 'mark', '--unit', '4', '--address', '0'])).code).toBe(2);
     } finally {
       expect(await sim.stop()).toBe(0);
       await pty.stop();
