@@ -73,6 +73,10 @@ export function resolveModbusDevice(
     });
     points = points.filter((p) => keep.has(p.id) || needed.has(p.id));
   }
+  if (bus.type !== 'modbus_tcp' && (device.unit_id < 1 || device.unit_id > 247)) {
+    // On a serial line 0 is broadcast (nobody answers) and 248..255 are reserved.
+    problems.push({ path: ['devices', index, 'unit_id'], message: `unit ids on a serial line (${bus.type}) are 1..247; ${device.unit_id === 0 ? '0 is broadcast, which no device answers' : `${device.unit_id} is reserved`}` });
+  }
   points = applyIntervals(points, device, index, problems);
   if (problems.length > 0) return { problems };
   const intervalMs = device.poll_interval;

@@ -54,6 +54,22 @@ describe('resolving a Modbus device', () => {
   });
 });
 
+describe('unit ids', () => {
+  it('are 1..247 on a serial line (0 is broadcast), anything 0..255 on Modbus TCP', () => {
+    const rtu = '{ id: rs, type: modbus_rtu, path: /dev/ttyUSB0 }';
+    const dtu = '{ id: rs, type: modbus_rtu_over_tcp, host: 10.0.0.30 }';
+    const devices = [0, 1, 247, 248].map((u) => `  - { id: m${u}, driver: eastron-sdm630, bus: rs, unit_id: ${u} }`).join('\n');
+    for (const bus of [rtu, dtu]) {
+      expect(resolve(devices, bus).problems.map((p) => `${p.path.join('.')}: ${p.message}`)).toEqual([
+        expect.stringMatching(/^devices\.0\.unit_id: unit ids on a serial line \(modbus_rtu(_over_tcp)?\) are 1\.\.247; 0 is broadcast/),
+        expect.stringMatching(/^devices\.3\.unit_id: .* 248 is reserved/),
+      ]);
+    }
+    const tcp = [0, 255].map((u) => `  - { id: m${u}, driver: eastron-sdm630, bus: panel, unit_id: ${u} }`).join('\n');
+    expect(resolve(tcp).problems).toEqual([]);
+  });
+});
+
 describe('inline points', () => {
   const problemsOf = (devices: string) => resolve(devices).problems.map((p) => `${p.path.join('.')}: ${p.message}`);
 
