@@ -56,10 +56,13 @@ export function parseConfigText(text: string, file: string, options: LoadOptions
   for (const p of crossCheck(resolved)) problems.push(at(p.path, p.message));
   // The driver checks run on what is valid even when other parts are not, so a user fixes a
   // config in one pass: an unknown key in mqtt does not hide an unknown driver or a bad point.
-  const checked = parsed.success ? parsed.data : salvage(resolved);
-  if (checked) {
+  const salvaged = parsed.success ? { config: parsed.data, reported: [] } : salvage(resolved);
+  if (salvaged) {
+    // A part that already has a schema problem was patched to get this far: what the checks
+    // say about it would only be an echo.
+    const echo = (path: readonly (string | number)[]) => salvaged.reported.some((r) => r.every((k, i) => path[i] === k));
     for (const check of options.checks ?? []) {
-      for (const p of check(checked)) problems.push(at(p.path, p.message));
+      for (const p of check(salvaged.config)) if (!echo(p.path)) problems.push(at(p.path, p.message));
     }
   }
   if (problems.length > 0) {
@@ -78,11 +81,14 @@ export function parseConfigText(text: string, file: string, options: LoadOptions
 
 /**
  * The buses and devices of a config that failed validation elsewhere, each validated on its
- * own: enough for the driver checks, which only look at those two sections. A device that is
- * itself invalid keeps its index (paths stay right) as a disabled stand-in on no bus, and is
- * skipped; a bus that is invalid is left out, and its devices with it.
+ * own: enough for the driver checks, which only look at those two sections. A device with
+ * schema problems in its points is patched (the offending fields dropped, a bad point id
+ * replaced) so its other points are still checked; `reported` lists the parts patched, whose
+ * check results are not shown. A device that cannot be patched keeps its index (paths stay
+ * right) as a disabled stand-in on no bus. A bus that is invalid is left out, and its devices
+ * with it.
  */
-function salvage(raw: unknown): RootConfig | undefined {
+function salvage(raw: unknown): { config: RootConfig; reported: Array<(string | number)[]> } | undefined {
   if (!raw || typeof raw !== 'object') return undefined;
   const doc = raw as { buses?: unknown; devices?: unknown };
   const base = RootConfig.safeParse({ version: 1, gateway: { id: 'salvaged', site: 'salvaged' } });
@@ -91,12 +97,48 @@ function salvage(raw: unknown): RootConfig | undefined {
     const r = BusConfig.safeParse(b);
     return r.success ? [r.data] : [];
   });
+  const reported: Array<(string | number)[]> = [];
   const standIn = DeviceConfig.parse({ id: 'invalid', bus: 'invalid', driver: 'invalid', enabled: false });
-  const devices = (Array.isArray(doc.devices) ? doc.devices : []).map((d: unknown): DeviceConfig => {
-    const r = DeviceConfig.safeParse(d);
-    return r.success ? r.data : { ...standIn, bus: '' };
+  const devices = (Array.isArray(doc.devices) ? doc.devices : []).map((d: unknown, i): DeviceConfig => {
+    const patched = patchDevice(d);
+    if (!patched) return { ...standIn, bus: '' };
+    for (const part of patched.patched) reported.push(['devices', i, ...part]);
+    return patched.device;
   });
-  return { ...base.data, buses, devices };
+  return { config: { ...base.data, buses, devices }, reported };
+}
+
+/** A device that fails its schema only in some inline points, with those points patched. */
+function patchDevice(raw: unknown): { device: DeviceConfig; patched: Array<(string | number)[]> } | undefined {
+  if (!raw || typeof raw !== 'object') return undefined;
+  let copy: Record<string, unknown>;
+  try {
+    copy = structuredClone(raw) as Record<string, unknown>;
+  } catch {
+    return undefined;
+  }
+  const patched: Array<(string | number)[]> = [];
+  for (let round = 0; round < 5; round++) {
+    const r = DeviceConfig.safeParse(copy);
+    if (r.success) return { device: r.data, patched };
+    let changed = false;
+    for (const issue of r.error.issues) {
+      const path = issue.path.map((k) => (typeof k === 'symbol' ? String(k) : k));
+      const j = path[1];
+      if (path[0] !== 'points' || typeof j !== 'number' || !Array.isArray(copy.points)) return undefined;
+      const point = copy.points[j] as Record<string, unknown> | undefined;
+      if (!point || typeof point !== 'object') return undefined;
+      patched.push(['points', j]);
+      const keys = issue.code === 'unrecognized_keys' ? issue.keys : path.length >= 3 ? [String(path[2])] : [];
+      for (const key of keys) {
+        if (key === 'id') point.id = `invalid_point_${j}`;
+        else delete point[key];
+        changed = true;
+      }
+    }
+    if (!changed) return undefined;
+  }
+  return undefined;
 }
 
 function issueProblems(

@@ -80,9 +80,9 @@ export const Unit = z.enum(UNITS, {
 export const Sentinel = z.union([
   z.number(),
   z.nan(),
-  z.string().regex(/^(0x[0-9a-fA-F]+|-?[0-9]+)$/, 'write a number, or a 0x… string for 64-bit patterns')
+  z.string().regex(/^(0x[0-9a-fA-F]+|-?[0-9]+)$/)
     .transform((s) => BigInt(s)),
-]);
+], { error: 'write a number, or a 0x… string for 64-bit patterns (e.g. "0xFFFFFFFFFFFFFFFF")' });
 export type Sentinel = z.infer<typeof Sentinel>;
 
 const PointFields = {

@@ -76,6 +76,37 @@ mqtt: { url: "mqtt://broker", qos_telemetry: 2 }
     ]);
   });
 
+  it('lists every problem of every inline point, schema-level or not', () => {
+    const file = join(tmp, 'points.yaml');
+    writeFileSync(file, `version: 1
+gateway: { id: gw, site: plant }
+buses:
+  - { id: t, type: modbus_tcp, host: 10.0.0.1 }
+devices:
+  - id: plc
+    bus: t
+    points:
+      - { id: a, address: 70000 }
+      - { id: b, address: 1, order: sideways }
+      - { id: b, address: 2 }
+      - { id: c, address: 3, interval: 5 minutes }
+      - { id: Bad-Id, address: 4 }
+      - { id: d, address: 5, invalid: ["0xZZ"] }
+      - { id: e, address: 6, type: bit }
+`);
+    const r = runCli(['check', '--config', file]);
+    expect(r.code).toBe(2);
+    expect(r.stderr.trim().split('\n')).toEqual([
+      expect.stringContaining(`${file}:9 devices[0].points[0].address: Too big`),
+      expect.stringContaining(`${file}:10 devices[0].points[1].order: unknown order "sideways"`),
+      `${file}:11 devices[0].points[2].id: duplicate point id "b" (also points[1])`,
+      expect.stringContaining(`${file}:12 devices[0].points[3].interval: invalid duration "5 minutes"`),
+      `${file}:13 devices[0].points[4].id: point ids are snake_case`,
+      expect.stringContaining(`${file}:14 devices[0].points[5].invalid[0]: write a number, or a 0x… string`),
+      `${file}:15 devices[0].points[6].bit: type bit needs "bit: 0..15"`,
+    ]);
+  });
+
   it('reports an unknown driver at its line, suggesting the models of that vendor', () => {
     const r = runCli(['check', '--config', fixture('unknown-driver.yaml')]);
     expect(r.code).toBe(2);

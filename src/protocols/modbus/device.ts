@@ -50,21 +50,34 @@ export function resolveModbusDevice(
       model ??= profile.id;
     }
   }
+  /** Inline points that are unusable on their own (already reported). */
+  let unusable = 0;
   (device.points ?? []).forEach((p, j) => {
+    if (inlineIndex.has(p.id)) {
+      problems.push({ path: ['devices', index, 'points', j, 'id'], message: `duplicate point id "${p.id}" (also points[${inlineIndex.get(p.id)!}])` });
+      return;
+    }
     const parsed = ProfilePoint.safeParse(inlineToProfilePoint(p));
     if (!parsed.success) {
       for (const issue of parsed.error.issues) problems.push({ path: ['devices', index, 'points', j, ...issue.path.map((s) => (typeof s === 'symbol' ? String(s) : s))], message: issue.message });
+      unusable += 1;
+      inlineIndex.set(p.id, j);
       return;
     }
     if (p.address === undefined) {
       problems.push({ path: ['devices', index, 'points', j, 'address'], message: 'a point on a Modbus bus needs an address' });
+      unusable += 1;
+      inlineIndex.set(p.id, j);
       return;
     }
     points = points.filter((q) => q.id !== p.id);
     points.push(resolvePoint(parsed.data, profile?.defaults ?? {}));
     inlineIndex.set(p.id, j);
   });
-  if (problems.length === 0) problems.push(...mergedPointProblems(points, inlineIndex, settings, device, index, profile));
+  // With some inline points unusable, references to them cannot be judged: those are left out.
+  const merged = mergedPointProblems(points, inlineIndex, settings, device, index, profile)
+    .filter((q) => unusable === 0 || !q.path.some((k) => k === 'multiply_by' || k === 'scale_register'));
+  problems.push(...merged);
   if (device.only_points) {
     const keep = new Set(device.only_points);
     const needed = new Set(points.filter((p) => keep.has(p.id)).flatMap((p) => [...p.multiply_by, ...(p.scale_register ? [p.scale_register] : [])]));

@@ -119,6 +119,26 @@ describe('inline points', () => {
     ]));
   });
 
+  it('may not repeat an id (the second silently replaced the first)', () => {
+    expect(problemsOf(`  - id: plc
+    bus: panel
+    points:
+      - { id: flow, address: 0 }
+      - { id: flow, address: 10 }`)).toEqual(['devices.0.points.1.id: duplicate point id "flow" (also points[0])']);
+  });
+
+  it('are still checked when another inline point of the device is unusable', () => {
+    expect(problemsOf(`  - id: plc
+    bus: panel
+    points:
+      - { id: x, address: 1, type: floatt }
+      - { id: y, address: 2, type: bit }
+      - { id: current_l1, address: 3, unit: A, multiply_by: [x] }`)).toEqual([
+      expect.stringMatching(/^devices\.0\.points\.0\.type: unknown type "floatt"/),
+      'devices.0.points.1.bit: type bit needs "bit: 0..15"',
+    ]);
+  });
+
   it('added to a profile must not overlap its registers; overriding one by id is fine', () => {
     expect(problemsOf(`  - id: m
     driver: eastron-sdm630
