@@ -29,7 +29,8 @@ export function parseConfigText(text: string, file: string, options: LoadOptions
   const located = parseLocated(text);
   const problems: ConfigProblem[] = [];
   const at = (path: readonly PropertyKey[], message: string): ConfigProblem => ({
-    file, line: located.lineOf(path), path: formatPath(path), message,
+    // A key the document does not have at all (an empty file) is reported at its top.
+    file, line: located.lineOf(path) || 1, path: formatPath(path), message,
   });
 
   if (located.doc.errors.length > 0) {
@@ -50,7 +51,7 @@ export function parseConfigText(text: string, file: string, options: LoadOptions
     for (const issue of parsed.error.issues) {
       // An unset secret already explains why the value is empty.
       if (secretPaths.has(formatPath(issue.path))) continue;
-      problems.push(...issueProblems(issue, at));
+      problems.push(...issueProblems(issue, at, resolved));
     }
   }
   for (const p of crossCheck(resolved)) problems.push(at(p.path, p.message));
@@ -141,10 +142,23 @@ function patchDevice(raw: unknown): { device: DeviceConfig; patched: Array<(stri
   return undefined;
 }
 
+function valueAt(doc: unknown, path: readonly PropertyKey[]): unknown {
+  let node = doc;
+  for (const key of path) {
+    if (!node || typeof node !== 'object') return undefined;
+    node = (node as Record<PropertyKey, unknown>)[key];
+  }
+  return node;
+}
+
 function issueProblems(
   issue: z.core.$ZodIssue,
   at: (path: readonly PropertyKey[], message: string) => ConfigProblem,
+  doc: unknown,
 ): ConfigProblem[] {
+  if (issue.code === 'invalid_value' && issue.path.length > 0 && valueAt(doc, issue.path) === undefined) {
+    return [at(issue.path, `required key is missing (expected ${issue.values.map((v) => JSON.stringify(v)).join(' or ')})`)];
+  }
   if (issue.code === 'unrecognized_keys') {
     return issue.keys.map((key) => at([...issue.path, key], 'unknown key'));
   }

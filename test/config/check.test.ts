@@ -107,6 +107,17 @@ devices:
     ]);
   });
 
+  it('reports the problems of an empty file at its first line', () => {
+    const file = join(tmp, 'empty.yaml');
+    writeFileSync(file, '');
+    const r = runCli(['check', '--config', file]);
+    expect(r.code).toBe(2);
+    expect(r.stderr.trim().split('\n')).toEqual([
+      `${file}:1 version: required key is missing (expected 1)`,
+      `${file}:1 gateway: required key is missing (expected object)`,
+    ]);
+  });
+
   it('reports an unknown driver at its line, suggesting the models of that vendor', () => {
     const r = runCli(['check', '--config', fixture('unknown-driver.yaml')]);
     expect(r.code).toBe(2);
