@@ -186,8 +186,11 @@ export const BUILTIN_DEFAULTS = { function: 'holding', type: 'uint16', order: 'A
 
 /** Applies profile defaults to one parsed point. */
 export function resolvePoint(p: ProfilePoint, defaults: ProfileDefaults = {}): ModbusPoint {
-  const type = p.type ?? defaults.type ?? BUILTIN_DEFAULTS.type;
-  const fn = p.function ?? (type === 'bool' && defaults.function === undefined ? 'coil' : defaults.function ?? BUILTIN_DEFAULTS.function);
+  // A coil or discrete input without a type is a bool (whatever the register default), and a
+  // bool without a function is a coil.
+  const namedFn = p.function ?? defaults.function;
+  const type = p.type ?? (namedFn === 'coil' || namedFn === 'discrete' ? 'bool' : defaults.type ?? BUILTIN_DEFAULTS.type);
+  const fn = namedFn ?? (type === 'bool' ? 'coil' : BUILTIN_DEFAULTS.function);
   const point: ModbusPoint = {
     id: p.id,
     address: p.address,

@@ -45,6 +45,14 @@ describe('DriverProfile rejects what would decode wrongly', () => {
     ]);
   });
 
+  it('takes a coil or discrete input without a type as bool, whatever the default register type', () => {
+    const parsed = DriverProfile.parse({
+      ...base, defaults: { function: 'input', type: 'float32' },
+      points: [{ id: 'breaker', address: 3, function: 'coil' }, { id: 'door', address: 4, function: 'discrete' }, { id: 'p', address: 0 }],
+    });
+    expect(parsed.points.map((p) => [p.id, p.function, p.type])).toEqual([['breaker', 'coil', 'bool'], ['door', 'discrete', 'bool'], ['p', 'input', 'float32']]);
+  });
+
   it('accepts 64-bit sentinels written as hex strings', () => {
     const parsed = DriverProfile.parse({ ...base, points: [{ id: 'e', address: 0, type: 'uint64', invalid: ['0xFFFFFFFFFFFFFFFF', 0x8000] }] });
     expect(parsed.points[0]!.invalid).toEqual([0xffffffffffffffffn, 0x8000]);
