@@ -32,6 +32,17 @@ export interface ModbusReader {
   read(unitId: number, fn: ModbusFunction, address: number, count: number, options: RequestOptions): Promise<number[] | boolean[]>;
 }
 
+/** A read waiting for the bus. */
+interface QueuedRead {
+  unitId: number;
+  fn: ModbusFunction;
+  address: number;
+  count: number;
+  options: RequestOptions;
+  resolve(data: number[] | boolean[]): void;
+  reject(err: unknown): void;
+}
+
 interface Connection {
   link: ByteLink;
   port: GuardedPort;
@@ -76,7 +87,10 @@ export class ModbusBus implements ModbusReader {
   private readonly interFrameMs: number;
   private conn: Connection | null = null;
   private connecting: Promise<Connection> | null = null;
-  private queue: Promise<unknown> = Promise.resolve();
+  /** A request is on the bus; others wait in `waiting`, in order. */
+  private busy = false;
+  private readonly waiting: QueuedRead[] = [];
+  private idleWaiters: Array<() => void> = [];
   private nextConnectAtMs = 0;
   private backoffMs = 0;
   private down = false;
@@ -115,9 +129,31 @@ export class ModbusBus implements ModbusReader {
 
   /** Reads registers or bits from one unit; serialized with every other request on this bus. */
   read(unitId: number, fn: ModbusFunction, address: number, count: number, options: RequestOptions): Promise<number[] | boolean[]> {
-    const job = this.queue.then(() => this.readNow(unitId, fn, address, count, options));
-    this.queue = job.catch(() => undefined);
-    return job;
+    if (this.busy) return new Promise((resolve, reject) => this.waiting.push({ unitId, fn, address, count, options, resolve, reject }));
+    return this.run(unitId, fn, address, count, options);
+  }
+
+  /**
+   * One request, then the next one waiting. A request on an idle bus is written before this
+   * returns, so a caller can go on with other work while the device answers.
+   */
+  private async run(unitId: number, fn: ModbusFunction, address: number, count: number, options: RequestOptions): Promise<number[] | boolean[]> {
+    this.busy = true;
+    try {
+      return await this.readNow(unitId, fn, address, count, options);
+    } finally {
+      this.busy = false;
+      this.startNext();
+    }
+  }
+
+  private startNext(): void {
+    const next = this.waiting.shift();
+    if (next) {
+      this.run(next.unitId, next.fn, next.address, next.count, next.options).then(next.resolve, next.reject);
+      return;
+    }
+    for (const wake of this.idleWaiters.splice(0)) wake();
   }
 
   private async readNow(unitId: number, fn: ModbusFunction, address: number, count: number, options: RequestOptions): Promise<number[] | boolean[]> {
@@ -140,7 +176,7 @@ export class ModbusBus implements ModbusReader {
     try {
       // The port fails the request at once if the link goes away, not at its timeout.
       const data = await conn.port.read(unitId, FUNCTION_CODES[fn], address, count, options.timeoutMs);
-      this.timeoutsInARow.clear();
+      if (this.timeoutsInARow.size > 0) this.timeoutsInARow.clear();
       if (this.quarantine.size > 0) this.quarantine.delete(shape);
       this.lastAnswerMs.set(unitId, Date.now());
       return data;
@@ -232,7 +268,8 @@ export class ModbusBus implements ModbusReader {
 
   async close(): Promise<void> {
     this.closed = true;
-    await this.queue;
+    // Reads still waiting fail at once now; the one on the bus ends at its answer or timeout.
+    if (this.busy) await new Promise<void>((wake) => this.idleWaiters.push(wake));
     const conn = this.conn;
     this.conn = null;
     if (conn) await conn.link.close();

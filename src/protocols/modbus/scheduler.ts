@@ -58,6 +58,12 @@ export const DEFAULT_MAX_BACKOFF_MS = 60_000;
  */
 const MAX_DEFERRALS = 3;
 
+/** A device read, not yet handed on. */
+interface Polled {
+  s: DeviceState;
+  poll: DevicePoll;
+}
+
 interface DeviceState {
   device: ModbusDevice;
   failures: number;
@@ -184,9 +190,20 @@ export class BusScheduler {
       else if (tickMs >= s.retryAtMs) probes.push([s, due]);
       else s.stats.skipped += 1;
     }
-    for (const [s, due] of healthy) {
-      if (this.stopped) return;
-      await this.pollDevice(s, due, tickMs, s.device.retries);
+    // Each device's request goes out before the previous device's poll is handed on: the bus
+    // waits for an answer while the gateway works on the last one, instead of idling.
+    let ready: Polled | null = null;
+    try {
+      for (const [s, due] of healthy) {
+        if (this.stopped) return;
+        const reading = this.readPoll(s, due, tickMs, s.device.retries);
+        const last = ready;
+        ready = null;
+        if (last !== null) this.handOn(last);
+        ready = await reading;
+      }
+    } finally {
+      if (ready !== null) this.handOn(ready);
     }
     const nextTickMs = Math.min(...this.intervals.map((i) => nextAligned(i, tickMs)));
     for (const [s, due] of probes) {
@@ -204,13 +221,19 @@ export class BusScheduler {
   }
 
   private async pollDevice(s: DeviceState, classes: PollClass[], tickMs: number, retries: number): Promise<void> {
+    const polled = await this.readPoll(s, classes, tickMs, retries);
+    if (polled !== null) this.handOn(polled);
+  }
+
+  /** Reads one device; null when it failed (counted, backing off). Never rejects. */
+  private async readPoll(s: DeviceState, classes: PollClass[], tickMs: number, retries: number): Promise<Polled | null> {
     const startedMs = this.clock.now();
     let values;
     try {
       values = await readDevice(this.bus, s.device, classes, retries);
     } catch (err) {
       this.onFailure(s, err, tickMs);
-      return;
+      return null;
     }
     const latency = this.clock.now() - startedMs;
     s.stats.polls += 1;
@@ -218,8 +241,13 @@ export class BusScheduler {
     s.stats.latencySumMs += latency;
     s.failures = 0;
     s.retryAtMs = 0;
+    return { s, poll: { device: s.device.id, tsMs: Math.max(tickMs, startedMs), values } };
+  }
+
+  /** A device's good poll, to whoever listens. */
+  private handOn({ s, poll }: Polled): void {
     this.setAvailability(s, 'online');
-    this.events.onPoll({ device: s.device.id, tsMs: Math.max(tickMs, startedMs), values });
+    this.events.onPoll(poll);
   }
 
   private onFailure(s: DeviceState, err: unknown, tickMs: number): void {

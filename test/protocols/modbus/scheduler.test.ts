@@ -146,6 +146,32 @@ devices:
     expect(h.polls).toHaveLength(requests === 2 ? 1 : 0);
   });
 
+  it('asks the next device before handing on the last poll, and hands on every poll, the last one too', async () => {
+    const { devices } = devicesFrom(sixMeters());
+    const h = harness(devices.slice(0, 3));
+    const trace: string[] = [];
+    const read = h.bus.read.bind(h.bus);
+    h.bus.read = (unit, fn, address, count, options) => {
+      trace.push(`ask ${unit}@${address}`);
+      return read(unit, fn, address, count, options);
+    };
+    const onPoll = h.polls.push.bind(h.polls);
+    h.polls.push = (...p) => {
+      for (const x of p) trace.push(`poll ${x.device}`);
+      return onPoll(...p);
+    };
+    h.scheduler.start();
+    await h.clock.runUntil(T0 + 1_500);
+    await h.clock.stopping(h.scheduler.stop());
+    // SDM630: three requests a poll. Device 2's first request goes out before device 1's poll
+    // is handed on, so the bus does not wait while the gateway works on that poll.
+    const [a, b, c] = devices[0]!.classes[0]!.requests.map((r) => r.address);
+    expect(trace).toEqual([
+      `ask 1@${a}`, `ask 1@${b}`, `ask 1@${c}`, `ask 2@${a}`, 'poll m1', `ask 2@${b}`, `ask 2@${c}`,
+      `ask 3@${a}`, 'poll m2', `ask 3@${b}`, `ask 3@${c}`, 'poll m3',
+    ]);
+  });
+
   it('counts an overrun and runs only the latest missed tick, never a backlog', async () => {
     const { devices } = devicesFrom(sixMeters());
     const h = harness(devices);
