@@ -1,4 +1,5 @@
 import type { DeviceConfig, InlinePointConfig, ModbusBusConfig, RootConfig } from '../../config/schema.js';
+import { canonicalUnit } from '../../profiles/canonical.js';
 import { planProfile, PROTOCOL_MAX_REGISTERS, type PlanOptions, type PollClass } from '../../profiles/planner.js';
 import type { RequestOptions } from './bus.js';
 import { DriverProfile, pointProblems, ProfilePoint, resolvePoint, type ModbusPoint, type ProfileSetting } from '../../profiles/schema.js';
@@ -180,7 +181,9 @@ function mergedPointProblems(
 
 function inlineToProfilePoint(p: InlinePointConfig): unknown {
   const { node_id: _nodeId, ...rest } = p;
-  return { ...rest, address: p.address ?? 0 };
+  // A canonical id without a unit is published in its canonical unit (voltage_l1 in V).
+  const unit = p.unit === '' ? canonicalUnit(p.id)?.unit ?? '' : p.unit;
+  return { ...rest, unit, address: p.address ?? 0 };
 }
 
 

@@ -119,6 +119,18 @@ describe('inline points', () => {
     ]));
   });
 
+  it('with a canonical id and no unit are published in the canonical unit; another unit is a problem', () => {
+    const { byBus, problems } = resolve(`  - id: plc
+    bus: panel
+    points:
+      - { id: voltage_l1, address: 0, scale: 0.1 }
+      - { id: active_energy_import_total, address: 1, type: uint32, counter: {} }`);
+    expect(problems).toEqual([]);
+    expect(byBus.get('panel')![0]!.source.points.map((p) => [p.id, p.unit])).toEqual([['voltage_l1', 'V'], ['active_energy_import_total', 'kWh']]);
+    expect(problemsOf('  - { id: plc, bus: panel, points: [ { id: voltage_l1, address: 0, unit: A } ] }'))
+      .toEqual(['devices.0.points.0.unit: voltage_l1 is voltage, published in V (scale the register), not "A"']);
+  });
+
   it('may not repeat an id (the second silently replaced the first)', () => {
     expect(problemsOf(`  - id: plc
     bus: panel
