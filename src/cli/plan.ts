@@ -42,7 +42,7 @@ function requestLine(bus: ModbusBusConfig, r: ReadRequest): string {
 
 function deviceJson(bus: ModbusBusConfig, d: ModbusDevice) {
   return {
-    device: d.id, unit_id: d.unitId, model: d.model,
+    device: d.id, unit_id: d.unitId, model: d.model, timeout_ms: d.timeoutMs,
     classes: d.classes.map((c) => ({
       interval_ms: c.intervalMs,
       requests: c.requests.map((r) => ({
@@ -97,7 +97,14 @@ export const planCommand: Command = {
         out.push(`  ${d.id} (unit ${d.unitId}, ${d.model ?? 'inline points'}): ${n} request(s) per full poll`);
         for (const c of d.classes) {
           out.push(`    every ${c.intervalMs / 1000} s: ${c.points.length} point(s), ${c.requests.length} request(s)`);
-          for (const r of c.requests) out.push(`      ${requestLine(b, r)}`);
+          for (const r of c.requests) {
+            out.push(`      ${requestLine(b, r)}`);
+            // On a slow serial line a large read can outlast the timeout: it would never succeed.
+            const wire = requestMs(b, r);
+            if (b.type !== 'modbus_tcp' && wire >= d.timeoutMs) {
+              out.push(`      WARNING: this request takes about ${ms(wire)} on the line, longer than ${d.id}'s timeout of ${d.timeoutMs} ms — raise timeout or lower max_registers`);
+            }
+          }
         }
       }
       out.push(`  cycle: ${e.worstTickRequests} request(s), about ${ms(e.worstTickMs)} when every poll class is due; `

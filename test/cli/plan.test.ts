@@ -80,6 +80,19 @@ devices:
     expect(r.stdout).toMatch(/fc3 holding +0x401E \+\d+ +\(416415…4164\d\d\)/);
   });
 
+  it('warns about a read that outlasts the timeout on a slow serial line', () => {
+    const slow = config('slow.yaml', `buses: [{ id: rs, type: modbus_rtu, path: /dev/ttyUSB0, baud_rate: 2400, timeout: 500ms }]
+devices:
+  - { id: m, driver: eastron-sdm630, bus: rs }
+  - { id: n, driver: eastron-sdm630, bus: rs, unit_id: 2, max_registers: 20 }
+`);
+    const r = runCli(['plan', '--config', slow]);
+    expect(r.code).toBe(0);
+    // 80 registers at 2400 baud: 8 + 165 bytes of 10 bits each, about 720 ms.
+    expect(r.stdout).toMatch(/fc4 input +0x0000 \+80 .*\n +WARNING: this request takes about 7\d\d ms on the line, longer than m's timeout of 500 ms/);
+    expect(r.stdout).not.toContain("longer than n's timeout");
+  });
+
   it('exits 2 for an unknown device', () => {
     const r = runCli(['plan', '--config', mixed, '--device', 'nope']);
     expect(r.code).toBe(2);
