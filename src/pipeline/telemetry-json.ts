@@ -57,20 +57,42 @@ let lastLayout: Layout | null = null;
  */
 function withLayout(layout: Layout, head: string, values: DevicePoll['values']): string | null {
   const { ids, units, qualities, glue } = layout;
-  const parts = new Array<string>(2 * ids.length + 2);
-  parts[0] = head;
+  const n = ids.length;
+  const readings = new Array<unknown>(n);
+  let numeric = true;
   let i = 0;
   for (const id in values) {
     const v = values[id]!;
-    if (i >= ids.length || id !== ids[i] || v.unit !== units[i] || v.quality !== qualities[i] || v.sourceTsMs !== undefined || v.status !== undefined) return null;
-    const value = scalar(v.value);
-    if (value === undefined) return null;
-    parts[2 * i + 1] = glue[i]!;
-    parts[2 * i + 2] = value;
+    if (i >= n || id !== ids[i] || v.unit !== units[i] || v.quality !== qualities[i] || v.sourceTsMs !== undefined || v.status !== undefined) return null;
+    const x = v.value;
+    if (typeof x !== 'number' && x !== null) numeric = false;
+    readings[i] = x;
     i += 1;
   }
-  if (i !== ids.length) return null;
-  parts[2 * i + 1] = glue[i]!;
+  if (i !== n) return null;
+  const parts = new Array<string>(2 * n + 2);
+  parts[0] = head;
+  if (numeric) {
+    // Numbers and nulls (nearly every poll): written by one JSON.stringify of the array, in
+    // the engine, then cut at the commas. JSON writes a finite number as String() does and
+    // anything else as null, like scalar(); String() per value cost a third more.
+    const written = JSON.stringify(readings);
+    let from = 1;
+    for (let k = 0; k < n; k++) {
+      const to = k === n - 1 ? written.length - 1 : written.indexOf(',', from);
+      parts[2 * k + 1] = glue[k]!;
+      parts[2 * k + 2] = written.slice(from, to);
+      from = to + 1;
+    }
+  } else {
+    for (let k = 0; k < n; k++) {
+      const value = scalar(readings[k]);
+      if (value === undefined) return null;
+      parts[2 * k + 1] = glue[k]!;
+      parts[2 * k + 2] = value;
+    }
+  }
+  parts[2 * n + 1] = glue[n]!;
   return parts.join('');
 }
 

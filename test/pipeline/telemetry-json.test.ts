@@ -108,6 +108,22 @@ describe('telemetryJson', () => {
     }), { numRuns: 1000 });
   });
 
+  it('writes the same for polls of numbers and nulls only, the common case, from a remembered layout', () => {
+    const numeric = fc.oneof(
+      fc.double().map(float32), fc.double(), fc.integer(), fc.constant(null),
+      fc.constantFrom(0, -0, 1e21, 1e-7, 5e-324, -Number.MAX_VALUE, Number.NaN, Number.POSITIVE_INFINITY, Number.NEGATIVE_INFINITY),
+    );
+    const ids = ['voltage_l1', 'current_l1', 'active_power_total', 'frequency', 'active_energy_import_total'];
+    fc.assert(fc.property(fc.array(fc.array(numeric, { minLength: ids.length, maxLength: ids.length }), { minLength: 2, maxLength: 5 }), (polls) => {
+      for (const readings of polls) {
+        const values: Record<string, PointValue> = {};
+        ids.forEach((id, i) => { values[id] = { value: readings[i]!, unit: 'V', quality: 'good' }; });
+        const p = { device: 'numeric-1', tsMs: 1000, values };
+        expect(telemetryJson(p, 'eastron-sdm630')).toBe(JSON.stringify(telemetryFromPoll(p, 'eastron-sdm630')));
+      }
+    }), { numRuns: 500 });
+  });
+
   it('keeps every digit of a float32 reading, so it parses back to the same double', () => {
     fc.assert(fc.property(fc.array(fc.float({ noNaN: true, noDefaultInfinity: true }), { minLength: 1, maxLength: 20 }), (xs) => {
       const v: Record<string, PointValue> = {};
