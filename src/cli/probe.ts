@@ -78,6 +78,7 @@ export const probeCommand: Command = {
     const address = intArg(values.address, '--address', undefined, 0, 65535);
     const count = intArg(values.count, '--count', 2, 1, 4);
     if (count === 3) throw new UsageError('--count is 1, 2 or 4 (16-, 32- or 64-bit values)');
+    if (address + count - 1 > 65535) throw new UsageError(`--address ${address} with --count ${count} runs past register 65535`);
     const fn = values.function ?? 'input';
     if (fn !== 'input' && fn !== 'holding') throw new UsageError(`--function is input or holding, got "${fn}"`);
     const timeoutMs = intArg(values.timeout, '--timeout', 1000, 1, 60_000);

@@ -88,6 +88,12 @@ describe('energy-gateway probe', () => {
     expect(p.reads[2]!.words).toHaveLength(2);
   });
 
+  it('exits 2 when the registers asked for run past 65535 (it printed nothing and exited 1)', async () => {
+    const r = await runCliAsync(['probe', '--host', '127.0.0.1', '--port', String(sim.port), '--unit', '1', '--address', '65535', '--count', '2']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain('runs past register 65535');
+  }, 30_000);
+
   it('prints a table for people, and exits 1 when the unit does not answer', async () => {
     const { code, stdout } = await captureStdout(() => probeCommand.run(['--host', '127.0.0.1', '--port', String(sim.port), '--unit', '1', '--address', '52']));
     expect(code).toBe(0);
