@@ -240,6 +240,18 @@ export function crossCheck(raw: unknown): Problem[] {
     return seen;
   };
   const buses = ids('buses');
+  // One bus per physical line: two entries for one serial port would open it twice, and two
+  // for one host:port would put two requests on one gateway at once.
+  const lines = new Map<string, number>();
+  list(cfg.buses).forEach((b, i) => {
+    const key = b.type === 'modbus_rtu' && typeof b.path === 'string' ? `serial port ${b.path}`
+      : (b.type === 'modbus_tcp' || b.type === 'modbus_rtu_over_tcp') && typeof b.host === 'string'
+        ? `${b.host}:${String(b.port ?? (b.type === 'modbus_tcp' ? 502 : 4001))}` : undefined;
+    if (key === undefined) return;
+    const first = lines.get(key);
+    if (first === undefined) lines.set(key, i);
+    else problems.push({ path: ['buses', i], message: `${key} is already bus "${String(list(cfg.buses)[first]!.id)}": one bus per physical line, with all its devices on it` });
+  });
   const devices = ids('devices');
   const accounts = ids('accounts');
   ids('enpi');

@@ -107,6 +107,27 @@ devices:
     ]);
   });
 
+  it('refuses two buses on one physical line (a serial port opened twice, one host:port queued twice)', () => {
+    const file = join(tmp, 'lines.yaml');
+    writeFileSync(file, `version: 1
+gateway: { id: gw, site: plant }
+buses:
+  - { id: a, type: modbus_tcp, host: 10.0.0.1 }
+  - { id: b, type: modbus_tcp, host: 10.0.0.1, port: 502 }
+  - { id: c, type: modbus_rtu, path: /dev/ttyUSB0 }
+  - { id: d, type: modbus_rtu, path: /dev/ttyUSB0, baud_rate: 19200 }
+  - { id: e, type: modbus_tcp, host: 10.0.0.1, port: 503 }
+  - { id: f, type: modbus_rtu_over_tcp, host: 10.0.0.1, port: 503 }
+`);
+    const r = runCli(['check', '--config', file]);
+    expect(r.code).toBe(2);
+    expect(r.stderr.trim().split('\n')).toEqual([
+      `${file}:5 buses[1]: 10.0.0.1:502 is already bus "a": one bus per physical line, with all its devices on it`,
+      `${file}:7 buses[3]: serial port /dev/ttyUSB0 is already bus "c": one bus per physical line, with all its devices on it`,
+      `${file}:9 buses[5]: 10.0.0.1:503 is already bus "e": one bus per physical line, with all its devices on it`,
+    ]);
+  });
+
   it('reports the problems of an empty file at its first line', () => {
     const file = join(tmp, 'empty.yaml');
     writeFileSync(file, '');
