@@ -1,7 +1,7 @@
 import { quantityUnit, rateUnit } from '../core/quantity.js';
 import { canonicalUnit } from '../profiles/canonical.js';
 import type { AddressRange, DriverProfile, ModbusPoint } from '../profiles/schema.js';
-import { encodeValue } from '../protocols/modbus/decode.js';
+import { decodeValue, encodeValue } from '../protocols/modbus/decode.js';
 import { canonicalValues, loadShapeFor, SIM_UNITS, type LoadShape } from './physics.js';
 
 export interface SimulatedMeterOptions {
@@ -75,6 +75,7 @@ export class SimulatedMeter {
   private readonly unreadable: readonly AddressRange[];
   private readonly cacheMs: number;
   private image: { tMs: number; image: Image } | null = null;
+  private readonly heldRatios = new Map<string, number>();
 
   constructor(private readonly opts: SimulatedMeterOptions) {
     this.unitId = opts.unitId;
@@ -97,8 +98,28 @@ export class SimulatedMeter {
    * when the device config sets nothing).
    */
   ratio(name: string): number {
-    if (this.ratioIds.has(name)) return this.opts.ratios?.[name] ?? 1;
+    if (this.ratioIds.has(name)) {
+      let held = this.heldRatios.get(name);
+      if (held === undefined) {
+        held = this.holdable(this.byId.get(name)!, this.opts.ratios?.[name] ?? 1);
+        this.heldRatios.set(name, held);
+      }
+      return held;
+    }
     return this.opts.profile.settings[name]?.default ?? 1;
+  }
+
+  /**
+   * The ratio as the register can hold it: a PT ratio of 2.5 in an integer register is 3 on
+   * the wire, and the meter's secondary values must be consistent with what it holds.
+   */
+  private holdable(p: ModbusPoint, wanted: number): number {
+    try {
+      const held = decodeValue(p, encodeValue(p, wanted)).value;
+      return typeof held === 'number' && held !== 0 ? held : 1;
+    } catch {
+      return 1;
+    }
   }
 
   /**

@@ -55,6 +55,21 @@ describe('simulated meter', () => {
     expect(word('active_power_total') * 80).toBeCloseTo(meter.valueAt('active_power_total', T0 + 5000)!, -1);
   });
 
+  it('holds a ratio its register cannot represent as the register holds it, and stays consistent with it', () => {
+    // The ADL400's PT register is a plain uint16: asked for 2.5, the meter holds 3.
+    const adl = catalogue.get('acrel-adl400')!;
+    const meter = new SimulatedMeter({ unitId: 1, profile: adl, ratios: { ct_ratio: 40, pt_ratio: 2.5 }, epochMs: T0 });
+    const word = (id: string) => {
+      const p = adl.points.find((q) => q.id === id)!;
+      return decodeValue(p, meter.read(p.function, p.address, registerCount(p), T0 + 5000) as number[]).value as number;
+    };
+    expect(word('pt_ratio')).toBe(3);
+    expect(meter.ratio('pt_ratio')).toBe(3);
+    // What the gateway computes from the registers is what the meter says it should publish.
+    expect(word('voltage_l1') * word('pt_ratio')).toBeCloseTo(meter.valueAt('voltage_l1', T0 + 5000)!, 0);
+    expect(word('active_energy_import_total') * 40 * 3).toBeCloseTo(meter.valueAt('active_energy_import_total', T0 + 5000)!, -1);
+  });
+
   it('publishes in the unit the profile declares (kg/h, kW_th, L/h for a steam meter)', () => {
     const tva = new SimulatedMeter({ unitId: 1, profile: catalogue.get('spirax-sarco-tva')!, epochMs: T0 });
     const v = canonicalValues(tva.shape, 10);
