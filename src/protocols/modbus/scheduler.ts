@@ -244,10 +244,14 @@ export class BusScheduler {
     return { s, poll: { device: s.device.id, tsMs: Math.max(tickMs, startedMs), values } };
   }
 
-  /** A device's good poll, to whoever listens. */
+  /** A device's good poll, to whoever listens. A listener that throws does not stop the bus. */
   private handOn({ s, poll }: Polled): void {
-    this.setAvailability(s, 'online');
-    this.events.onPoll(poll);
+    try {
+      this.setAvailability(s, 'online');
+      this.events.onPoll(poll);
+    } catch (err) {
+      this.log.error({ err, device: s.device.id, bus: this.bus.id }, 'handing on a modbus poll failed');
+    }
   }
 
   private onFailure(s: DeviceState, err: unknown, tickMs: number): void {

@@ -172,6 +172,26 @@ devices:
     ]);
   });
 
+  it('keeps polling when whoever listens throws on a poll, and logs it', async () => {
+    const { devices } = devicesFrom(sixMeters());
+    const h = harness(devices.slice(0, 3));
+    const handed: string[] = [];
+    const onPoll = h.polls.push.bind(h.polls);
+    h.polls.push = (...p) => {
+      for (const x of p) {
+        handed.push(x.device);
+        if (x.device === 'm2') throw new Error('listener broke');
+      }
+      return onPoll(...p);
+    };
+    h.scheduler.start();
+    await h.clock.runUntil(T0 + 2_500);
+    await h.clock.stopping(h.scheduler.stop());
+    // Two ticks, three devices each: every poll was handed on, m2's too.
+    expect(handed).toEqual(['m1', 'm2', 'm3', 'm1', 'm2', 'm3']);
+    expect(h.lines.filter((l) => l.msg === 'handing on a modbus poll failed')).toHaveLength(2);
+  });
+
   it('counts an overrun and runs only the latest missed tick, never a backlog', async () => {
     const { devices } = devicesFrom(sixMeters());
     const h = harness(devices);
