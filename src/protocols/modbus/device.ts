@@ -71,6 +71,9 @@ export function resolveModbusDevice(
       inlineIndex.set(p.id, j);
       return;
     }
+    if (parsed.data.interval !== undefined && parsed.data.interval < device.poll_interval) {
+      problems.push({ path: ['devices', index, 'points', j, 'interval'], message: `shorter than the device's poll_interval (${device.poll_interval} ms)` });
+    }
     points = points.filter((q) => q.id !== p.id);
     points.push(resolvePoint(parsed.data, profile?.defaults ?? {}));
     inlineIndex.set(p.id, j);

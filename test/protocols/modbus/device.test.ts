@@ -131,6 +131,11 @@ describe('inline points', () => {
       .toEqual(['devices.0.points.0.unit: voltage_l1 is voltage, published in V (scale the register), not "A"']);
   });
 
+  it('may not poll faster than their device, like point_intervals', () => {
+    expect(problemsOf('  - { id: plc, bus: panel, poll_interval: 5s, points: [ { id: flow, address: 0, interval: 1s }, { id: total, address: 1, interval: 15m } ] }'))
+      .toEqual(['devices.0.points.0.interval: shorter than the device\'s poll_interval (5000 ms)']);
+  });
+
   it('may not repeat an id (the second silently replaced the first)', () => {
     expect(problemsOf(`  - id: plc
     bus: panel
