@@ -95,9 +95,10 @@ export async function startGateway(config: RootConfig, opts: GatewayOptions): Pr
   for (const busConfig of config.buses) {
     const devices = modbusByBus.get(busConfig.id);
     if (!devices || busConfig.type === 'opcua') continue;
-    const bus = new ModbusBus(busConfig as ModbusBusConfig, log.child({ bus: busConfig.id }));
+    // Both name their bus in every line they log: no child logger with it (its key would be doubled).
+    const bus = new ModbusBus(busConfig as ModbusBusConfig, log);
     buses.push(bus);
-    const scheduler = new BusScheduler(bus, devices, events, log.child({ bus: busConfig.id }));
+    const scheduler = new BusScheduler(bus, devices, events, log);
     schedulers.push(scheduler);
     scheduler.start();
   }
@@ -156,7 +157,7 @@ function gatewayMetrics(pipeline: Pipeline, delivery: Delivery, schedulers: BusS
   m.add('energy_gateway_device_up', 'gauge', '1 when the device is online', devices.map((d) => ({ labels: { device: d.device }, value: d.availability === 'online' ? 1 : 0 })));
   delivery.metrics(m);
   m.add('energy_gateway_records_total', 'counter', 'Records stored, by kind', Object.entries(pipeline.stats.records).map(([kind, value]) => ({ labels: { kind }, value })));
-  m.add('energy_gateway_bus_overruns_total', 'counter', 'Poll cycles that overran their interval', schedulers.map((s, i) => ({ labels: { bus: String(i) }, value: s.overruns.count })));
+  m.add('energy_gateway_bus_overruns_total', 'counter', 'Poll cycles that overran their interval', schedulers.map((s) => ({ labels: { bus: s.busId }, value: s.overruns.count })));
   opcuaMetrics(m, opcua);
   return m.toString();
 }

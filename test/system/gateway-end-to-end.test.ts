@@ -63,7 +63,7 @@ energy: { grace: 1s }
 mqtt: { url: "mqtt://127.0.0.1:${mosquitto.port}", topic_root: "energy/e2e" }
 influx: { url: "${influx.url}", api: v1, database: e2e }
 `, 'e2e.yaml');
-    gateway = await startGateway(config, { log: silentLogger(), catalogue });
+    gateway = await startGateway(config, { log: silentLogger(), catalogue, httpListen: '127.0.0.1:0' });
   }, 60_000);
 
   afterAll(async () => {
@@ -115,6 +115,10 @@ influx: { url: "${influx.url}", api: v1, database: e2e }
     expect(retained['energy/e2e/status']).toMatchObject({ state: 'online' });
     expect(retained['energy/e2e/devices/incomer/availability']).toMatchObject({ state: 'online' });
     expect(messages.filter((m) => m.topic === 'energy/e2e/devices/incomer/telemetry').length).toBeGreaterThan(10);
+
+    // Metrics name each bus by its id.
+    const metrics = await fetch(`http://127.0.0.1:${gateway.httpPort}/metrics`).then((r) => r.text());
+    expect(metrics).toMatch(/^energy_gateway_bus_overruns_total\{bus="panel"\} \d+$/m);
 
     // InfluxDB holds the same windows, once each, stamped with the window start.
     await gateway.stop();

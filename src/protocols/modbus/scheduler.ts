@@ -115,6 +115,10 @@ export class BusScheduler {
     this.estimate = bus.config ? estimateBus(bus.config, devices) : null;
   }
 
+  get busId(): string {
+    return this.bus.id;
+  }
+
   /** Tick durations (ms, from the aligned tick time) since the last call; for benchmarks and histograms. */
   takeCycleDurations(): number[] {
     const out = this.cycleLog;
@@ -270,7 +274,7 @@ export class BusScheduler {
     if (s.availability === state) return;
     const previous = s.availability;
     s.availability = state;
-    if (previous !== null || state !== 'online') this.log.info({ device: s.device.id, from: previous, to: state, reason }, 'device availability changed');
+    if (previous !== null || state !== 'online') this.log.info({ device: s.device.id, bus: this.bus.id, from: previous, to: state, reason }, 'device availability changed');
     this.events.onAvailability(s.device.id, state, reason);
   }
 }
