@@ -2,7 +2,8 @@
 // each bus can fit them in its poll interval — before anything is wired up.
 import type { ModbusBusConfig } from '../config/schema.js';
 import type { ReadRequest } from '../profiles/planner.js';
-import { estimateBus, requestMs, type BusEstimate } from '../protocols/modbus/cycle.js';
+import { charTimeMs } from '../protocols/modbus/bus.js';
+import { DEFAULT_SERVER_BAUD, estimateBus, requestMs, type BusEstimate } from '../protocols/modbus/cycle.js';
 import { resolveModbusDevices, type ModbusDevice } from '../protocols/modbus/device.js';
 import { DEVICE_QUERY_OPTIONS, parseCommandArgs, requireString } from './args.js';
 import { EXIT_OK, UsageError, type Command } from './command.js';
@@ -99,10 +100,12 @@ export const planCommand: Command = {
           out.push(`    every ${c.intervalMs / 1000} s: ${c.points.length} point(s), ${c.requests.length} request(s)`);
           for (const r of c.requests) {
             out.push(`      ${requestLine(b, r)}`);
-            // On a slow serial line a large read can outlast the timeout: it would never succeed.
+            // The bus adds a request's time on the line to the timeout when it knows the line's
+            // speed. Behind a device server whose baud_rate is not given it cannot, and a large
+            // read on a slow line would outlast the timeout every time.
             const wire = requestMs(b, r);
-            if (b.type !== 'modbus_tcp' && wire >= d.timeoutMs) {
-              out.push(`      WARNING: this request takes about ${ms(wire)} on the line, longer than ${d.id}'s timeout of ${d.timeoutMs} ms — raise timeout or lower max_registers`);
+            if (b.type === 'modbus_rtu_over_tcp' && charTimeMs(b) === 0 && wire >= d.timeoutMs) {
+              out.push(`      WARNING: this request takes about ${ms(wire)} on the serial line at ${DEFAULT_SERVER_BAUD} baud (assumed), longer than ${d.id}'s timeout of ${d.timeoutMs} ms — set the bus's baud_rate (the time on the line is then added to the timeout) or raise timeout`);
             }
           }
         }

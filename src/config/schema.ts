@@ -40,7 +40,7 @@ export const ModbusRtuOverTcpBusConfig = z.strictObject({
   type: z.literal('modbus_rtu_over_tcp'),
   host: z.string().min(1),
   port: Port.default(4001),
-  /** Serial speed behind the device server; only used to estimate cycle times (default 9600). */
+  /** Serial speed behind the device server: frame times added to timeouts, and cycle estimates (9600 assumed when absent). */
   baud_rate: z.number().int().positive().optional(),
   ...ModbusTiming,
 });

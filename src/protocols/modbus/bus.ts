@@ -2,7 +2,7 @@ import type { Logger } from 'pino';
 import type { ModbusBusConfig } from '../../config/schema.js';
 import type { ModbusFunction } from '../../profiles/schema.js';
 import { classifyModbusError, TransportError } from './errors.js';
-import { bitsPerChar, rtuSilenceMs } from './frames.js';
+import { bitsPerChar, readDataBytes, rtuSilenceMs } from './frames.js';
 import { SerialLink, TcpLink, type ByteLink } from './link.js';
 import { GuardedPort, type Framing } from './port.js';
 
@@ -52,6 +52,8 @@ interface Connection {
 const FUNCTION_CODES = { coil: 1, discrete: 2, holding: 3, input: 4 } as const;
 
 const FIRST_BACKOFF_MS = 500;
+/** An RTU read request (8 bytes) and its answer without the data (unit, fc, byte count, CRC). */
+const RTU_READ_FRAME_BYTES = 8 + 5;
 /** A Modbus TCP peer that lets several units time out in a row is probably half-dead: reconnect. */
 const TCP_TIMEOUTS_BEFORE_RECONNECT = 3;
 
@@ -64,6 +66,16 @@ export function interFrameDelayMs(config: ModbusBusConfig): number {
   if (config.inter_frame_delay !== undefined) return config.inter_frame_delay;
   if (config.type !== 'modbus_rtu') return 0;
   return Math.ceil(rtuSilenceMs(config.baud_rate, bitsPerChar(config.data_bits, config.parity, config.stop_bits)));
+}
+
+/**
+ * Milliseconds one character takes on the bus's serial line, or 0 where the gateway does not
+ * know the line: Modbus TCP, and RTU over TCP without the device server's baud_rate.
+ */
+export function charTimeMs(config: ModbusBusConfig): number {
+  if (config.type === 'modbus_rtu') return (bitsPerChar(config.data_bits, config.parity, config.stop_bits) * 1000) / config.baud_rate;
+  if (config.type === 'modbus_rtu_over_tcp' && config.baud_rate !== undefined) return (bitsPerChar() * 1000) / config.baud_rate;
+  return 0;
 }
 
 function defaultLink(config: ModbusBusConfig): ByteLink {
@@ -85,6 +97,7 @@ export class ModbusBus implements ModbusReader {
   readonly stats: BusStats = { requests: 0, failures: 0, timeouts: 0, exceptions: 0, connects: 0, disconnects: 0 };
   readonly framing: Framing;
   private readonly interFrameMs: number;
+  private readonly charMs: number;
   private conn: Connection | null = null;
   private connecting: Promise<Connection> | null = null;
   /** A request is on the bus; others wait in `waiting`, in order. */
@@ -112,6 +125,7 @@ export class ModbusBus implements ModbusReader {
   ) {
     this.framing = framingOf(config);
     this.interFrameMs = interFrameDelayMs(config);
+    this.charMs = charTimeMs(config);
   }
 
   get id(): string {
@@ -173,16 +187,21 @@ export class ModbusBus implements ModbusReader {
     if (this.conn !== conn) throw new TransportError(`bus ${this.id} connection lost`, 'connection');
 
     this.stats.requests += 1;
+    const code = FUNCTION_CODES[fn];
+    // A device's timeout is the time it may take to answer. On a slow serial line the request
+    // and answer frames themselves take long (80 registers at 2400 baud: 0.7 s), so their
+    // time on the wire comes on top, or a big read could never be answered in time.
+    const timeoutMs = this.charMs === 0 ? options.timeoutMs : options.timeoutMs + Math.ceil(this.charMs * (RTU_READ_FRAME_BYTES + readDataBytes(code, count)));
     try {
       // The port fails the request at once if the link goes away, not at its timeout.
-      const data = await conn.port.read(unitId, FUNCTION_CODES[fn], address, count, options.timeoutMs);
+      const data = await conn.port.read(unitId, code, address, count, timeoutMs);
       if (this.timeoutsInARow.size > 0) this.timeoutsInARow.clear();
       if (this.quarantine.size > 0) this.quarantine.delete(shape);
       this.lastAnswerMs.set(unitId, Date.now());
       return data;
     } catch (err) {
       const te = classifyModbusError(err);
-      this.onRequestFailed(conn, te, unitId, shape, options.timeoutMs);
+      this.onRequestFailed(conn, te, unitId, shape, timeoutMs);
       throw te;
     } finally {
       this.lastFrameEndMs = Date.now();

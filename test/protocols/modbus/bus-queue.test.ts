@@ -3,6 +3,7 @@
 // the test says so, so every step is observable.
 import { describe, expect, it } from 'vitest';
 import { ModbusBus } from '../../../src/protocols/modbus/bus.js';
+import { withCrc } from '../../../src/protocols/modbus/frames.js';
 import type { ByteLink } from '../../../src/protocols/modbus/link.js';
 import { silentLogger } from '../../../src/log/logger.js';
 import { busConfig, settle } from './helpers.js';
@@ -50,6 +51,17 @@ class MemoryLink implements ByteLink {
     words.forEach((w, i) => out.writeUInt16BE(w, 9 + 2 * i));
     this.data(out);
   }
+
+  /** Answers the last RTU request written with these register values. */
+  answerLastRtu(words: number[]): void {
+    const req = this.written[this.written.length - 1]!;
+    const pdu = Buffer.alloc(3 + 2 * words.length);
+    pdu[0] = req[0]!; // unit
+    pdu[1] = req[1]!; // function
+    pdu[2] = 2 * words.length;
+    words.forEach((w, i) => pdu.writeUInt16BE(w, 3 + 2 * i));
+    this.data(withCrc(pdu));
+  }
 }
 
 /** Unit and start address of a written Modbus TCP request. */
@@ -57,9 +69,9 @@ const asked = (frame: Buffer) => `${frame[6]}@${frame.readUInt16BE(8)}`;
 
 const tick = () => new Promise((r) => setImmediate(r));
 
-function busOnMemoryLink(): { bus: ModbusBus; link: MemoryLink } {
+function busOnMemoryLink(config: Record<string, unknown> = { type: 'modbus_tcp', host: '127.0.0.1', port: 502 }): { bus: ModbusBus; link: MemoryLink } {
   const link = new MemoryLink();
-  const bus = new ModbusBus(busConfig({ type: 'modbus_tcp', host: '127.0.0.1', port: 502 }), silentLogger(), () => link);
+  const bus = new ModbusBus(busConfig(config), silentLogger(), () => link);
   return { bus, link };
 }
 
@@ -106,5 +118,23 @@ describe('bus request queue', () => {
     for (const w of await Promise.all(waiting)) expect(w).toMatchObject({ ok: false, error: { kind: 'connection' } });
     // Only the first request ever reached the link.
     expect(link.written.map(asked)).toEqual(['1@0']);
+  });
+
+  it('gives a serial device its timeout on top of the time the frames take on the line', async () => {
+    // 80 registers at 2400 baud, 8N1: request 8 bytes + answer 165 bytes = 1,730 bits ≈ 721 ms
+    // on the wire, longer than the 300 ms timeout: an answer in its full length after 600 ms
+    // (the device started at once) is on time.
+    const { bus, link } = busOnMemoryLink({ type: 'modbus_rtu', path: '/dev/null', baud_rate: 2400 });
+    const words = Array.from({ length: 80 }, (_, i) => i * 3);
+    const read = settle(bus.read(1, 'input', 0, 80, { timeoutMs: 300 }));
+    await new Promise((r) => setTimeout(r, 600));
+    link.answerLastRtu(words);
+    expect(await read).toEqual({ ok: true, value: words });
+    // Past the timeout plus the wire time, the request has timed out.
+    const t0 = performance.now();
+    const silent = await settle(bus.read(1, 'input', 0, 80, { timeoutMs: 300 }));
+    expect(silent).toMatchObject({ ok: false, error: { kind: 'timeout' } });
+    expect(performance.now() - t0).toBeGreaterThanOrEqual(300 + 721 - 5);
+    await bus.close();
   });
 });
