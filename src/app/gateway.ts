@@ -17,7 +17,7 @@ import { Delivery } from './delivery.js';
 import { completeEngineConfig } from '../energy-io/engine-config.js';
 import { engineConfigFrom } from './engine-config.js';
 import { RequestListener } from './requests.js';
-import { tuneHeapForGateway } from './heap.js';
+import { collectGarbageOnce, STARTUP_COLLECTION_MS, tuneHeapForGateway } from './heap.js';
 import { opcuaMetrics, startOpcuaSources, type AcquisitionEvents, type Source } from './opcua-sources.js';
 
 export interface GatewayOptions {
@@ -124,6 +124,7 @@ export async function startGateway(config: RootConfig, opts: GatewayOptions): Pr
     : null;
 
   log.info({ version: VERSION, gateway: config.gateway.id, site: config.gateway.site, devices: config.devices.length }, 'gateway started');
+  const startupCollection = setTimeout(() => collectGarbageOnce(), STARTUP_COLLECTION_MS).unref();
 
   let stopping: Promise<void> | null = null;
   return {
@@ -131,6 +132,7 @@ export async function startGateway(config: RootConfig, opts: GatewayOptions): Pr
     stop: () => {
       stopping ??= (async () => {
         clearInterval(ticker);
+        clearTimeout(startupCollection);
         await Promise.all(schedulers.map((s) => s.stop()));
         await Promise.all(opcua.map((s) => s.stop()));
         await requests?.stop();

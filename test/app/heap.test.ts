@@ -2,7 +2,7 @@ import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { GATEWAY_NODE_OPTIONS, tuneHeapForGateway } from '../../src/app/heap.js';
+import { collectGarbageOnce, GATEWAY_NODE_OPTIONS, tuneHeapForGateway } from '../../src/app/heap.js';
 import { ROOT } from '../support/cli.js';
 
 /**
@@ -48,5 +48,18 @@ describe('GATEWAY_NODE_OPTIONS', () => {
     const r = spawnSync(process.execPath, [...GATEWAY_NODE_OPTIONS, '-e', 'process.exit(0)'], { encoding: 'utf8' });
     expect(r.stderr).toBe('');
     expect(r.status).toBe(0);
+  });
+});
+
+describe('collectGarbageOnce', () => {
+  it('runs a full collection without node being started with --expose-gc, and leaves gc unexposed', async () => {
+    const hadGc = typeof (globalThis as { gc?: unknown }).gc === 'function';
+    let ref: WeakRef<object> | undefined;
+    (() => { ref = new WeakRef({ garbage: new Array(10_000).fill('x') }); })();
+    // A WeakRef's target lives at least until the job that made it is over.
+    await new Promise((r) => setTimeout(r, 0));
+    expect(collectGarbageOnce()).toBe(true);
+    expect(ref!.deref()).toBeUndefined();
+    expect(typeof (globalThis as { gc?: unknown }).gc === 'function').toBe(hadGc);
   });
 });
