@@ -22,6 +22,12 @@ export function parseCommandArgs<O extends Options>(argv: string[], options: O, 
   }
 }
 
+/** --parity of a serial line: none, even or odd. */
+export function parityArg(text: string): 'none' | 'even' | 'odd' {
+  if (text !== 'none' && text !== 'even' && text !== 'odd') throw new UsageError(`--parity is none, even or odd, got "${text}"`);
+  return text;
+}
+
 export function requireString(value: unknown, flag: string): string {
   if (typeof value !== 'string' || value === '') throw new UsageError(`missing ${flag}`);
   return value;

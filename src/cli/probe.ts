@@ -7,7 +7,8 @@ import { ModbusBus } from '../protocols/modbus/bus.js';
 import { probeDecodings, registerCount, type ProbeReading } from '../protocols/modbus/decode.js';
 import { TransportError } from '../protocols/modbus/errors.js';
 import { ORDERS } from '../profiles/order.js';
-import { parseCommandArgs } from './args.js';
+import { MODBUS_TCP_PORT, RTU_OVER_TCP_PORT } from '../config/schema.js';
+import { parityArg, parseCommandArgs } from './args.js';
 import { EXIT_FAILURE, EXIT_OK, UsageError, type Command } from './command.js';
 import { manualNumber } from './register-number.js';
 
@@ -82,8 +83,7 @@ export const probeCommand: Command = {
     const fn = values.function ?? 'input';
     if (fn !== 'input' && fn !== 'holding') throw new UsageError(`--function is input or holding, got "${fn}"`);
     const timeoutMs = intArg(values.timeout, '--timeout', 1000, 1, 60_000);
-    const parity = values.parity ?? 'none';
-    if (parity !== 'none' && parity !== 'even' && parity !== 'odd') throw new UsageError(`--parity is none, even or odd, got "${parity}"`);
+    const parity = parityArg(values.parity ?? 'none');
     const raw = values.path !== undefined
       ? {
         type: 'modbus_rtu', path: values.path, baud_rate: intArg(values.baud, '--baud', 9600, 1, 4_000_000),
@@ -91,7 +91,7 @@ export const probeCommand: Command = {
       }
       : {
         type: values['rtu-over-tcp'] ? 'modbus_rtu_over_tcp' : 'modbus_tcp', host: values.host,
-        port: intArg(values.port, '--port', values['rtu-over-tcp'] ? 4001 : 502, 1, 65535),
+        port: intArg(values.port, '--port', values['rtu-over-tcp'] ? RTU_OVER_TCP_PORT : MODBUS_TCP_PORT, 1, 65535),
       };
     const busConfig = BusConfig.parse({ id: 'probe', timeout: `${timeoutMs}ms`, ...raw }) as ModbusBusConfig;
     const bus = new ModbusBus(busConfig, createLogger({ level: 'error', pretty: false, destination: process.stderr }));

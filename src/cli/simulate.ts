@@ -3,7 +3,7 @@ import { SimulatedMeter } from '../sim/modbus-meter.js';
 import {
   startModbusRtuOverTcpSimulator, startModbusRtuSimulator, startModbusTcpSimulator, type SimServerHandle,
 } from '../sim/modbus-server.js';
-import { parseCommandArgs } from './args.js';
+import { parityArg, parseCommandArgs } from './args.js';
 import { EXIT_OK, UsageError, type Command } from './command.js';
 import { untilSignal } from './signals.js';
 
@@ -103,8 +103,7 @@ meter behind transformers does. Defaults: --driver eastron-sdm630 --units 1-3 --
     let server: SimServerHandle;
     let where: string;
     if (values.rtu !== undefined) {
-      const parity = values.parity;
-      if (parity !== 'none' && parity !== 'even' && parity !== 'odd') throw new UsageError(`--parity is none, even or odd, got "${parity}"`);
+      const parity = parityArg(values.parity);
       const baudRate = positive(values.baud, '--baud');
       server = await startModbusRtuSimulator(meters, { path: values.rtu, baudRate, parity }, now ? { now } : {});
       where = `modbus rtu ${values.rtu} at ${baudRate} baud`;

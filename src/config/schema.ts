@@ -6,6 +6,10 @@ import { BridgeConfig } from './bridge.js';
 import { OpcuaBusConfig, OpcuaDeviceFields, OpcuaPointFields } from './opcua.js';
 
 /** A TCP port; a numeric string is accepted so that `${env:PORT}` works in containers. */
+/** Default ports: Modbus TCP's registered port, and the usual one of serial device servers. */
+export const MODBUS_TCP_PORT = 502;
+export const RTU_OVER_TCP_PORT = 4001;
+
 const Port = z.union([z.number(), z.string().regex(/^\d+$/, 'a port is a number').transform(Number)])
   .pipe(z.number().int().min(1, 'a port is 1..65535').max(65535, 'a port is 1..65535'));
 
@@ -32,14 +36,14 @@ export const ModbusTcpBusConfig = z.strictObject({
   id: Id,
   type: z.literal('modbus_tcp'),
   host: z.string().min(1),
-  port: Port.default(502),
+  port: Port.default(MODBUS_TCP_PORT),
   ...ModbusTiming,
 });
 export const ModbusRtuOverTcpBusConfig = z.strictObject({
   id: Id,
   type: z.literal('modbus_rtu_over_tcp'),
   host: z.string().min(1),
-  port: Port.default(4001),
+  port: Port.default(RTU_OVER_TCP_PORT),
   /** Serial speed behind the device server: frame times added to timeouts, and cycle estimates (9600 assumed when absent). */
   baud_rate: z.number().int().positive().optional(),
   ...ModbusTiming,
@@ -246,7 +250,7 @@ export function crossCheck(raw: unknown): Problem[] {
   list(cfg.buses).forEach((b, i) => {
     const key = b.type === 'modbus_rtu' && typeof b.path === 'string' ? `serial port ${b.path}`
       : (b.type === 'modbus_tcp' || b.type === 'modbus_rtu_over_tcp') && typeof b.host === 'string'
-        ? `${b.host}:${String(b.port ?? (b.type === 'modbus_tcp' ? 502 : 4001))}` : undefined;
+        ? `${b.host}:${String(b.port ?? (b.type === 'modbus_tcp' ? MODBUS_TCP_PORT : RTU_OVER_TCP_PORT))}` : undefined;
     if (key === undefined) return;
     const first = lines.get(key);
     if (first === undefined) lines.set(key, i);

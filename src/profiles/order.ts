@@ -38,7 +38,6 @@ export const ORDER_ALIASES: Readonly<Record<string, Order>> = ALIASES;
  * swap" BADC. "Mid-little endian" (CDAB) and "mid-big endian" (BADC) are the names some
  * manuals use for the two mixed orders.
  */
-const BASES: Record<string, Order> = { big: 'ABCD', bigendian: 'ABCD', be: 'ABCD', little: 'DCBA', littleendian: 'DCBA', le: 'DCBA' };
 const WORD_SWAP = /(?:wordswap(?:ped)?|swap(?:ped)?words?)/;
 const BYTE_SWAP = /(?:byteswap(?:ped)?|swap(?:ped)?bytes?)/;
 const MIXED: Record<string, Order> = {
@@ -67,7 +66,7 @@ function composed(key: string): Order | undefined {
     } else break;
   }
   if (rest !== '' || (!words && !bytes)) return undefined;
-  let order = BASES[m[1]!]!;
+  let order = ALIASES[m[1]!]!;
   if (words) order = ({ ABCD: 'CDAB', CDAB: 'ABCD', BADC: 'DCBA', DCBA: 'BADC' } as const)[order];
   if (bytes) order = ({ ABCD: 'BADC', BADC: 'ABCD', CDAB: 'DCBA', DCBA: 'CDAB' } as const)[order];
   return order;

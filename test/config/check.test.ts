@@ -9,6 +9,15 @@ afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 
 const fixture = (name: string) => `test/fixtures/configs/${name}`;
 
+/** Writes a config, runs check on it and expects exit 2: the file, and the problem lines. */
+function checkFails(name: string, text: string): { file: string; lines: string[] } {
+  const file = join(tmp, name);
+  writeFileSync(file, text);
+  const r = runCli(['check', '--config', file]);
+  expect(r.code).toBe(2);
+  return { file, lines: r.stderr.trim().split('\n') };
+}
+
 describe('energy-gateway check', () => {
   it('accepts a valid config and the documented example', () => {
     for (const file of [fixture('valid.yaml'), 'config/example.yaml']) {
@@ -51,8 +60,7 @@ describe('energy-gateway check', () => {
   });
 
   it('lists driver and point problems together with schema problems elsewhere in the file', () => {
-    const file = join(tmp, 'mixed.yaml');
-    writeFileSync(file, `version: 1
+    const { file, lines } = checkFails('mixed.yaml', `version: 1
 gateway: { id: gw, site: plant, colour: red }
 buses:
   - { id: b, type: modbus_tcp, host: 127.0.0.1 }
@@ -65,9 +73,7 @@ devices:
   - { id: m3, driver: eastron-sdm630, bus: b, retries: 99 }
 mqtt: { url: "mqtt://broker", qos_telemetry: 2 }
 `);
-    const r = runCli(['check', '--config', file]);
-    expect(r.code).toBe(2);
-    expect(r.stderr.trim().split('\n')).toEqual([
+    expect(lines).toEqual([
       `${file}:2 gateway.colour: unknown key`,
       `${file}:6 devices[0].driver: unknown driver "eastron-sdm999" (did you mean eastron-sdm120, eastron-sdm630, eastron-sdm72dm?)`,
       expect.stringContaining(`${file}:10 devices[1].points[0].type: unknown type "floatt"`),
@@ -77,8 +83,7 @@ mqtt: { url: "mqtt://broker", qos_telemetry: 2 }
   });
 
   it('lists every problem of every inline point, schema-level or not', () => {
-    const file = join(tmp, 'points.yaml');
-    writeFileSync(file, `version: 1
+    const { file, lines } = checkFails('points.yaml', `version: 1
 gateway: { id: gw, site: plant }
 buses:
   - { id: t, type: modbus_tcp, host: 10.0.0.1 }
@@ -94,9 +99,7 @@ devices:
       - { id: d, address: 5, invalid: ["0xZZ"] }
       - { id: e, address: 6, type: bit }
 `);
-    const r = runCli(['check', '--config', file]);
-    expect(r.code).toBe(2);
-    expect(r.stderr.trim().split('\n')).toEqual([
+    expect(lines).toEqual([
       expect.stringContaining(`${file}:9 devices[0].points[0].address: Too big`),
       expect.stringContaining(`${file}:10 devices[0].points[1].order: unknown order "sideways"`),
       `${file}:11 devices[0].points[2].id: duplicate point id "b" (also points[1])`,
@@ -108,8 +111,7 @@ devices:
   });
 
   it('refuses two buses on one physical line (a serial port opened twice, one host:port queued twice)', () => {
-    const file = join(tmp, 'lines.yaml');
-    writeFileSync(file, `version: 1
+    const { file, lines } = checkFails('lines.yaml', `version: 1
 gateway: { id: gw, site: plant }
 buses:
   - { id: a, type: modbus_tcp, host: 10.0.0.1 }
@@ -119,9 +121,7 @@ buses:
   - { id: e, type: modbus_tcp, host: 10.0.0.1, port: 503 }
   - { id: f, type: modbus_rtu_over_tcp, host: 10.0.0.1, port: 503 }
 `);
-    const r = runCli(['check', '--config', file]);
-    expect(r.code).toBe(2);
-    expect(r.stderr.trim().split('\n')).toEqual([
+    expect(lines).toEqual([
       `${file}:5 buses[1]: 10.0.0.1:502 is already bus "a": one bus per physical line, with all its devices on it`,
       `${file}:7 buses[3]: serial port /dev/ttyUSB0 is already bus "c": one bus per physical line, with all its devices on it`,
       `${file}:9 buses[5]: 10.0.0.1:503 is already bus "e": one bus per physical line, with all its devices on it`,
@@ -129,11 +129,8 @@ buses:
   });
 
   it('reports the problems of an empty file at its first line', () => {
-    const file = join(tmp, 'empty.yaml');
-    writeFileSync(file, '');
-    const r = runCli(['check', '--config', file]);
-    expect(r.code).toBe(2);
-    expect(r.stderr.trim().split('\n')).toEqual([
+    const { file, lines } = checkFails('empty.yaml', '');
+    expect(lines).toEqual([
       `${file}:1 version: required key is missing (expected 1)`,
       `${file}:1 gateway: required key is missing (expected object)`,
     ]);

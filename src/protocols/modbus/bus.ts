@@ -2,7 +2,7 @@ import type { Logger } from 'pino';
 import type { ModbusBusConfig } from '../../config/schema.js';
 import type { ModbusFunction } from '../../profiles/schema.js';
 import { classifyModbusError, TransportError } from './errors.js';
-import { bitsPerChar, readDataBytes, rtuSilenceMs } from './frames.js';
+import { bitsPerChar, rtuReadBytes, rtuSilenceMs } from './frames.js';
 import { SerialLink, TcpLink, type ByteLink } from './link.js';
 import { GuardedPort, type Framing } from './port.js';
 
@@ -52,8 +52,6 @@ interface Connection {
 const FUNCTION_CODES = { coil: 1, discrete: 2, holding: 3, input: 4 } as const;
 
 const FIRST_BACKOFF_MS = 500;
-/** An RTU read request (8 bytes) and its answer without the data (unit, fc, byte count, CRC). */
-const RTU_READ_FRAME_BYTES = 8 + 5;
 /** A Modbus TCP peer that lets several units time out in a row is probably half-dead: reconnect. */
 const TCP_TIMEOUTS_BEFORE_RECONNECT = 3;
 
@@ -191,7 +189,7 @@ export class ModbusBus implements ModbusReader {
     // A device's timeout is the time it may take to answer. On a slow serial line the request
     // and answer frames themselves take long (80 registers at 2400 baud: 0.7 s), so their
     // time on the wire comes on top, or a big read could never be answered in time.
-    const timeoutMs = this.charMs === 0 ? options.timeoutMs : options.timeoutMs + Math.ceil(this.charMs * (RTU_READ_FRAME_BYTES + readDataBytes(code, count)));
+    const timeoutMs = this.charMs === 0 ? options.timeoutMs : options.timeoutMs + Math.ceil(this.charMs * rtuReadBytes(code, count));
     try {
       // The port fails the request at once if the link goes away, not at its timeout.
       const data = await conn.port.read(unitId, code, address, count, timeoutMs);

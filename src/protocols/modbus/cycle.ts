@@ -1,8 +1,8 @@
 import type { ModbusBusConfig } from '../../config/schema.js';
 import type { ReadRequest } from '../../profiles/planner.js';
 import type { ModbusDevice } from './device.js';
-import { interFrameDelayMs } from './bus.js';
-import { bitsPerChar, readDataBytes } from './frames.js';
+import { charTimeMs, interFrameDelayMs } from './bus.js';
+import { bitsPerChar, rtuReadBytes } from './frames.js';
 
 /**
  * Typical answer time of a Modbus TCP device on a LAN. Real meters and PLCs answer in a
@@ -22,10 +22,9 @@ function functionCode(fn: ReadRequest['function']): number {
 export function requestMs(bus: ModbusBusConfig, req: Pick<ReadRequest, 'function' | 'count'>): number {
   const gap = interFrameDelayMs(bus);
   if (bus.type === 'modbus_tcp') return TCP_TYPICAL_MS + gap;
-  const baud = bus.type === 'modbus_rtu' ? bus.baud_rate : bus.baud_rate ?? DEFAULT_SERVER_BAUD;
-  const charBits = bus.type === 'modbus_rtu' ? bitsPerChar(bus.data_bits, bus.parity, bus.stop_bits) : bitsPerChar();
-  const bytes = 8 + 5 + readDataBytes(functionCode(req.function), req.count);
-  return (bytes * charBits * 1000) / baud + RTU_TURNAROUND_MS + gap;
+  // Behind a device server of unknown speed, the usual one.
+  const charMs = charTimeMs(bus) || (bitsPerChar() * 1000) / DEFAULT_SERVER_BAUD;
+  return charMs * rtuReadBytes(functionCode(req.function), req.count) + RTU_TURNAROUND_MS + gap;
 }
 
 export interface ClassEstimate {

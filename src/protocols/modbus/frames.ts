@@ -35,6 +35,14 @@ export function readDataBytes(fc: number, count: number): number {
   return -1;
 }
 
+/**
+ * Bytes a read puts on an RTU line: the request (unit, fc, address, count, CRC: 8) and its
+ * answer (unit, fc, byte count, data, CRC).
+ */
+export function rtuReadBytes(fc: number, count: number): number {
+  return 8 + 5 + readDataBytes(fc, count);
+}
+
 /** The expectation for an RTU request frame (unit, fc, address, count, CRC), as modbus-serial writes it. */
 export function expectationFor(rtuRequest: Uint8Array): Expectation {
   const unit = rtuRequest[0] ?? 0;
