@@ -1,5 +1,6 @@
 import type { PointValue, Quality } from '../core/sample.js';
 import type { Decoded } from '../protocols/modbus/decode.js';
+import { multiplyDecimals, powerOfTen } from './scale.js';
 import type { DriverProfile, ModbusPoint, ProfileSetting } from './schema.js';
 
 /** Worse qualities win when a value is built from several inputs. */
@@ -17,6 +18,25 @@ export interface DeriveSource {
 interface Factor {
   value: number | null;
   quality: Quality;
+  /** Stands for a decimal (a setting, an integer register × its scale), not a binary float. */
+  decimal: boolean;
+}
+
+/**
+ * Ids of the points whose values are binary floats as the device sent them (float32/float64
+ * registers), by point list: their values are not decimals, so ratios multiply them as
+ * doubles. Everything else numeric (integer and BCD registers times a decimal scale,
+ * settings, 10^exponent) stands for a decimal.
+ */
+const binaryIds = new WeakMap<readonly ModbusPoint[], ReadonlySet<string>>();
+
+function binaryPointIds(points: readonly ModbusPoint[]): ReadonlySet<string> {
+  let ids = binaryIds.get(points);
+  if (!ids) {
+    ids = new Set(points.filter((p) => p.type === 'float32' || p.type === 'float64').map((p) => p.id));
+    binaryIds.set(points, ids);
+  }
+  return ids;
 }
 
 /**
@@ -32,16 +52,17 @@ export function applyDerived(
   /** The object to fill (a copy of a read plan's fast-layout object holding the same keys in the same order). */
   out: Record<string, PointValue> = {},
 ): Record<string, PointValue> {
+  const binary = binaryPointIds(profile.points);
   const factor = (name: string): Factor => {
     const reading = decoded[name];
     if (reading) {
-      if (typeof reading.value === 'number') return { value: reading.value, quality: reading.quality };
+      if (typeof reading.value === 'number') return { value: reading.value, quality: reading.quality, decimal: !binary.has(name) };
       // A sentinel stays `invalid`; a factor that is present but not a number is `bad`.
-      return { value: null, quality: reading.quality === 'invalid' ? 'invalid' : worse(reading.quality, 'bad') };
+      return { value: null, quality: reading.quality === 'invalid' ? 'invalid' : worse(reading.quality, 'bad'), decimal: false };
     }
-    if (profile.points.some((p) => p.id === name)) return { value: null, quality: 'bad' };
+    if (profile.points.some((p) => p.id === name)) return { value: null, quality: 'bad', decimal: false };
     const setting = settings[name] ?? profile.settings?.[name]?.default;
-    return setting === undefined ? { value: null, quality: 'bad' } : { value: setting, quality: 'good' };
+    return setting === undefined ? { value: null, quality: 'bad', decimal: false } : { value: setting, quality: 'good', decimal: true };
   };
 
   for (const point of profile.points) {
@@ -54,26 +75,21 @@ export function applyDerived(
       if (point.scale_register !== undefined) {
         const exponent = factor(point.scale_register);
         factors.push({
-          value: exponent.value === null ? null : 10 ** exponent.value,
+          value: exponent.value === null ? null : powerOfTen(exponent.value),
           quality: exponent.quality,
+          // 10^-2 is the decimal 0.01; an exponent that is not a whole number gives no decimal.
+          decimal: exponent.value !== null && Number.isInteger(exponent.value),
         });
       }
+      let decimal = !binary.has(point.id);
       for (const f of factors) {
         quality = worse(quality, f.quality);
-        value = f.value === null || value === null ? null : multiplyExact(value, f.value);
+        value = f.value === null || value === null ? null : multiplyDecimals(value, f.value, decimal, f.decimal);
+        decimal &&= f.decimal;
       }
       if (value === null && quality === 'good') quality = 'bad';
     }
     out[point.id] = { value: quality === 'invalid' || quality === 'bad' ? null : value, unit: point.unit, quality };
   }
   return out;
-}
-
-/** 10 ** -2 is 0.01 but 1234 * 0.01 is 12.340000000000002; divide by 100 instead. */
-function multiplyExact(value: number, factor: number): number {
-  if (factor !== 0 && Math.abs(factor) < 1) {
-    const divisor = Math.round(1 / factor);
-    if (Math.abs(1 / factor - divisor) < 1e-9 * Math.abs(divisor)) return value / divisor;
-  }
-  return value * factor;
 }
