@@ -1,4 +1,5 @@
 import { loadCatalogueSync } from '../profiles/catalogue.js';
+import type { DriverProfile } from '../profiles/schema.js';
 import { SimulatedMeter } from '../sim/modbus-meter.js';
 import {
   startModbusRtuOverTcpSimulator, startModbusRtuSimulator, startModbusTcpSimulator, type SimServerHandle,
@@ -34,6 +35,40 @@ function positive(text: string, flag: string): number {
   return n;
 }
 
+/** The ratio options, by the multiply_by name they stand for. */
+const RATIO_FLAGS = { ct_ratio: '--ct-ratio', pt_ratio: '--pt-ratio' } as const;
+type RatioName = keyof typeof RATIO_FLAGS;
+/** What a meter holds in its ratio registers when the option is not given. */
+const DEFAULT_HELD: Readonly<Record<RatioName, number>> = { ct_ratio: 40, pt_ratio: 1 };
+
+/** How a profile has a ratio: a register the meter holds, a setting of the gateway's, or not at all. */
+export function ratioForm(profile: Pick<DriverProfile, 'points' | 'settings'>, name: string): 'register' | 'setting' | undefined {
+  if (!profile.points.some((p) => p.multiply_by.includes(name))) return undefined;
+  if (profile.points.some((p) => p.id === name)) return 'register';
+  return Object.hasOwn(profile.settings, name) ? 'setting' : undefined;
+}
+
+/**
+ * The ratios one simulated meter is built with, from --ct-ratio/--pt-ratio (`asked`, absent
+ * when not given): a ratio register holds the asked ratio (40 and 1 by default); a ratio the
+ * profile declares as a setting (a meter that does not know its transformers, such as the
+ * DDSU666) shapes the values served, the secondary side, only when asked for, since the
+ * gateway then needs the same number in the device's settings.
+ */
+export function meterRatios(
+  profile: Pick<DriverProfile, 'points' | 'settings'>,
+  asked: Partial<Record<RatioName, number>>,
+): { ratios: Record<string, number>; settings: Record<string, number> } {
+  const ratios: Record<string, number> = {};
+  const settings: Record<string, number> = {};
+  for (const name of Object.keys(RATIO_FLAGS) as RatioName[]) {
+    const form = ratioForm(profile, name);
+    if (form === 'register') ratios[name] = asked[name] ?? DEFAULT_HELD[name];
+    else if (form === 'setting' && asked[name] !== undefined) settings[name] = asked[name];
+  }
+  return { ratios, settings };
+}
+
 /** --at: a fixed simulation time (ISO date or epoch ms), so every read sees the same values. */
 function parseAt(text: string | undefined): (() => number) | undefined {
   if (text === undefined) return undefined;
@@ -56,8 +91,11 @@ meter behind transformers does. Defaults: --driver eastron-sdm630 --units 1-3 --
   --rtu PATH        Modbus RTU on a serial port (e.g. one end of a socat pty pair)
   --baud B          RTU baud rate (default 9600); --parity none|even|odd (default none)
   --rtu-over-tcp    RTU frames on the TCP port, like a serial device server
-  --ct-ratio N      CT ratio held by meters with a ct_ratio register (default 40)
-  --pt-ratio N      PT ratio held by meters with a pt_ratio register (default 1)
+  --ct-ratio N      CT ratio: held by meters with a ct_ratio register (default 40); for meters
+                    whose profile has ct_ratio as a setting (chint-ddsu666), they serve the
+                    secondary side of it, and the gateway's device needs settings: { ct_ratio: N }
+  --pt-ratio N      PT ratio, the same way (default 1 in a register; no default as a setting)
+                    A ratio no simulated meter has, or a register cannot hold, is refused.
   --seed N          changes every meter's load shape
   --at TIME         freeze time (ISO or epoch ms): every read returns the same values`,
   async run(argv) {
@@ -71,8 +109,8 @@ meter behind transformers does. Defaults: --driver eastron-sdm630 --units 1-3 --
       baud: { type: 'string', default: '9600' },
       parity: { type: 'string', default: 'none' },
       'rtu-over-tcp': { type: 'boolean' },
-      'ct-ratio': { type: 'string', default: '40' },
-      'pt-ratio': { type: 'string', default: '1' },
+      'ct-ratio': { type: 'string' },
+      'pt-ratio': { type: 'string' },
       seed: { type: 'string', default: '0' },
       at: { type: 'string' },
     });
@@ -91,13 +129,41 @@ meter behind transformers does. Defaults: --driver eastron-sdm630 --units 1-3 --
       seen.add(w.unit);
     }
     const seed = Number(values.seed);
-    const ratios = { ct_ratio: positive(values['ct-ratio'], '--ct-ratio'), pt_ratio: positive(values['pt-ratio'], '--pt-ratio') };
+    const asked: Partial<Record<RatioName, number>> = {};
+    for (const [name, flag] of Object.entries(RATIO_FLAGS) as [RatioName, string][]) {
+      const text = values[flag.slice(2) as 'ct-ratio' | 'pt-ratio'];
+      if (text !== undefined) asked[name] = positive(text, flag);
+    }
     const now = parseAt(values.at);
     const epochMs = now ? now() : undefined;
-    const meters = wanted.map(({ driver, unit }) => {
+    const profiles = wanted.map(({ driver }) => {
       const profile = catalogue.get(driver);
       if (!profile) throw new UsageError(`unknown driver "${driver}" (known: ${[...catalogue.keys()].join(', ')})`);
-      return new SimulatedMeter({ unitId: unit, profile, seed: seed * 1000 + unit, ratios, ...(epochMs !== undefined ? { epochMs } : {}) });
+      return profile;
+    });
+    // A ratio asked for that no meter has would be silently ignored: say so instead.
+    for (const name of Object.keys(asked) as RatioName[]) {
+      if (profiles.some((p) => ratioForm(p, name) !== undefined)) continue;
+      const having = [...catalogue.values()].filter((p) => ratioForm(p, name) !== undefined).map((p) => p.id);
+      throw new UsageError(`${RATIO_FLAGS[name]}: no simulated meter (${[...new Set(profiles.map((p) => p.id))].join(', ')}) has a ${name}, as a register or a setting; ${having.length ? `meters that do: ${having.join(', ')}` : 'no profile has one'}`);
+    }
+    const notes: string[] = [];
+    const meters = wanted.map(({ driver, unit }, i) => {
+      const profile = profiles[i]!;
+      const { ratios, settings } = meterRatios(profile, asked);
+      const meter = new SimulatedMeter({ unitId: unit, profile, seed: seed * 1000 + unit, ratios, settings, ...(epochMs !== undefined ? { epochMs } : {}) });
+      for (const [name, wantedRatio] of Object.entries(ratios)) {
+        const held = meter.ratio(name);
+        if (asked[name as RatioName] !== undefined && held !== wantedRatio) {
+          const p = profile.points.find((q) => q.id === name)!;
+          throw new UsageError(`${RATIO_FLAGS[name as RatioName]} ${wantedRatio}: ${driver} holds ${name} in a ${p.type} register${p.scale !== 1 ? ` × ${p.scale}` : ''}, which cannot hold ${wantedRatio} (it would hold ${held})`);
+        }
+      }
+      if (Object.keys(settings).length > 0) {
+        const list = Object.entries(settings).map(([k, v]) => `${k}: ${v}`).join(', ');
+        notes.push(`${driver}@${unit} holds no ratio register and serves the secondary side; its device needs settings: { ${list} }`);
+      }
+      return meter;
     });
 
     let server: SimServerHandle;
@@ -112,7 +178,8 @@ meter behind transformers does. Defaults: --driver eastron-sdm630 --units 1-3 --
       server = await start(meters, { host: values.host, port: portNumber(values.port), ...(now ? { now } : {}) });
       where = `${values['rtu-over-tcp'] ? 'modbus rtu over tcp' : 'modbus tcp'} ${values.host}:${server.port}`;
     }
-    process.stdout.write(`simulating ${meters.length} meter(s) on ${where}: ${wanted.map((w) => `${w.driver}@${w.unit}`).join(', ')}\n`);
+    // One write: the banner and its notes reach a reader together.
+    process.stdout.write([`simulating ${meters.length} meter(s) on ${where}: ${wanted.map((w) => `${w.driver}@${w.unit}`).join(', ')}`, ...notes.map((n) => `  ${n}`)].join('\n') + '\n');
     await untilSignal();
     await server.stop();
     return EXIT_OK;

@@ -14,6 +14,14 @@ export interface SimulatedMeterOptions {
    * secondary-side values, as a meter behind a current transformer does.
    */
   ratios?: Record<string, number>;
+  /**
+   * Values of profile settings that stand for transformers the meter does not know about
+   * (e.g. { ct_ratio: 40 } for a CHINT DDSU666 behind 200/5 A CTs, whose ratios are gateway
+   * settings, not registers): the meter serves what it measures behind them, the secondary
+   * side, and the gateway publishes the primary side when the device's `settings` say the same.
+   * Without them, a setting stands at its profile default.
+   */
+  settings?: Record<string, number>;
   /** Simulation epoch; t = 0 there. */
   epochMs?: number;
   /**
@@ -94,8 +102,8 @@ export class SimulatedMeter {
 
   /**
    * The ratio a multiply_by name stands for on this meter: what its ratio register holds, or
-   * for a ratio the meter does not hold, the profile setting's default (what the gateway uses
-   * when the device config sets nothing).
+   * for a ratio the meter does not hold, the setting it was built with, else the profile
+   * setting's default (what the gateway uses when the device config sets nothing).
    */
   ratio(name: string): number {
     if (this.ratioIds.has(name)) {
@@ -106,7 +114,7 @@ export class SimulatedMeter {
       }
       return held;
     }
-    return this.opts.profile.settings[name]?.default ?? 1;
+    return this.opts.settings?.[name] ?? this.opts.profile.settings[name]?.default ?? 1;
   }
 
   /**

@@ -6,7 +6,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { parseUnitList } from '../../src/cli/simulate.js';
+import { meterRatios, parseUnitList } from '../../src/cli/simulate.js';
 import { SimulatedMeter } from '../../src/sim/modbus-meter.js';
 import { spawnCli } from '../support/cli.js';
 import { assertBinaries, startPtyPair, systemTestAvailability } from '../support/servers.js';
@@ -73,11 +73,55 @@ describe('energy-gateway simulate', () => {
     [['--port', '70000'], '--port is 0..65535'],
     [['--meter', 'eastron-sdm630@300'], 'unit ids are 1..247'],
     [['--meter', 'eastron-sdm630@0'], 'unit ids are 1..247'],
+    // A ratio no meter has, or one its register cannot hold, was silently ignored or rounded.
+    [['--meter', 'eastron-sdm630@1', '--ct-ratio', '40'], '--ct-ratio: no simulated meter (eastron-sdm630) has a ct_ratio, as a register or a setting; meters that do: acrel-adl400, chint-ddsu666, chint-dtsu666'],
+    [['--meter', 'acrel-adl400@1', '--pt-ratio', '2.5'], '--pt-ratio 2.5: acrel-adl400 holds pt_ratio in a uint16 register, which cannot hold 2.5 (it would hold 3)'],
+    [['--meter', 'chint-dtsu666@1', '--ct-ratio', '0'], '--ct-ratio must be a positive number'],
   ])('exits 2 for %j instead of serving somewhere else', async (args, message) => {
     const r = await runCliAsync(['simulate', ...args]);
     expect(r.code).toBe(2);
     expect(r.stderr).toContain(message);
   }, 30_000);
+
+  it('builds each meter with its ratios in the form its profile declares them', () => {
+    const dtsu = catalogue.get('chint-dtsu666')!;
+    const ddsu = catalogue.get('chint-ddsu666')!;
+    const sdm = catalogue.get('eastron-sdm630')!;
+    // Ratio registers hold 40 and 1 unless told otherwise; settings only shape the values when asked for.
+    expect(meterRatios(dtsu, {})).toEqual({ ratios: { ct_ratio: 40, pt_ratio: 1 }, settings: {} });
+    expect(meterRatios(ddsu, {})).toEqual({ ratios: {}, settings: {} });
+    expect(meterRatios(ddsu, { ct_ratio: 40, pt_ratio: 2 })).toEqual({ ratios: {}, settings: { ct_ratio: 40, pt_ratio: 2 } });
+    expect(meterRatios(dtsu, { pt_ratio: 2 })).toEqual({ ratios: { ct_ratio: 40, pt_ratio: 2 }, settings: {} });
+    expect(meterRatios(sdm, { ct_ratio: 40 })).toEqual({ ratios: {}, settings: {} });
+  });
+
+  it('honours --ct-ratio/--pt-ratio for a meter whose ratios are device settings (DDSU666): it serves the secondary side', async () => {
+    const sim = await simulate(['--meter', 'chint-ddsu666@5', '--meter', 'chint-dtsu666@6', '--ct-ratio', '40', '--pt-ratio', '2', '--port', '0', '--at', AT]);
+    try {
+      const port = Number(/127\.0\.0\.1:(\d+)/.exec(sim.banner)![1]);
+      expect(sim.banner).toContain('chint-ddsu666@5 holds no ratio register and serves the secondary side; its device needs settings: { ct_ratio: 40, pt_ratio: 2 }');
+      const config = configWith('settings.yaml', `{ id: panel, type: modbus_tcp, host: 127.0.0.1, port: ${port} }`, [
+        '{ id: behind_cts, driver: chint-ddsu666, bus: panel, unit_id: 5, settings: { ct_ratio: 40, pt_ratio: 2 } }',
+        '{ id: no_settings, driver: chint-ddsu666, bus: panel, unit_id: 5 }',
+        '{ id: holds_ratios, driver: chint-dtsu666, bus: panel, unit_id: 6 }',
+      ]);
+      const [primary, secondary, dtsu] = await Promise.all([readJson(config, 'behind_cts'), readJson(config, 'no_settings'), readJson(config, 'holds_ratios')]);
+      const ddsuTruth = new SimulatedMeter({ unitId: 5, profile: catalogue.get('chint-ddsu666')!, seed: 5, settings: { ct_ratio: 40, pt_ratio: 2 }, epochMs: AT_MS });
+      const dtsuTruth = new SimulatedMeter({ unitId: 6, profile: catalogue.get('chint-dtsu666')!, seed: 6, ratios: { ct_ratio: 40, pt_ratio: 2 }, epochMs: AT_MS });
+      const near = (got: unknown, truth: number) => expect(Math.abs((got as number) / truth - 1)).toBeLessThan(1e-6);
+      for (const id of ['voltage_l1', 'current_l1', 'active_power_total', 'active_energy_import_total']) {
+        expect(primary[id]!.quality, id).toBe('good');
+        near(primary[id]!.value, ddsuTruth.valueAt(id, AT_MS)!);
+        near(dtsu[id]!.value, dtsuTruth.valueAt(id, AT_MS)!);
+      }
+      // On the wire: the secondary side, which a device without the settings publishes as is.
+      expect((primary.current_l1!.value as number) / (secondary.current_l1!.value as number)).toBeCloseTo(40, 9);
+      expect((primary.voltage_l1!.value as number) / (secondary.voltage_l1!.value as number)).toBeCloseTo(2, 9);
+      expect((primary.active_energy_import_total!.value as number) / (secondary.active_energy_import_total!.value as number)).toBeCloseTo(80, 9);
+    } finally {
+      expect(await sim.stop()).toBe(0);
+    }
+  }, 120_000);
 
   it('serves mixed models behind one Modbus TCP port, frozen in time with --at', async () => {
     const sim = await simulate(['--meter', 'eastron-sdm630@1', '--meter', 'xylem-magflux@9', '--port', '0', '--at', AT]);

@@ -70,6 +70,22 @@ describe('simulated meter', () => {
     expect(word('active_energy_import_total') * 40 * 3).toBeCloseTo(meter.valueAt('active_energy_import_total', T0 + 5000)!, -1);
   });
 
+  it('serves the secondary side of transformers it does not know about (ratios as profile settings, DDSU666)', () => {
+    const ddsu = catalogue.get('chint-ddsu666')!;
+    const behind = new SimulatedMeter({ unitId: 1, profile: ddsu, settings: { ct_ratio: 40, pt_ratio: 2 }, epochMs: T0 });
+    const direct = new SimulatedMeter({ unitId: 1, profile: ddsu, epochMs: T0 });
+    const wire = (meter: SimulatedMeter, id: string) => {
+      const p = ddsu.points.find((q) => q.id === id)!;
+      return decodeValue(p, meter.read(p.function, p.address, registerCount(p), T0 + 5000) as number[]).value as number;
+    };
+    expect(behind.ratio('ct_ratio')).toBe(40);
+    expect(direct.ratio('ct_ratio')).toBe(1);
+    // Same physics, the primary side unchanged; on the wire a 40th of the current, an 80th of the energy.
+    expect(behind.valueAt('current_l1', T0 + 5000)).toBe(direct.valueAt('current_l1', T0 + 5000));
+    expect(wire(behind, 'current_l1') * 40).toBeCloseTo(wire(direct, 'current_l1'), 4);
+    expect(wire(behind, 'active_energy_import_total') * 80 / wire(direct, 'active_energy_import_total')).toBeCloseTo(1, 6);
+  });
+
   it('publishes in the unit the profile declares (kg/h, kW_th, L/h for a steam meter)', () => {
     const tva = new SimulatedMeter({ unitId: 1, profile: catalogue.get('spirax-sarco-tva')!, epochMs: T0 });
     const v = canonicalValues(tva.shape, 10);
