@@ -97,6 +97,9 @@ export class BusScheduler {
   private running: Promise<void> | null = null;
   private stopped = false;
   private lastTickMs = 0;
+  /** Polls read and not yet handed on (see handOnSoon). */
+  private handing: Polled[] = [];
+  private handingScheduled = false;
 
   constructor(
     private readonly bus: ModbusReader & { readonly config?: ModbusBusConfig },
@@ -195,7 +198,10 @@ export class BusScheduler {
       else s.stats.skipped += 1;
     }
     // Each device's request goes out before the previous device's poll is handed on: the bus
-    // waits for an answer while the gateway works on the last one, instead of idling.
+    // waits for an answer while the gateway works on the last one, instead of idling. The
+    // hand-on itself waits for the end of the event loop's I/O phase, so that every bus whose
+    // answer came in the same turn has its next request on the line before the gateway spends
+    // its time on the polls.
     let ready: Polled | null = null;
     try {
       for (const [s, due] of healthy) {
@@ -203,11 +209,12 @@ export class BusScheduler {
         const reading = this.readPoll(s, due, tickMs, s.device.retries);
         const last = ready;
         ready = null;
-        if (last !== null) this.handOn(last);
+        if (last !== null) this.handOnSoon(last);
         ready = await reading;
       }
     } finally {
-      if (ready !== null) this.handOn(ready);
+      if (ready !== null) this.handing.push(ready);
+      this.handOnWaiting();
     }
     const nextTickMs = Math.min(...this.intervals.map((i) => nextAligned(i, tickMs)));
     for (const [s, due] of probes) {
@@ -246,6 +253,28 @@ export class BusScheduler {
     s.failures = 0;
     s.retryAtMs = 0;
     return { s, poll: { device: s.device.id, tsMs: Math.max(tickMs, startedMs), values } };
+  }
+
+  /** Hands the poll on after the I/O callbacks of this turn of the event loop (in order). */
+  private handOnSoon(polled: Polled): void {
+    this.handing.push(polled);
+    if (!this.handingScheduled) {
+      this.handingScheduled = true;
+      setImmediate(this.handOnWaitingBound);
+    }
+  }
+
+  private readonly handOnWaitingBound = () => {
+    this.handingScheduled = false;
+    this.handOnWaiting();
+  };
+
+  /** Hands on the waiting polls now, oldest first. */
+  private handOnWaiting(): void {
+    if (this.handing.length === 0) return;
+    const polls = this.handing;
+    this.handing = [];
+    for (const p of polls) this.handOn(p);
   }
 
   /** A device's good poll, to whoever listens. A listener that throws does not stop the bus. */

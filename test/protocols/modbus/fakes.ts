@@ -23,15 +23,22 @@ export class FakeClock implements Clock {
     return () => { this.timers = this.timers.filter((x) => x !== timer); };
   }
 
-  /** Runs every timer up to `untilMs`, letting promise chains settle between them. */
+  /**
+   * Runs every timer up to `untilMs` the way the event loop runs I/O callbacks: promise
+   * chains settle after each one, and the timers due at one instant are one turn of the
+   * loop, after which the loop's check phase (setImmediate) runs.
+   */
   async runUntil(untilMs: number): Promise<void> {
+    let lastAt: number | null = null;
     for (let n = 0; ; n++) {
       if (n > 1_000_000) throw new Error('FakeClock: timers keep firing without time passing');
       await flush();
       const next = this.timers.filter((x) => x.at <= untilMs).sort((a, b) => a.at - b.at || a.seq - b.seq)[0];
+      if (lastAt !== null && next?.at !== lastAt) await new Promise<void>((resolve) => setImmediate(resolve));
       if (!next) break;
       this.timers = this.timers.filter((x) => x !== next);
       this.t = Math.max(this.t, next.at);
+      lastAt = next.at;
       next.fn();
     }
     this.t = Math.max(this.t, untilMs);

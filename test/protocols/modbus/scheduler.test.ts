@@ -172,6 +172,35 @@ devices:
     ]);
   });
 
+  it('puts every bus\'s next request on the line before handing on the polls whose answers came in the same turn', async () => {
+    const { devices } = devicesFrom(sixMeters());
+    const clock = new FakeClock(T0);
+    const trace: string[] = [];
+    const { log } = capturingLogger();
+    const schedulers = ['a', 'b'].map((name) => {
+      const bus = new FakeBus(clock);
+      const read = bus.read.bind(bus);
+      bus.read = (unit, fn, address, count, options) => {
+        trace.push(`ask ${name}${unit}@${address}`);
+        return read(unit, fn, address, count, options);
+      };
+      return new BusScheduler(bus, devices.slice(0, 2), {
+        onPoll: (p) => trace.push(`poll ${name}:${p.device}`),
+        onAvailability: () => undefined,
+      }, log, { clock });
+    });
+    for (const s of schedulers) s.start();
+    await clock.runUntil(T0 + 900); // one tick
+    await clock.stopping(Promise.all(schedulers.map((s) => s.stop())).then(() => undefined));
+    // Both buses answer their first device's last request at the same instant: both ask
+    // their second device before either first poll is handed on.
+    const at = (entry: string) => trace.indexOf(entry);
+    const firstOfSecond = devices[1]!.classes[0]!.requests[0]!.address;
+    expect(at(`ask a2@${firstOfSecond}`)).toBeLessThan(at('poll a:m1'));
+    expect(at(`ask b2@${firstOfSecond}`)).toBeLessThan(at('poll a:m1'));
+    expect(trace.filter((e) => e.startsWith('poll'))).toEqual(['poll a:m1', 'poll b:m1', 'poll a:m2', 'poll b:m2']);
+  });
+
   it('keeps polling when whoever listens throws on a poll, and logs it', async () => {
     const { devices } = devicesFrom(sixMeters());
     const h = harness(devices.slice(0, 3));
