@@ -264,6 +264,14 @@ function checkPoint(p: ModbusPoint, i: number, ctx: Ctx): void {
       ctx.addIssue({ code: 'custom', path: at('multiply_by'), message: `"multiply_by" needs a numeric type, not ${p.type}` });
     }
   }
+  if (p.type === 'int64' || p.type === 'uint64') {
+    // Past 2^53 a YAML number is not the integer written: 9223372036854775807 arrives as
+    // 2^63 and would match 0x8000000000000000 instead of 0x7FFFFFFFFFFFFFFF.
+    const inexact = p.invalid.find((s) => typeof s === 'number' && Number.isInteger(s) && !Number.isSafeInteger(s));
+    if (inexact !== undefined) {
+      ctx.addIssue({ code: 'custom', path: at('invalid'), message: `${String(inexact)} is past 2^53, where a number is not exact; write a 64-bit pattern as a "0x…" string (e.g. "0x8000000000000000")` });
+    }
+  }
   if (p.address + pointWidth(p) - 1 > 65535) {
     ctx.addIssue({ code: 'custom', path: at('address'), message: 'point runs past address 65535' });
   }

@@ -56,6 +56,19 @@ describe('DriverProfile rejects what would decode wrongly', () => {
   it('accepts 64-bit sentinels written as hex strings', () => {
     const parsed = DriverProfile.parse({ ...base, points: [{ id: 'e', address: 0, type: 'uint64', invalid: ['0xFFFFFFFFFFFFFFFF', 0x8000] }] });
     expect(parsed.points[0]!.invalid).toEqual([0xffffffffffffffffn, 0x8000]);
+    const int64 = DriverProfile.parse({ ...base, points: [{ id: 'e', address: 0, type: 'int64', invalid: ['0x8000000000000000', '-9223372036854775808'] }] });
+    expect(int64.points[0]!.invalid).toEqual([0x8000000000000000n, -0x8000000000000000n]);
+  });
+
+  it('refuses a 64-bit sentinel written as a number past 2^53, which would match another pattern', () => {
+    // 9223372036854775807 (0x7FFFFFFFFFFFFFFF) as a YAML number is 2^63, the pattern 0x8000000000000000.
+    const r = DriverProfile.safeParse({ ...base, points: [{ id: 'e', address: 0, type: 'int64', invalid: [9223372036854775807] }] });
+    expect(r.success).toBe(false);
+    expect(r.error!.issues.map((i) => `${i.path.join('.')}: ${i.message}`)).toEqual([
+      'points.0.invalid: 9223372036854776000 is past 2^53, where a number is not exact; write a 64-bit pattern as a "0x…" string (e.g. "0x8000000000000000")',
+    ]);
+    // A float's sentinel may be as large as it likes: it is compared as a value.
+    expect(DriverProfile.safeParse({ ...base, points: [{ id: 'f', address: 0, type: 'float32', invalid: [-3.4028234663852886e38] }] }).success).toBe(true);
   });
 });
 

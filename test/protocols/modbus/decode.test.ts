@@ -119,12 +119,18 @@ describe('sentinels become invalid, never a number', () => {
     { what: 'int16 0x8000 declared as -32768', point: reg('int16', 'ABCD', { invalid: [-32768] }), words: [0x8000] },
     { what: 'int32 0x80000000 in CDAB', point: reg('int32', 'CDAB', { invalid: [0x80000000] }), words: [0x0000, 0x8000] },
     { what: 'uint64 all ones', point: reg('uint64', 'ABCD', { invalid: [0xffffffffffffffffn] }), words: [0xffff, 0xffff, 0xffff, 0xffff] },
+    { what: 'int64 0x8000000000000000', point: reg('int64', 'ABCD', { invalid: [0x8000000000000000n] }), words: [0x8000, 0, 0, 0] },
     { what: 'float32 sentinel value', point: reg('float32', 'ABCD', { invalid: [-1] }), words: [0xbf80, 0x0000] },
     // -9999.9 as a float32 is 0xC61C3F9A = -9999.900390625: the manual's decimal still matches.
     { what: 'float32 sentinel written as a decimal', point: reg('float32', 'CDAB', { invalid: [-9999.9] }), words: [0x3f9a, 0xc61c] },
     { what: 'bcd16 with a non-decimal nibble', point: reg('bcd16', 'ABCD'), words: [0x12a4] },
   ])('$what', ({ point, words }) => {
     expect(decodeValue(point, words)).toEqual({ value: null, quality: 'invalid' });
+  });
+  it('a 64-bit sentinel matches its one pattern, not its neighbours a double cannot tell apart', () => {
+    const point = reg('int64', 'ABCD', { invalid: [0x8000000000000000n] });
+    // -2^63 + 1 is the same double as -2^63; its bit pattern is not the sentinel.
+    expect(decodeValue(point, [0x8000, 0, 0, 1])).toEqual({ value: -9223372036854775807, quality: 'good' });
   });
   it('0xFFFF is an ordinary reading unless the profile says otherwise', () => {
     expect(decodeValue(reg('uint16', 'ABCD'), [0xffff])).toEqual({ value: 65535, quality: 'good' });
