@@ -108,9 +108,9 @@ export class ModbusBus implements ModbusReader {
   private lastFrameEndMs = 0;
   private readonly lastAnswerMs = new Map<number, number>();
   /**
-   * RTU has no transaction id: after a request of some shape (unit, function, count) timed
-   * out, its answer may still come. The same shape is not asked again until then, so a late
-   * answer can never pass for a fresh one (other shapes are told apart by the port).
+   * RTU has no transaction id: after a request of some shape (unit, function) timed out, its
+   * answer may still come. The same shape is not asked again until then, so a late answer or
+   * exception can never pass for a fresh one (other shapes are told apart by the port).
    */
   private readonly quarantine = new Map<string, number>();
   private timeoutsInARow = new Set<number>();
@@ -173,7 +173,9 @@ export class ModbusBus implements ModbusReader {
     // Connected (nearly always): no promise to wait for.
     const conn = this.conn ?? (await this.connect());
     // Only RTU quarantines shapes; Modbus TCP needs no key string per request.
-    const shape = this.framing === 'rtu' ? `${unitId}:${fn}:${count}` : '';
+    // The shape is unit and function, not the count: a late exception answer carries no count
+    // (unit, fc | 0x80, code) and would otherwise fail the unit's next read of another count.
+    const shape = this.framing === 'rtu' ? `${unitId}:${fn}` : '';
     const now = Date.now();
     const notBefore = Math.max(
       this.lastFrameEndMs + this.interFrameMs,

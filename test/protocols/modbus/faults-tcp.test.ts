@@ -1,0 +1,206 @@
+// Faults real buses produce, against a raw TCP server scripted byte by byte: Modbus TCP and
+// RTU frames over TCP (a serial device server in transparent mode). What garbage.test.ts
+// throws at random is set up here deliberately, one fault at a time, with the timing that
+// makes it dangerous (a late or repeated answer on the line while the next request waits).
+import { afterEach, describe, expect, it } from 'vitest';
+import type { ModbusBus } from '../../../src/protocols/modbus/bus.js';
+import { TransportError } from '../../../src/protocols/modbus/errors.js';
+import { makeBus, settle } from './helpers.js';
+import { registersPdu, sleep, startScripted, truth, type Framing, type Script, type Scripted } from './scripted.js';
+
+const TRANSPORTS = [
+  { framing: 'mbap' as Framing, type: 'modbus_tcp' },
+  { framing: 'rtu' as Framing, type: 'modbus_rtu_over_tcp' },
+];
+
+describe.each(TRANSPORTS)('faults on $type', ({ framing, type }) => {
+  let server: Scripted | null = null;
+  let bus: ModbusBus | null = null;
+  afterEach(async () => {
+    await bus?.close();
+    await server?.stop();
+    bus = null;
+    server = null;
+  });
+
+  async function setup(script: Script, extra: Record<string, unknown> = {}): Promise<{ server: Scripted; bus: ModbusBus }> {
+    server = await startScripted(framing, script);
+    bus = makeBus({ type, host: '127.0.0.1', port: server.port, reconnect_max: '1s', ...extra });
+    return { server, bus };
+  }
+
+  /** The words the server sent for request n (the honest answer). */
+  const sent = (s: Scripted, n: number): number[] => {
+    const r = s.requests[n]!;
+    return truth(r.unit, r.address, r.count, r.n);
+  };
+
+  // A reply that comes after its request timed out, while the next request waits for its own
+  // (answered later still): the late reply must not complete the next request.
+  it.each([
+    { next: 'another unit', unit: 2, fn: 'holding', address: 0, count: 2 },
+    { next: 'the same unit, another count', unit: 1, fn: 'holding', address: 0, count: 3 },
+    { next: 'the same unit, another function', unit: 1, fn: 'input', address: 0, count: 2 },
+    { next: 'the same unit and count, another address', unit: 1, fn: 'holding', address: 40, count: 2 },
+  ] as const)('a late reply is not taken for the answer to the next request ($next)', async (next) => {
+    const { server: s, bus: b } = await setup((req, reply) => {
+      const frame = reply.frame(reply.answerPdu());
+      // The first request is answered at 1.5 timeouts, the next one 80 ms after it is asked.
+      setTimeout(() => reply.send(frame), req.n === 0 ? 150 : 80);
+    });
+    const first = await settle(b.read(1, 'holding', 0, 2, { timeoutMs: 100 }));
+    expect((first as { error: TransportError }).error).toMatchObject({ kind: 'timeout' });
+    const second = await b.read(next.unit, next.fn, next.address, next.count, { timeoutMs: 1000 });
+    expect(s.requests).toHaveLength(2);
+    expect(second).toEqual(sent(s, 1));
+  });
+
+  // The same with a late exception (a gateway's 0x0B after its own, longer serial timeout):
+  // an exception frame carries no count or address, so it must not fail the next request
+  // the same unit is asked.
+  it.each([
+    { next: 'another count', fn: 'holding', count: 3 },
+    { next: 'another address', fn: 'holding', count: 2 },
+  ] as const)('a late exception is not taken for the answer to the unit\'s next request ($next)', async (next) => {
+    const { server: s, bus: b } = await setup((req, reply) => {
+      if (req.n === 0) setTimeout(() => reply.send(reply.frame(Buffer.from([req.unit, req.fc | 0x80, 11]))), 150);
+      else setTimeout(() => reply.send(reply.frame(reply.answerPdu())), 80);
+    });
+    const first = await settle(b.read(1, 'holding', 0, 2, { timeoutMs: 100 }));
+    expect((first as { error: TransportError }).error).toMatchObject({ kind: 'timeout' });
+    const second = await settle(b.read(1, next.fn, 40, next.count, { timeoutMs: 1000 }));
+    expect(s.requests).toHaveLength(2);
+    expect(second.ok ? second.value : second.error).toEqual(sent(s, 1));
+  });
+
+  // A device (or a gateway retrying on its serial side) sends its answer twice. The copy must
+  // not answer the next request, which asks the same unit for the same number of registers.
+  // Modbus TCP tells the copy by its transaction id, however late; RTU has no id, so there the
+  // copy is only known as such when it comes with the answer (-1: in the same write). A copy
+  // in a later segment, once the next request of the same shape is on the line, cannot be
+  // told from its answer (left open: see the report of this test's commit).
+  it.each(framing === 'mbap' ? [-1, 0, 5, 20] : [-1])('an answer sent twice (the copy %i ms later) answers only its own request', async (gapMs) => {
+    const { server: s, bus: b } = await setup((_req, reply) => {
+      const frame = reply.frame(reply.answerPdu());
+      if (gapMs < 0) {
+        reply.send(Buffer.concat([frame, frame]));
+        return;
+      }
+      reply.send(frame);
+      setTimeout(() => reply.send(frame), gapMs);
+    });
+    const results: Array<{ ok: boolean; value?: unknown }> = [];
+    for (let i = 0; i < 6; i++) results.push(await settle(b.read(1, 'holding', i * 10, 2, { timeoutMs: 300 })));
+    for (let i = 0; i < results.length; i++) {
+      // Failing a request is acceptable; another request's words are not.
+      if (results[i]!.ok) expect(results[i]!.value, `read ${i}`).toEqual(sent(s, i));
+    }
+    // And the bus is not thrown out of step for good: most reads get their own answer.
+    expect(results.filter((r) => r.ok).length).toBeGreaterThanOrEqual(3);
+  });
+
+  it('drops a reply for a unit nobody asked, and takes the answer that follows', async () => {
+    const { server: s, bus: b } = await setup((req, reply) => {
+      reply.send(reply.frame(registersPdu(req.unit + 7, req.fc, truth(req.unit + 7, req.address, req.count, 99))));
+      setTimeout(() => reply.send(reply.frame(reply.answerPdu())), 10);
+    });
+    expect(await b.read(1, 'holding', 0, 4, { timeoutMs: 500 })).toEqual(sent(s, 0));
+  });
+
+  // Answers with the right unit and function whose shape is wrong. None may be taken, none
+  // may be cut or padded to the count asked (padding would publish zeros).
+  it.each([
+    { fault: 'byte count larger than the registers sent', pdu: (u: number) => Buffer.concat([Buffer.from([u, 3, 8]), Buffer.alloc(4, 0)]) },
+    { fault: 'byte count smaller than the registers asked', pdu: (u: number) => Buffer.concat([Buffer.from([u, 3, 2]), Buffer.from([0, 1, 0, 2])]) },
+    { fault: 'fewer registers than asked, byte count to match', pdu: (u: number) => registersPdu(u, 3, [0x1234]) },
+    { fault: 'more registers than asked, byte count to match', pdu: (u: number) => registersPdu(u, 3, [1, 2, 3]) },
+    { fault: 'another function code (not an exception)', pdu: (u: number) => registersPdu(u, 4, [0x1111, 0x2222]) },
+    { fault: 'an odd byte count', pdu: (u: number) => Buffer.concat([Buffer.from([u, 3, 3]), Buffer.from([0, 1, 0])]) },
+  ])('refuses a reply with $fault, and the next request is answered', async ({ pdu }) => {
+    const { server: s, bus: b } = await setup((req, reply) => {
+      if (req.n === 0) reply.send(reply.frame(pdu(req.unit)));
+      else reply.send(reply.frame(reply.answerPdu()));
+    });
+    const r = await settle(b.read(1, 'holding', 0, 2, { timeoutMs: 150 }));
+    expect(r.ok).toBe(false);
+    expect((r as { error: unknown }).error).toBeInstanceOf(TransportError);
+    expect(await b.read(1, 'holding', 0, 2, { timeoutMs: 1000 })).toEqual(sent(s, 1));
+  });
+
+  it.each([1, 30])('puts together an answer sent in three pieces %i ms apart', async (pauseMs) => {
+    const { server: s, bus: b } = await setup((_req, reply) => {
+      const frame = reply.frame(reply.answerPdu());
+      reply.send(frame.subarray(0, 2));
+      setTimeout(() => reply.send(frame.subarray(2, 9)), pauseMs);
+      setTimeout(() => reply.send(frame.subarray(9)), 2 * pauseMs);
+    });
+    for (let i = 0; i < 3; i++) expect(await b.read(1, 'holding', i, 10, { timeoutMs: 1000 })).toEqual(sent(s, i));
+  });
+
+  it('reconnects three silent units\' peer, and reads once it answers again', async () => {
+    let silent = true;
+    const { server: s, bus: b } = await setup((_req, reply) => {
+      if (!silent) reply.send(reply.frame(reply.answerPdu()));
+    });
+    for (const unit of [1, 2, 3]) {
+      const r = await settle(b.read(unit, 'holding', 0, 2, { timeoutMs: 80 }));
+      expect((r as { error: TransportError }).error).toMatchObject({ kind: 'timeout' });
+    }
+    silent = false;
+    const deadline = Date.now() + 5000;
+    let value: unknown = null;
+    while (value === null && Date.now() < deadline) {
+      const r = await settle(b.read(1, 'holding', 0, 2, { timeoutMs: 300 }));
+      if (r.ok) value = r.value;
+      else await sleep(50);
+    }
+    expect(value).toEqual(sent(s, s.requests.length - 1));
+    // Modbus TCP drops a peer that lets three units time out in a row; RTU over TCP cannot
+    // tell a silent line from a dead server and keeps the connection.
+    expect(s.connections).toBe(framing === 'mbap' ? 2 : 1);
+  });
+
+  it('reads again after the server is killed and restarted on the same port mid-run', async () => {
+    const script: Script = (_req, reply) => reply.send(reply.frame(reply.answerPdu()));
+    const { server: first, bus: b } = await setup(script);
+    const port = first.port;
+    expect(await b.read(1, 'holding', 0, 2, { timeoutMs: 500 })).toEqual(sent(first, 0));
+    await first.stop();
+    server = null;
+    const down = await settle(b.read(1, 'holding', 0, 2, { timeoutMs: 500 }));
+    expect(down.ok).toBe(false);
+    expect((down as { error: TransportError }).error).toMatchObject({ kind: 'connection' });
+    await sleep(300);
+    server = await startScripted(framing, script, port);
+    const deadline = Date.now() + 5000;
+    let value: unknown = null;
+    while (value === null && Date.now() < deadline) {
+      const r = await settle(b.read(1, 'holding', 0, 2, { timeoutMs: 500 }));
+      if (r.ok) value = r.value;
+      else await sleep(50);
+    }
+    expect(value).toEqual(sent(server, server.requests.length - 1));
+  });
+
+  // A serial device server in Modbus TCP gateway mode answers 0x0B (its serial side got no
+  // answer) or 0x0A for one unit, sometimes later than the gateway waits; the other units
+  // behind it answer in time, and each request gets its own answer.
+  it.each([10, 11])('exception %i for one unit, late or not, while the other units answer', async (code) => {
+    const { server: s, bus: b } = await setup((req, reply) => {
+      if (req.unit === 3) setTimeout(() => reply.send(reply.frame(Buffer.from([req.unit, req.fc | 0x80, code]))), req.n % 2 === 0 ? 5 : 120);
+      else setTimeout(() => reply.send(reply.frame(reply.answerPdu())), 20);
+    });
+    for (let i = 0; i < 4; i++) {
+      for (const unit of [1, 2, 3]) {
+        const n = s.requests.length;
+        const r = await settle(b.read(unit, 'holding', 0, 2 + i, { timeoutMs: 100 }));
+        if (unit === 3) {
+          expect(r.ok).toBe(false);
+          expect((r as { error: TransportError }).error.kind).toMatch(/exception|timeout/);
+        } else {
+          expect(r.ok ? r.value : r.error, `unit ${unit} round ${i}`).toEqual(sent(s, n));
+        }
+      }
+    }
+  });
+});
