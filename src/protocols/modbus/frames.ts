@@ -141,6 +141,9 @@ export function scanMbap(buf: Buffer): MbapScan {
     frames.push({ tid: buf.readUInt16BE(at), pdu: buf.subarray(at + MBAP_HEADER, at + MBAP_HEADER + length) });
     at += MBAP_HEADER + length;
   }
+  // A partial header already shows its protocol id: not 0 means the stream is out of step
+  // now (the previous frame's length lied), not once more bytes have come.
+  if (buf.length - at >= 4 && buf.readUInt16BE(at + 2) !== 0) return { frames, consumed: buf.length, desync: true };
   return { frames, consumed: at, desync: false };
 }
 

@@ -101,15 +101,21 @@ export class GuardedPort {
   private receiveMbap(): void {
     const scan = scanMbap(this.rx);
     this.rx = this.rx.subarray(scan.consumed);
-    for (const f of scan.frames) {
-      if (f.tid === this.tid && this.answer(f.pdu, 0, f.pdu.length)) continue;
-      this.stats.discardedFrames += 1;
-    }
     if (scan.desync) {
+      // Out of step means some length field lied, most likely that of the frame just before:
+      // a truncated answer whose missing tail was taken from the next frame's first bytes (a
+      // late answer's transaction id, in place of register bytes). None of these frames can
+      // be trusted, not even one with the transaction id in flight.
+      this.stats.discardedFrames += scan.frames.length;
       this.stats.desyncs += 1;
       this.rx = Buffer.alloc(0);
       this.fail(new TransportError('modbus tcp stream out of step (not MBAP)', 'connection'));
       void this.link.close();
+      return;
+    }
+    for (const f of scan.frames) {
+      if (f.tid === this.tid && this.answer(f.pdu, 0, f.pdu.length)) continue;
+      this.stats.discardedFrames += 1;
     }
   }
 

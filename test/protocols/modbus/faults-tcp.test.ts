@@ -73,6 +73,32 @@ describe.each(TRANSPORTS)('faults on $type', ({ framing, type }) => {
     expect(second.ok ? second.value : second.error).toEqual(sent(s, 1));
   });
 
+  // A truncated answer (a gateway that cuts a frame short), then the late answer of the
+  // request before it: on Modbus TCP the length field of the short frame makes the first bytes
+  // of the late frame its tail, with the right transaction id in front. Those words are no
+  // device's registers and must not be taken.
+  it.each([
+    { cut: 1, late: 'answer' }, { cut: 3, late: 'answer' }, { cut: 4, late: 'answer' }, { cut: 5, late: 'answer' },
+    { cut: 6, late: 'answer' }, { cut: 4, late: 'exception' }, { cut: 5, late: 'exception' },
+  ])('a truncated answer is not completed with the first $cut bytes of a late $late', async ({ cut, late }) => {
+    const { server: s, bus: b } = await setup((req, reply) => {
+      const frame = reply.frame(reply.answerPdu());
+      const lateFrame = late === 'answer' ? frame : reply.frame(Buffer.from([req.unit, req.fc | 0x80, 4]));
+      if (req.n === 0) setTimeout(() => reply.send(lateFrame), 150);
+      else if (req.n === 1) reply.send(frame.subarray(0, frame.length - cut));
+      else reply.send(frame);
+    });
+    const first = await settle(b.read(1, 'holding', 0, 2, { timeoutMs: 100 }));
+    expect((first as { error: TransportError }).error).toMatchObject({ kind: 'timeout' });
+    const second = await settle(b.read(1, 'holding', 10, 2, { timeoutMs: 300 }));
+    if (second.ok) expect(second.value).toEqual(sent(s, 1));
+    // The stream is back in step for the next request.
+    const third = await settle(b.read(1, 'holding', 20, 2, { timeoutMs: 300 }));
+    if (third.ok) expect(third.value).toEqual(sent(s, s.requests.length - 1));
+    const fourth = await b.read(1, 'holding', 30, 2, { timeoutMs: 1000 });
+    expect(fourth).toEqual(sent(s, s.requests.length - 1));
+  });
+
   // A device (or a gateway retrying on its serial side) sends its answer twice. The copy must
   // not answer the next request, which asks the same unit for the same number of registers.
   // Modbus TCP tells the copy by its transaction id, however late; RTU has no id, so there the
