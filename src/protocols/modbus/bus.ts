@@ -47,6 +47,8 @@ interface Connection {
   link: ByteLink;
   port: GuardedPort;
   connectedAtMs: number;
+  /** An answer came on this connection: a connection lost later was working, not refused. */
+  answered: boolean;
 }
 
 const FUNCTION_CODES = { coil: 1, discrete: 2, holding: 3, input: 4 } as const;
@@ -168,7 +170,9 @@ export class ModbusBus implements ModbusReader {
     for (const wake of this.idleWaiters.splice(0)) wake();
   }
 
-  private async readNow(unitId: number, fn: ModbusFunction, address: number, count: number, options: RequestOptions): Promise<number[] | boolean[]> {
+  private async readNow(
+    unitId: number, fn: ModbusFunction, address: number, count: number, options: RequestOptions, again = false,
+  ): Promise<number[] | boolean[]> {
     if (this.closed) throw new TransportError(`bus ${this.id} closed`, 'connection');
     // Connected (nearly always): no promise to wait for.
     const conn = this.conn ?? (await this.connect());
@@ -195,12 +199,22 @@ export class ModbusBus implements ModbusReader {
     try {
       // The port fails the request at once if the link goes away, not at its timeout.
       const data = await conn.port.read(unitId, code, address, count, timeoutMs);
+      conn.answered = true;
       if (this.timeoutsInARow.size > 0) this.timeoutsInARow.clear();
       if (this.quarantine.size > 0) this.quarantine.delete(shape);
       this.lastAnswerMs.set(unitId, Date.now());
       return data;
     } catch (err) {
       const te = classifyModbusError(err);
+      if (te.kind === 'connection' && conn.answered && !again && !this.closed) {
+        // Some gateways and device servers close the connection after every answer. The next
+        // request, written as soon as that answer came, crosses the close and is lost with
+        // the connection, through no fault of the device. A connection that has answered
+        // before gets the request once more on a new one (a read can be repeated); a peer
+        // that is really gone fails that second attempt, which counts as the failure.
+        this.drop(conn);
+        return this.readNow(unitId, fn, address, count, options, true);
+      }
       this.onRequestFailed(conn, te, unitId, shape, timeoutMs);
       throw te;
     } finally {
@@ -262,7 +276,7 @@ export class ModbusBus implements ModbusReader {
       throw new TransportError(`cannot connect bus ${this.id}: ${(err as Error).message}`, 'connection', undefined, { cause: err });
     }
     const port = new GuardedPort(link, this.framing);
-    const conn: Connection = { link, port, connectedAtMs: Date.now() };
+    const conn: Connection = { link, port, connectedAtMs: Date.now(), answered: false };
     link.onClose((err) => {
       if (this.conn === conn) {
         this.conn = null;

@@ -92,7 +92,10 @@ describe.each(TRANSPORTS)('bus over $name', ({ type, start }) => {
     expect(Date.now() - startedMs).toBeLessThan(10_000);
     sim.faults.delete(3);
     await expect(bus.read(3, 'input', 0, 2, { timeoutMs: 1000 })).resolves.toHaveLength(2);
-    expect(bus.stats.connects).toBe(connectsBefore + 1);
+    // One new connection for the lost request's one retry (a connection that had answered
+    // before may have been closed by a peer that closes after every answer), which the
+    // fault drops too, and one for the next request.
+    expect(bus.stats.connects).toBe(connectsBefore + 2);
   });
 
   it('reads a slow device within its timeout', async () => {

@@ -163,6 +163,22 @@ describe.each(TRANSPORTS)('faults on $type', ({ framing, type }) => {
     for (let i = 0; i < 3; i++) expect(await b.read(1, 'holding', i, 10, { timeoutMs: 1000 })).toEqual(sent(s, i));
   });
 
+  it('keeps reading a server that closes the connection after every answer', async () => {
+    const { server: s, bus: b } = await setup((_req, reply) => {
+      reply.socket.end(reply.frame(reply.answerPdu()));
+    });
+    const results = [];
+    for (let i = 0; i < 8; i++) {
+      results.push(await settle(b.read(1 + (i % 2), 'holding', i, 2, { timeoutMs: 500 })));
+    }
+    for (const [i, r] of results.entries()) {
+      if (r.ok) expect(r.value).toEqual(sent(s, s.requests.findLastIndex((q) => q.address === i)));
+    }
+    // Every request gets its answer: the server's close is not a failure of the next request.
+    expect(results.map((r) => r.ok)).toEqual(results.map(() => true));
+    expect(s.connections).toBe(8);
+  });
+
   it('reconnects three silent units\' peer, and reads once it answers again', async () => {
     let silent = true;
     const { server: s, bus: b } = await setup((_req, reply) => {
