@@ -82,10 +82,11 @@ export interface RtuScan {
 /**
  * Finds the answer to `e` in bytes received on an RTU line. Every offset where the unit id
  * and function match starts a candidate; a candidate is the answer only when it is complete,
- * its byte count is the one asked for and its CRC is right. Garbage before the answer is
- * skipped; a candidate that is not complete yet keeps the bytes from its start.
+ * its byte count is the one asked for, its CRC is right and it is not the echo of `request`.
+ * Garbage before the answer is skipped; a candidate that is not complete yet keeps the bytes
+ * from its start.
  */
-export function scanRtu(buf: Buffer, e: Expectation): RtuScan {
+export function scanRtu(buf: Buffer, e: Expectation, request?: Uint8Array): RtuScan {
   const normalLength = e.dataBytes >= 0 ? rtuAnswerLength(e) : -1;
   let keepFrom = buf.length;
   for (let i = 0; i < buf.length; i++) {
@@ -104,9 +105,25 @@ export function scanRtu(buf: Buffer, e: Expectation): RtuScan {
     const crc = buf[i + length - 2]! | (buf[i + length - 1]! << 8);
     if (crc !== crc16(buf, i, i + length - 2)) continue;
     if (judgePdu(buf, i, length - 2, e) === 'foreign') continue;
+    if (request !== undefined && isEcho(buf, i, length, request)) continue;
     return { frame: buf.subarray(i, i + length), consumed: i + length };
   }
   return { consumed: keepFrom };
+}
+
+/**
+ * Whether the candidate at `from` is the echo of the request (an RS-485 adapter without echo
+ * suppression hands the master its own frame back). The echo passes for an answer by
+ * construction whenever the request's address high byte equals the byte count asked for and
+ * 0x00 bytes follow it (the line held low at turnaround): the CRC register over a frame and
+ * its own CRC is 0 and stays 0 over 0x00 bytes, so [request, 0x00 …] is a well-formed answer
+ * of the address low byte, the count, the request's CRC and zeros. A genuine answer of
+ * exactly these bytes cannot be told from it and is better lost (a timeout) than trusted.
+ */
+function isEcho(buf: Uint8Array, from: number, length: number, request: Uint8Array): boolean {
+  const n = Math.min(length, request.length);
+  for (let k = 0; k < n; k++) if (buf[from + k] !== request[k]) return false;
+  return true;
 }
 
 /** One Modbus TCP (MBAP) frame: transaction id and PDU with the unit id first. */

@@ -19,6 +19,8 @@ const RTU_RX_LIMIT = 512;
 
 interface Pending {
   expect: Expectation;
+  /** The RTU request frame as written, to tell its echo from the answer. */
+  request: Buffer | undefined;
   fc: number;
   count: number;
   resolve(data: number[] | boolean[]): void;
@@ -78,11 +80,12 @@ export class GuardedPort {
         if (this.framing === 'rtu') this.drop();
         reject(new TransportError('timeout', 'timeout'));
       }, timeoutMs);
-      this.pending = { expect, fc, count, resolve, reject, timer };
-      if (this.framing === 'rtu') {
+      const request = this.framing === 'rtu' ? rtuReadRequest(unit, fc, address, count) : undefined;
+      this.pending = { expect, request, fc, count, resolve, reject, timer };
+      if (request) {
         // Nothing received before the request can be its answer.
         this.drop();
-        this.link.write(rtuReadRequest(unit, fc, address, count));
+        this.link.write(request);
       } else {
         this.tid = (this.tid + 1) & 0xffff;
         this.link.write(mbapReadRequest(this.tid, unit, fc, address, count));
@@ -125,7 +128,7 @@ export class GuardedPort {
       this.drop();
       return;
     }
-    const scan = scanRtu(this.rx, p.expect);
+    const scan = scanRtu(this.rx, p.expect, p.request);
     if (scan.frame) {
       // Whatever came around the answer is noise: no other request is in flight.
       this.stats.discardedBytes += this.rx.length - scan.frame.length;
