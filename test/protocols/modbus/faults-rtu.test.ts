@@ -117,6 +117,24 @@ describe.skipIf(need.skip)('faults on a serial line (socat pty pair)', () => {
     expect(await bus.read(3, 'holding', 0, 3, { timeoutMs: 1000 })).toEqual(sent(n));
   });
 
+  // A repeated answer on the line: the bus keeps the 3.5-character silence (5 ms at 9600
+  // baud) after an answer before its next request, so a copy sent right behind the answer
+  // arrives while no request is in flight and is dropped, even when the next request has
+  // the same shape.
+  it.each([0, 1])('an answer repeated %i ms behind itself answers only its own request', async (gapMs) => {
+    script = (req, _raw, send) => {
+      const frame = answer(req);
+      send(frame);
+      if (gapMs === 0) send(frame);
+      else setTimeout(() => send(frame), gapMs);
+    };
+    for (let i = 0; i < 6; i++) {
+      const n = requests.length;
+      const r = await settle(bus.read(5, 'holding', 20 * i, 2, { timeoutMs: 300 }));
+      if (r.ok) expect(r.value, `read ${i}`).toEqual(sent(n));
+    }
+  });
+
   // The late answer of a timed-out request comes while the next request, for another unit or
   // another count, waits for its own.
   it.each([
