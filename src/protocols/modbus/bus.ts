@@ -56,6 +56,14 @@ const FUNCTION_CODES = { coil: 1, discrete: 2, holding: 3, input: 4 } as const;
 const FIRST_BACKOFF_MS = 500;
 /** A Modbus TCP peer that lets several units time out in a row is probably half-dead: reconnect. */
 const TCP_TIMEOUTS_BEFORE_RECONNECT = 3;
+/**
+ * Timeouts in a row, of any units, after which a Modbus TCP connection is renewed even when
+ * they are all one unit's: more than one device's poll can make (1 + at most 5 retries), so
+ * no other device answered between two polls. A bus with a single device behind a
+ * half-dead connection (a gateway rebooted behind a NAT, a stuck server task) otherwise kept
+ * that connection, and timed out, forever.
+ */
+const TCP_SILENT_STREAK_BEFORE_RECONNECT = 7;
 
 export function framingOf(config: ModbusBusConfig): Framing {
   return config.type === 'modbus_tcp' ? 'mbap' : 'rtu';
@@ -116,6 +124,7 @@ export class ModbusBus implements ModbusReader {
    */
   private readonly quarantine = new Map<string, number>();
   private timeoutsInARow = new Set<number>();
+  private timeoutStreak = 0;
   private closed = false;
 
   constructor(
@@ -201,6 +210,7 @@ export class ModbusBus implements ModbusReader {
       const data = await conn.port.read(unitId, code, address, count, timeoutMs);
       conn.answered = true;
       if (this.timeoutsInARow.size > 0) this.timeoutsInARow.clear();
+      this.timeoutStreak = 0;
       if (this.quarantine.size > 0) this.quarantine.delete(shape);
       this.lastAnswerMs.set(unitId, Date.now());
       return data;
@@ -239,9 +249,11 @@ export class ModbusBus implements ModbusReader {
       if (this.quarantine.size > 1024) this.pruneQuarantine();
     } else if (err.kind === 'timeout') {
       this.timeoutsInARow.add(unitId);
-      if (this.timeoutsInARow.size >= TCP_TIMEOUTS_BEFORE_RECONNECT) {
-        this.log.warn({ bus: this.id, units: [...this.timeoutsInARow] }, 'modbus tcp peer stopped answering, reconnecting');
+      this.timeoutStreak += 1;
+      if (this.timeoutsInARow.size >= TCP_TIMEOUTS_BEFORE_RECONNECT || this.timeoutStreak >= TCP_SILENT_STREAK_BEFORE_RECONNECT) {
+        this.log.warn({ bus: this.id, units: [...this.timeoutsInARow], timeouts: this.timeoutStreak }, 'modbus tcp peer stopped answering, reconnecting');
         this.timeoutsInARow.clear();
+        this.timeoutStreak = 0;
         this.drop(conn);
       }
     }
@@ -290,6 +302,7 @@ export class ModbusBus implements ModbusReader {
     this.backoffMs = 0;
     this.quarantine.clear();
     this.timeoutsInARow.clear();
+    this.timeoutStreak = 0;
     this.conn = conn;
     return conn;
   }

@@ -202,6 +202,25 @@ describe.each(TRANSPORTS)('faults on $type', ({ framing, type }) => {
     expect(s.connections).toBe(framing === 'mbap' ? 2 : 1);
   });
 
+  // A connection that went half-dead (a gateway that rebooted behind a NAT, a stuck server
+  // task): accepted, never answered, on a bus with one device. Only a new connection helps.
+  it('gets a new connection when the one unit of a Modbus TCP peer stops answering on it', async () => {
+    if (framing === 'rtu') return; // a silent RTU line looks the same and keeps its connection
+    let deadSocket: unknown = null;
+    const { server: s, bus: b } = await setup((_req, reply) => {
+      deadSocket ??= reply.socket;
+      if (reply.socket !== deadSocket) reply.send(reply.frame(reply.answerPdu()));
+    });
+    let value: unknown = null;
+    for (let i = 0; i < 10 && value === null; i++) {
+      const r = await settle(b.read(1, 'holding', 0, 2, { timeoutMs: 80 }));
+      if (r.ok) value = r.value;
+      else await sleep(20);
+    }
+    expect(value).toEqual(sent(s, s.requests.length - 1));
+    expect(s.connections).toBe(2);
+  });
+
   it('reads again after the server is killed and restarted on the same port mid-run', async () => {
     const script: Script = (_req, reply) => reply.send(reply.frame(reply.answerPdu()));
     const { server: first, bus: b } = await setup(script);
