@@ -1,29 +1,13 @@
 // Random garbage on the response path: a hostile server answers each request with noise,
 // foreign frames, truncated frames, late frames or the right answer, at random. The bus
 // must never crash and never hand over a value that is not the answer to its request.
-import { createServer, type Socket } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { withCrc } from '../../../src/protocols/modbus/frames.js';
 import { TransportError } from '../../../src/protocols/modbus/errors.js';
 import { mulberry32 } from '../../../src/sim/physics.js';
 import { makeBus, settle } from './helpers.js';
+import { registersPdu, startScripted, truth, type Framing } from './scripted.js';
 
-type Framing = 'mbap' | 'rtu';
 const TIMEOUT_MS = 80;
-
-/** What the honest device would answer: words that depend on unit and address, so a stale answer is visible. */
-function truth(unit: number, address: number, count: number): number[] {
-  return Array.from({ length: count }, (_, i) => (unit * 7919 + (address + i) * 31) & 0xffff);
-}
-
-function answerPdu(unit: number, fc: number, words: number[]): Buffer {
-  const pdu = Buffer.alloc(3 + words.length * 2);
-  pdu[0] = unit;
-  pdu[1] = fc;
-  pdu[2] = words.length * 2;
-  words.forEach((w, i) => pdu.writeUInt16BE(w, 3 + i * 2));
-  return pdu;
-}
 
 const COMMON = ['answer', 'noise', 'noise+answer', 'foreign-unit', 'foreign-count', 'truncated', 'silence', 'late', 'exception'] as const;
 // Each framing has its own integrity check: a transaction id on TCP (which has no CRC: the
@@ -40,71 +24,35 @@ interface Hostile {
   stop(): Promise<void>;
 }
 
-function startHostile(framing: Framing, seed: number): Promise<Hostile> {
+async function startHostile(framing: Framing, seed: number): Promise<Hostile> {
   const rand = mulberry32(seed);
   const noise = (max: number) => Buffer.from(Array.from({ length: 1 + Math.floor(rand() * max) }, () => Math.floor(rand() * 256)));
   const log: Scenario[] = [];
-  const sockets = new Set<Socket>();
-  const server = createServer((socket) => {
-    sockets.add(socket);
-    socket.on('close', () => sockets.delete(socket));
-    socket.on('error', () => undefined);
-    let buf = Buffer.alloc(0);
-    socket.on('data', (d) => {
-      buf = Buffer.concat([buf, d]);
-      const size = framing === 'mbap' ? 12 : 8;
-      while (buf.length >= size) {
-        const req = buf.subarray(0, size);
-        buf = buf.subarray(size);
-        const off = framing === 'mbap' ? 6 : 0;
-        const tid = framing === 'mbap' ? req.readUInt16BE(0) : 0;
-        const unit = req[off]!;
-        const fc = req[off + 1]!;
-        const address = req.readUInt16BE(off + 2);
-        const count = req.readUInt16BE(off + 4);
-        const scenarios: readonly Scenario[] = SCENARIOS[framing];
-        const scenario = scenarios[Math.floor(rand() * scenarios.length)]!;
-        log.push(scenario);
-        const frame = (pdu: Buffer, t = tid): Buffer => {
-          if (framing === 'rtu') return withCrc(pdu);
-          const head = Buffer.alloc(6);
-          head.writeUInt16BE(t, 0);
-          head.writeUInt16BE(pdu.length, 4);
-          return Buffer.concat([head, pdu]);
-        };
-        const good = frame(answerPdu(unit, fc, truth(unit, address, count)));
-        const send = (b: Buffer) => { if (!socket.destroyed) socket.write(b); };
-        switch (scenario) {
-          case 'answer': send(good); break;
-          case 'noise': send(noise(40)); break;
-          case 'noise+answer': send(Buffer.concat([noise(20), good])); break;
-          case 'foreign-unit': send(frame(answerPdu(unit + 1, fc, truth(unit + 1, address, count)))); break;
-          case 'foreign-count': send(frame(answerPdu(unit, fc, truth(unit, address, count + 1)))); break;
-          case 'foreign-tid': send(frame(answerPdu(unit, fc, truth(unit, address + 1, count)), tid + 1)); break;
-          case 'bad-crc': {
-            const b = Buffer.from(good);
-            b[b.length - 1]! ^= 0x5a;
-            send(b);
-            break;
-          }
-          case 'truncated': send(good.subarray(0, good.length - 3)); break;
-          case 'silence': break;
-          case 'late': setTimeout(() => send(good), TIMEOUT_MS * 1.5); break;
-          case 'exception': send(frame(Buffer.from([unit, fc | 0x80, 4]))); break;
-        }
+  const server = await startScripted(framing, ({ tid, unit, fc, address, count }, { frame, send }) => {
+    const scenarios: readonly Scenario[] = SCENARIOS[framing];
+    const scenario = scenarios[Math.floor(rand() * scenarios.length)]!;
+    log.push(scenario);
+    const good = frame(registersPdu(unit, fc, truth(unit, address, count)));
+    switch (scenario) {
+      case 'answer': send(good); break;
+      case 'noise': send(noise(40)); break;
+      case 'noise+answer': send(Buffer.concat([noise(20), good])); break;
+      case 'foreign-unit': send(frame(registersPdu(unit + 1, fc, truth(unit + 1, address, count)))); break;
+      case 'foreign-count': send(frame(registersPdu(unit, fc, truth(unit, address, count + 1)))); break;
+      case 'foreign-tid': send(frame(registersPdu(unit, fc, truth(unit, address + 1, count)), tid + 1)); break;
+      case 'bad-crc': {
+        const b = Buffer.from(good);
+        b[b.length - 1]! ^= 0x5a;
+        send(b);
+        break;
       }
-    });
+      case 'truncated': send(good.subarray(0, good.length - 3)); break;
+      case 'silence': break;
+      case 'late': setTimeout(() => send(good), TIMEOUT_MS * 1.5); break;
+      case 'exception': send(frame(Buffer.from([unit, fc | 0x80, 4]))); break;
+    }
   });
-  const stop = () => new Promise<void>((resolve) => {
-    for (const s of sockets) s.destroy();
-    server.close(() => resolve());
-  });
-  return new Promise((resolve) => {
-    server.listen(0, '127.0.0.1', () => {
-      const addr = server.address();
-      resolve({ port: typeof addr === 'object' && addr ? addr.port : 0, log, stop });
-    });
-  });
+  return { port: server.port, log, stop: server.stop };
 }
 
 describe.each([
