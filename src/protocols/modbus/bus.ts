@@ -49,6 +49,8 @@ interface Connection {
   connectedAtMs: number;
   /** An answer came on this connection: a connection lost later was working, not refused. */
   answered: boolean;
+  /** The bus closed it (timeouts, a retry on a new connection, close()). */
+  dropped: boolean;
 }
 
 const FUNCTION_CODES = { coil: 1, discrete: 2, holding: 3, input: 4 } as const;
@@ -125,6 +127,8 @@ export class ModbusBus implements ModbusReader {
   private readonly quarantine = new Map<string, number>();
   private timeoutsInARow = new Set<number>();
   private timeoutStreak = 0;
+  /** Connections in a row the peer closed before they answered anything. */
+  private unansweredCloses = 0;
   private closed = false;
 
   constructor(
@@ -209,6 +213,10 @@ export class ModbusBus implements ModbusReader {
       // The port fails the request at once if the link goes away, not at its timeout.
       const data = await conn.port.read(unitId, code, address, count, timeoutMs);
       conn.answered = true;
+      if (this.unansweredCloses > 0) {
+        this.unansweredCloses = 0;
+        this.backoffMs = 0;
+      }
       if (this.timeoutsInARow.size > 0) this.timeoutsInARow.clear();
       this.timeoutStreak = 0;
       if (this.quarantine.size > 0) this.quarantine.delete(shape);
@@ -278,8 +286,7 @@ export class ModbusBus implements ModbusReader {
     try {
       await link.open();
     } catch (err) {
-      this.backoffMs = Math.min(this.config.reconnect_max, Math.max(FIRST_BACKOFF_MS, this.backoffMs * 2));
-      this.nextConnectAtMs = Date.now() + this.backoffMs;
+      this.backOff();
       if (!this.down) {
         this.down = true;
         this.log.warn({ bus: this.id, err: (err as Error).message, retryInMs: this.backoffMs }, 'modbus bus connect failed');
@@ -288,18 +295,28 @@ export class ModbusBus implements ModbusReader {
       throw new TransportError(`cannot connect bus ${this.id}: ${(err as Error).message}`, 'connection', undefined, { cause: err });
     }
     const port = new GuardedPort(link, this.framing);
-    const conn: Connection = { link, port, connectedAtMs: Date.now(), answered: false };
+    const conn: Connection = { link, port, connectedAtMs: Date.now(), answered: false, dropped: false };
     link.onClose((err) => {
       if (this.conn === conn) {
         this.conn = null;
         this.stats.disconnects += 1;
         if (!this.closed) this.log.warn({ bus: this.id, err: err?.message }, 'modbus bus connection lost');
       }
+      // A peer that keeps accepting connections and closing them before it answers anything
+      // (a device server at its connection limit, a port forwarded to nothing) is as good as
+      // one that refuses: from its second such close in a row it is backed off from the same
+      // way, or every request of every device would open a connection. Closes of the bus's
+      // or port's own making (timeouts, garbage on the line) do not count.
+      if (!conn.answered && !conn.dropped && conn.port.closedByPeer && !this.closed) {
+        this.unansweredCloses += 1;
+        if (this.unansweredCloses >= 2) this.backOff();
+      }
     });
     if (this.down || this.stats.connects > 0) this.log.info({ bus: this.id }, 'modbus bus connected');
     this.down = false;
     this.stats.connects += 1;
-    this.backoffMs = 0;
+    // Kept (and doubled) while the peer closes its connections unanswered; reset by an answer.
+    if (this.unansweredCloses === 0) this.backoffMs = 0;
     this.quarantine.clear();
     this.timeoutsInARow.clear();
     this.timeoutStreak = 0;
@@ -307,8 +324,15 @@ export class ModbusBus implements ModbusReader {
     return conn;
   }
 
+  /** The next connection waits: 0.5 s, then twice as long each time, up to reconnect_max. */
+  private backOff(): void {
+    this.backoffMs = Math.min(this.config.reconnect_max, Math.max(FIRST_BACKOFF_MS, this.backoffMs * 2));
+    this.nextConnectAtMs = Date.now() + this.backoffMs;
+  }
+
   private drop(conn: Connection): void {
     if (this.conn === conn) this.conn = null;
+    conn.dropped = true;
     void conn.link.close();
   }
 

@@ -51,6 +51,8 @@ export class GuardedPort {
   private pending: Pending | null = null;
   private tid = 0;
   private closed = false;
+  /** The port closed the link itself (a stream out of step, or close()). */
+  private closing = false;
 
   constructor(private readonly link: ByteLink, readonly framing: Framing) {
     link.onData((data) => this.receive(data));
@@ -62,6 +64,11 @@ export class GuardedPort {
 
   get isOpen(): boolean {
     return !this.closed && this.link.isOpen;
+  }
+
+  /** Whether the link was closed by the other end (or went away), not by this port. */
+  get closedByPeer(): boolean {
+    return this.closed && !this.closing;
   }
 
   /**
@@ -113,6 +120,7 @@ export class GuardedPort {
       this.stats.desyncs += 1;
       this.rx = Buffer.alloc(0);
       this.fail(new TransportError('modbus tcp stream out of step (not MBAP)', 'connection'));
+      this.closing = true;
       void this.link.close();
       return;
     }
@@ -185,6 +193,7 @@ export class GuardedPort {
   }
 
   close(): Promise<void> {
+    this.closing = true;
     return this.link.close();
   }
 }

@@ -244,6 +244,38 @@ describe.each(TRANSPORTS)('faults on $type', ({ framing, type }) => {
     expect(s.connections).toBe(2);
   });
 
+  // A peer that takes each connection and closes it without answering (a device server at its
+  // connection limit, a port forwarded to nothing) is backed off from like one that refuses,
+  // instead of being connected to again for every request of every device.
+  it('backs off from a peer that accepts and closes without answering, and reads once it answers', async () => {
+    let closing = true;
+    const { server: s, bus: b } = await setup((_req, reply) => {
+      if (closing) reply.socket.destroy();
+      else reply.send(reply.frame(reply.answerPdu()));
+    });
+    const until = Date.now() + 2000;
+    let failures = 0;
+    while (Date.now() < until) {
+      const r = await settle(b.read(1, 'holding', 0, 2, { timeoutMs: 200 }));
+      expect(r.ok).toBe(false);
+      failures += 1;
+      await sleep(20);
+    }
+    // Two connections at once, then waits of 0.5 s and 1 s (reconnect_max): five connections
+    // in two seconds at most, where one per request would be dozens.
+    expect(failures).toBeGreaterThan(20);
+    expect(s.connections).toBeLessThanOrEqual(5);
+    closing = false;
+    let value: unknown = null;
+    const deadline = Date.now() + 3000;
+    while (value === null && Date.now() < deadline) {
+      const r = await settle(b.read(1, 'holding', 0, 2, { timeoutMs: 300 }));
+      if (r.ok) value = r.value;
+      else await sleep(20);
+    }
+    expect(value).toEqual(sent(s, s.requests.length - 1));
+  });
+
   it('reads again after the server is killed and restarted on the same port mid-run', async () => {
     const script: Script = (_req, reply) => reply.send(reply.frame(reply.answerPdu()));
     const { server: first, bus: b } = await setup(script);
