@@ -69,19 +69,25 @@ export function meterRatios(
   return { ratios, settings };
 }
 
-/** --at: a fixed simulation time (ISO date or epoch ms), so every read sees the same values. */
-function parseAt(text: string | undefined): (() => number) | undefined {
+/** An ISO date or epoch ms given to `flag` (--at, --epoch). */
+function parseTime(text: string | undefined, flag: string): number | undefined {
   if (text === undefined) return undefined;
   const ms = /^\d+$/.test(text) ? Number(text) : Date.parse(text);
-  if (!Number.isFinite(ms)) throw new UsageError(`--at takes an ISO time or epoch ms, got "${text}"`);
-  return () => ms;
+  if (!Number.isFinite(ms)) throw new UsageError(`${flag} takes an ISO time or epoch ms, got "${text}"`);
+  return ms;
+}
+
+/** --at: a fixed simulation time (ISO date or epoch ms), so every read sees the same values. */
+function parseAt(text: string | undefined): (() => number) | undefined {
+  const ms = parseTime(text, '--at');
+  return ms === undefined ? undefined : () => ms;
 }
 
 export const simulateCommand: Command = {
   name: 'simulate',
   summary: 'serve simulated meters over Modbus TCP, RTU or RTU over TCP',
   usage: `energy-gateway simulate [--driver ID] [--units LIST] [--meter ID@UNIT ...] [--host H] [--port P]
-                        [--rtu PATH [--baud B] [--parity P]] [--rtu-over-tcp] [--ct-ratio N] [--pt-ratio N] [--seed N] [--at TIME]
+                        [--rtu PATH [--baud B] [--parity P]] [--rtu-over-tcp] [--ct-ratio N] [--pt-ratio N] [--seed N] [--at TIME] [--epoch TIME]
 
 Serves simulated meters built from driver profiles in drivers/: several unit ids behind one
 port, mixed models allowed. Each meter's counters are the exact integral of the rates it
@@ -97,7 +103,10 @@ meter behind transformers does. Defaults: --driver eastron-sdm630 --units 1-3 --
   --pt-ratio N      PT ratio, the same way (default 1 in a register; no default as a setting)
                     A ratio no simulated meter has, or a register cannot hold, is refused.
   --seed N          changes every meter's load shape
-  --at TIME         freeze time (ISO or epoch ms): every read returns the same values`,
+  --at TIME         freeze time (ISO or epoch ms): every read returns the same values
+  --epoch TIME      the meters' counters start at this time (ISO or epoch ms; default: now, or
+                    --at), so a simulator restarted with the same --epoch goes on where the
+                    last one stopped, like a meter that was only unreachable, not reset`,
   async run(argv) {
     const { values } = parseCommandArgs(argv, {
       driver: { type: 'string', default: 'eastron-sdm630' },
@@ -113,6 +122,7 @@ meter behind transformers does. Defaults: --driver eastron-sdm630 --units 1-3 --
       'pt-ratio': { type: 'string' },
       seed: { type: 'string', default: '0' },
       at: { type: 'string' },
+      epoch: { type: 'string' },
     });
     const catalogue = loadCatalogueSync();
     const wanted: Array<{ driver: string; unit: number }> = values.meter?.length
@@ -135,7 +145,7 @@ meter behind transformers does. Defaults: --driver eastron-sdm630 --units 1-3 --
       if (text !== undefined) asked[name] = positive(text, flag);
     }
     const now = parseAt(values.at);
-    const epochMs = now ? now() : undefined;
+    const epochMs = parseTime(values.epoch, '--epoch') ?? (now ? now() : undefined);
     const profiles = wanted.map(({ driver }) => {
       const profile = catalogue.get(driver);
       if (!profile) throw new UsageError(`unknown driver "${driver}" (known: ${[...catalogue.keys()].join(', ')})`);

@@ -144,6 +144,25 @@ describe('energy-gateway simulate', () => {
     }
   }, 120_000);
 
+  it('starts the counters at --epoch, so a restarted simulator goes on where the last one stopped instead of resetting', async () => {
+    const epochMs = AT_MS - 3_600_000;
+    const sim = await simulate(['--units', '1', '--port', '0', '--at', AT, '--epoch', String(epochMs)]);
+    try {
+      const port = Number(/127\.0\.0\.1:(\d+)/.exec(sim.banner)![1]);
+      const config = configWith('epoch.yaml', `{ id: panel, type: modbus_tcp, host: 127.0.0.1, port: ${port} }`, [
+        '{ id: incomer, driver: eastron-sdm630, bus: panel, unit_id: 1 }',
+      ]);
+      const read = await readJson(config, 'incomer');
+      const profile = catalogue.get('eastron-sdm630')!;
+      const counted = new SimulatedMeter({ unitId: 1, profile, seed: 1, epochMs }).valueAt('active_energy_import_total', AT_MS)!;
+      const fresh = new SimulatedMeter({ unitId: 1, profile, seed: 1, epochMs: AT_MS }).valueAt('active_energy_import_total', AT_MS)!;
+      expect(counted - fresh).toBeGreaterThan(1); // an hour of load, not the counter's start value
+      expect(read.active_energy_import_total!.value).toBeCloseTo(counted, 1);
+    } finally {
+      expect(await sim.stop()).toBe(0);
+    }
+  }, 120_000);
+
   it.skipIf(need.skip)('serves Modbus RTU on a serial path (a socat pty pair), CT ratio held by the meter', async () => {
     assertBinaries(need.missing);
     const pty = await startPtyPair();
