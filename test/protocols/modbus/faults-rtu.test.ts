@@ -11,7 +11,7 @@ import { TransportError } from '../../../src/protocols/modbus/errors.js';
 import { expectationFor, rtuReadRequest, scanRtu, withCrc } from '../../../src/protocols/modbus/frames.js';
 import { createSerialLine, type SerialLine } from '../../../src/protocols/modbus/lib.js';
 import { assertBinaries, findBinary, startPtyPair, systemTestAvailability, type PtyPair } from '../../support/servers.js';
-import { makeBus, settle } from './helpers.js';
+import { firstAnswer, makeBus, settle } from './helpers.js';
 import { registersPdu, sleep, truth, type ScriptedRequest } from './scripted.js';
 
 const need = systemTestAvailability([{ name: 'socat', debian: 'socat' }]);
@@ -242,13 +242,7 @@ describe.skipIf(need.skip)('a serial line that goes away and comes back (USB ada
       if (line.isOpen) await new Promise<void>((resolve) => line.close(() => resolve()));
       pty = await ptyAt(a, b);
       line = await answeringLine(a);
-      let value: unknown = null;
-      const deadline = Date.now() + 8_000;
-      while (value === null && Date.now() < deadline) {
-        const r = await settle(bus.read(1, 'holding', 4, 2, { timeoutMs: 500 }));
-        if (r.ok) value = r.value;
-        else await sleep(100);
-      }
+      const value = await firstAnswer(() => bus.read(1, 'holding', 4, 2, { timeoutMs: 500 }), 8_000, 100);
       expect(value).toEqual(truth(1, 4, 2));
     } finally {
       await bus.close();

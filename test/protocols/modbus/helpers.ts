@@ -36,6 +36,20 @@ export async function settle<T>(p: Promise<T>): Promise<{ ok: true; value: T } |
   }
 }
 
+/**
+ * Reads until an answer comes or `withinMs` has passed, pausing `pauseMs` after each failure:
+ * how a test waits for a bus to recover (reconnect, backoff). The answer, or null.
+ */
+export async function firstAnswer<T>(read: () => Promise<T>, withinMs: number, pauseMs: number): Promise<T | null> {
+  const deadline = Date.now() + withinMs;
+  while (Date.now() < deadline) {
+    const r = await settle(read());
+    if (r.ok) return r.value;
+    await new Promise((resolve) => setTimeout(resolve, pauseMs));
+  }
+  return null;
+}
+
 /** Runs the CLI from source as a child without blocking this process (an in-process simulator must keep answering). */
 export function runCliAsync(args: string[], timeoutMs = 60_000): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve, reject) => {
