@@ -13,7 +13,7 @@
 //   --quick                5 s windows, 3 s warm-up (a smoke run, not for the README)
 //   --phases=a,b,…         run only these phases (g200, g1000: one 80-register read a poll;
 //                          f200, f1000: the full SDM630 profile; pp200, acq1000, bare200,
-//                          bare200f, bare, sat, satacq); rows that need a phase not run are
+//                          bare200f, bare1000, bare, sat, satacq); rows that need a phase not run are
 //                          left out
 //   --phases=soak          (only when named) 200 meters at the Node-RED load for
 //                          MODBUS_BENCH_SOAK_MINUTES (default 20), RSS and V8 heap sampled
@@ -226,7 +226,7 @@ function usPerPoll(p: { cpuPct: number; pollsPerS: number }): number {
 // g…: one 80-register read a poll (the SDM630's first block; Node-RED's load in the issue);
 // f…: the full SDM630 profile (three reads a poll). Saturation and the per-point and
 // acquisition-only phases use the full profile.
-const PHASES = ['g200', 'g1000', 'f200', 'f1000', 'pp200', 'acq1000', 'bare200', 'bare200f', 'bare', 'sat', 'satacq', 'soak'] as const;
+const PHASES = ['g200', 'g1000', 'f200', 'f1000', 'pp200', 'acq1000', 'bare200', 'bare200f', 'bare1000', 'bare', 'sat', 'satacq', 'soak'] as const;
 /** Phases run only when named in --phases. */
 const ON_REQUEST: ReadonlySet<string> = new Set(['soak']);
 
@@ -416,6 +416,8 @@ export async function run(args: string[]): Promise<BenchRow[]> {
     const bare200 = on('bare200') ? await barePhase(interleaved.slice(0, 200 / UNITS_PER_PORT), block.requests, warmupS, seconds, 1000) : undefined;
     if (on('bare200f')) say('bare modbus-serial loop at the 200-meter load, full profile');
     const bare200f = on('bare200f') ? await barePhase(interleaved.slice(0, 200 / UNITS_PER_PORT), full.requests, warmupS, seconds, 1000) : undefined;
+    if (on('bare1000')) say('bare modbus-serial loop at the 1,000-meter load, one read a poll');
+    const bare1000 = on('bare1000') ? await barePhase(interleaved, block.requests, warmupS, seconds, 1000) : undefined;
     // The bare loop runs before and after the saturation phases and the better run counts:
     // on a shared machine throughput follows the CPU left over, and the comparison should
     // not flatter the gateway.
@@ -450,16 +452,17 @@ export async function run(args: string[]): Promise<BenchRow[]> {
     const blockLabel = `one ${block.requests[0]?.count ?? 0}-register read`;
     const fullLabel = `full SDM630, ${full.requests.length} reads`;
     // One load's rows: 200 and 1,000 meters, the bare loop's CPU at 200, memory per meter.
-    const loadRows = (label: string, load: Load, at200?: Phase, bareAt200?: { cpuPct: number }, at1000?: Phase): void => {
+    const loadRows = (label: string, load: Load, at200?: Phase, bareAt200?: { cpuPct: number }, at1000?: Phase, bareAt1000?: { cpuPct: number }): void => {
       if (at200) rows.push(...rowsFor(`200 meters @ 1 s, ${label}`, load, at200, 5, 150));
       if (bareAt200) rows.push({ suite: SUITE, metric: `200 meters @ 1 s, ${label}: bare modbus-serial loop CPU`, value: round(bareAt200.cpuPct), unit: '% of one core', target: 'floor for any modbus-serial client here' });
       if (at1000) rows.push(...rowsFor(`1,000 meters @ 1 s, ${label}`, load, at1000, 12, 200));
+      if (bareAt1000) rows.push({ suite: SUITE, metric: `1,000 meters @ 1 s, ${label}: bare modbus-serial loop CPU`, value: round(bareAt1000.cpuPct), unit: '% of one core', target: 'floor for any modbus-serial client here' });
       if (at200 && at1000) {
         const perMeterMiB = (at1000.rssMiB - at200.rssMiB) / 800;
         rows.push({ suite: SUITE, metric: `memory per added meter (200 → 1,000), ${label}`, value: round(perMeterMiB, 3), unit: 'MiB', target: '< 0.1 MB', ok: (perMeterMiB * MiB) / 1e6 < 0.1 });
       }
     };
-    loadRows(blockLabel, block, g200, bare200, g1000);
+    loadRows(blockLabel, block, g200, bare200, g1000, bare1000);
     loadRows(fullLabel, full, f200, bare200f, f1000);
     if (acq1000) {
       rows.push(
