@@ -4,6 +4,9 @@ import { multiplyDecimals, powerOfTen } from './scale.js';
 import type { DriverProfile, ModbusPoint, ProfileSetting } from './schema.js';
 
 /** Worse qualities win when a value is built from several inputs. */
+/** The widest scale-factor exponent SunSpec allows (sunssf: -10..10). */
+const MAX_EXPONENT = 10;
+
 const RANK: Record<Quality, number> = { good: 0, uncertain: 1, stale: 2, invalid: 3, bad: 4 };
 
 function worse(a: Quality, b: Quality): Quality {
@@ -56,13 +59,31 @@ export function applyDerived(
   const factor = (name: string): Factor => {
     const reading = decoded[name];
     if (reading) {
-      if (typeof reading.value === 'number') return { value: reading.value, quality: reading.quality, decimal: !binary.has(name) };
+      if (typeof reading.value === 'number') {
+        // A transformer ratio of 0 does not exist: a register holding it is unset or not yet
+        // loaded by the meter, and times 0 every value (and counter) would read a good 0.
+        if (reading.value === 0) return { value: null, quality: 'invalid', decimal: false };
+        return { value: reading.value, quality: reading.quality, decimal: !binary.has(name) };
+      }
       // A sentinel stays `invalid`; a factor that is present but not a number is `bad`.
       return { value: null, quality: reading.quality === 'invalid' ? 'invalid' : worse(reading.quality, 'bad'), decimal: false };
     }
     if (profile.points.some((p) => p.id === name)) return { value: null, quality: 'bad', decimal: false };
     const setting = settings[name] ?? profile.settings?.[name]?.default;
     return setting === undefined ? { value: null, quality: 'bad', decimal: false } : { value: setting, quality: 'good', decimal: true };
+  };
+
+  // A scale factor is an exponent, and 0 is a valid one (unlike a ratio). SunSpec defines
+  // -10..10 and 0x8000 (-32768) as "not implemented"; anything outside the range is no
+  // factor, so 10^-32768 must not turn the value into a good 0.
+  const scaleExponent = (name: string): Factor => {
+    const reading = decoded[name];
+    if (reading && typeof reading.value === 'number') {
+      const e = reading.value;
+      if (!Number.isInteger(e) || Math.abs(e) > MAX_EXPONENT) return { value: null, quality: 'invalid', decimal: false };
+      return { value: e, quality: reading.quality, decimal: true };
+    }
+    return factor(name);
   };
 
   for (const point of profile.points) {
@@ -73,7 +94,7 @@ export function applyDerived(
     if (typeof value === 'number') {
       const factors: Factor[] = point.multiply_by.map(factor);
       if (point.scale_register !== undefined) {
-        const exponent = factor(point.scale_register);
+        const exponent = scaleExponent(point.scale_register);
         factors.push({
           value: exponent.value === null ? null : powerOfTen(exponent.value),
           quality: exponent.quality,
