@@ -176,8 +176,9 @@ export class BusScheduler {
 
   private run(tickMs: number): void {
     this.cancelTimer = null;
+    const previousTickMs = this.lastTickMs;
     this.lastTickMs = tickMs;
-    this.running = this.tick(tickMs).finally(() => {
+    this.running = this.tick(previousTickMs, tickMs).finally(() => {
       const ms = this.clock.now() - tickMs;
       this.cycles.count += 1;
       this.cycles.lastMs = ms;
@@ -187,11 +188,11 @@ export class BusScheduler {
     });
   }
 
-  private async tick(tickMs: number): Promise<void> {
+  private async tick(previousTickMs: number, tickMs: number): Promise<void> {
     const healthy: Array<[DeviceState, PollClass[]]> = [];
     const probes: Array<[DeviceState, PollClass[]]> = [];
     for (const s of this.states) {
-      const due = dueClasses(s.device.classes, tickMs);
+      const due = dueClasses(s.device.classes, previousTickMs, tickMs);
       if (due.length === 0) continue;
       if (s.failures === 0) healthy.push([s, due]);
       else if (tickMs >= s.retryAtMs) probes.push([s, due]);
@@ -309,15 +310,23 @@ export class BusScheduler {
 }
 
 /**
- * The classes due at this tick. Usually all of them (one class per device): then the
- * device's own array, so a tick allocates nothing per device and the poll's compiled plan
- * is found at once.
+ * The classes due at this tick: those with a boundary of their interval since the last tick
+ * ran, on it or in the ticks an overrun skipped. (Only `tickMs % interval === 0` starved a
+ * slow class on a bus that overruns: the skipped ticks can be the very ones on its
+ * boundaries, and 15 s counters went unread for minutes.) Usually all of them (one class per
+ * device): then the device's own array, so a tick allocates nothing per device and the
+ * poll's compiled plan is found at once.
  */
-function dueClasses(classes: PollClass[], tickMs: number): PollClass[] {
+function dueClasses(classes: PollClass[], previousTickMs: number, tickMs: number): PollClass[] {
   let due = 0;
-  for (const c of classes) if (tickMs % c.intervalMs === 0) due += 1;
+  for (const c of classes) if (isDue(c.intervalMs, previousTickMs, tickMs)) due += 1;
   if (due === classes.length) return classes;
-  return classes.filter((c) => tickMs % c.intervalMs === 0);
+  return classes.filter((c) => isDue(c.intervalMs, previousTickMs, tickMs));
+}
+
+/** Whether a boundary of `intervalMs` lies in (previousTickMs, tickMs]. */
+function isDue(intervalMs: number, previousTickMs: number, tickMs: number): boolean {
+  return Math.floor(tickMs / intervalMs) > Math.floor(previousTickMs / intervalMs);
 }
 
 /** The first tick of `intervalMs` strictly after `nowMs`, aligned to the wall clock. */
