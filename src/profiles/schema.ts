@@ -288,14 +288,29 @@ function overlaps(a: { from: number; to: number }, b: { from: number; to: number
   return a.from <= b.to && b.from <= a.to;
 }
 
-type CheckedParts = { points: readonly ModbusPoint[]; settings: Readonly<Record<string, ProfileSetting>>; unreadable: readonly AddressRange[] };
+type CheckedParts = {
+  points: readonly ModbusPoint[];
+  settings: Readonly<Record<string, ProfileSetting>>;
+  unreadable: readonly AddressRange[];
+  read?: ReadLimits;
+};
 
 function checkProfile(profile: CheckedParts, ctx: Ctx): void {
   const byId = new Map<string, ModbusPoint>();
+  const maxRegisters = profile.read?.max_registers;
   profile.points.forEach((p, i) => {
     if (byId.has(p.id)) ctx.addIssue({ code: 'custom', path: ['points', i, 'id'], message: `duplicate point id "${p.id}"` });
     byId.set(p.id, p);
     checkPoint(p, i, ctx);
+    // The planner never splits a point over two requests (its halves would be two moments
+    // apart), so a point wider than the device's request limit has no request that fits.
+    const width = pointWidth(p);
+    if (maxRegisters !== undefined && p.function !== 'coil' && p.function !== 'discrete' && width > maxRegisters) {
+      ctx.addIssue({
+        code: 'custom', path: ['points', i, p.type === 'string' ? 'length' : 'type'],
+        message: `"${p.id}" is ${p.type}, ${width} registers, more than read.max_registers ${maxRegisters} allows in one request`,
+      });
+    }
   });
 
   for (const name of Object.keys(profile.settings)) {
@@ -401,6 +416,7 @@ export function pointProblems(
   points: readonly ModbusPoint[],
   settings: Readonly<Record<string, ProfileSetting>> = {},
   unreadable: readonly AddressRange[] = [],
+  read: ReadLimits = {},
 ): PointProblem[] {
   const problems: PointProblem[] = [];
   const ctx: Ctx = {
@@ -409,6 +425,6 @@ export function pointProblems(
       else problems.push({ path: (issue.path ?? []).map((k) => (typeof k === 'symbol' ? String(k) : k)), message: issue.message ?? 'invalid' });
     },
   };
-  checkProfile({ points, settings, unreadable }, ctx);
+  checkProfile({ points, settings, unreadable, read }, ctx);
   return problems;
 }
