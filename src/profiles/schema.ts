@@ -65,6 +65,47 @@ export const OrderName = z
     return order;
   });
 
+/**
+ * One half of an order as pymodbus, Home Assistant and the design notes' profile example
+ * write it: `word_order` (which register of a value comes first) and `byte_order` (which
+ * byte inside each register), each big or little.
+ */
+export const Endianness = z
+  .string()
+  .describe('big or little')
+  .transform((text, ctx): 'big' | 'little' => {
+    const key = text.trim().toLowerCase();
+    if (key === 'big' || key === 'little') return key;
+    ctx.addIssue({ code: 'custom', message: `unknown endianness "${text}" (use big or little)` });
+    return z.NEVER;
+  });
+type Endianness = z.infer<typeof Endianness>;
+
+/** The four-letter order of a word order and a byte order (big/big is ABCD). */
+function composeOrder(word: Endianness, byte: Endianness): Order {
+  if (word === 'big') return byte === 'big' ? 'ABCD' : 'BADC';
+  return byte === 'big' ? 'CDAB' : 'DCBA';
+}
+
+/** An order given both ways in one place could disagree with itself: take neither. */
+function oneOrderSpelling(o: { order?: unknown; word_order?: unknown; byte_order?: unknown }, ctx: z.core.$RefinementCtx): void {
+  if (o.order !== undefined && (o.word_order !== undefined || o.byte_order !== undefined)) {
+    ctx.addIssue({ code: 'custom', path: ['order'], message: 'give either order or word_order/byte_order, not both' });
+  }
+}
+
+/**
+ * The order of a point: its own `order`, else its word_order/byte_order with the missing
+ * half taken from the inherited order, else the inherited order.
+ */
+function resolveOrder(own: { order?: Order; word_order?: Endianness; byte_order?: Endianness }, inherited: Order): Order {
+  if (own.order !== undefined) return own.order;
+  if (own.word_order === undefined && own.byte_order === undefined) return inherited;
+  const word = own.word_order ?? (inherited === 'CDAB' || inherited === 'DCBA' ? 'little' : 'big');
+  const byte = own.byte_order ?? (inherited === 'BADC' || inherited === 'DCBA' ? 'little' : 'big');
+  return composeOrder(word, byte);
+}
+
 export const SNAKE_ID = /^[a-z][a-z0-9_]*$/;
 export const PointId = z.string().regex(SNAKE_ID, 'point ids are snake_case');
 const Address = z.number().int().min(0).max(65535);
@@ -92,6 +133,8 @@ const PointFields = {
   function: ModbusFunction.optional().describe('register table; defaults.function, else holding'),
   type: ValueTypeName.optional().describe('value encoding; defaults.type, else uint16 (a bool point without a function is a coil)'),
   order: OrderName.optional(),
+  word_order: Endianness.optional().describe('big: the high register first; little: the low register first (instead of order)'),
+  byte_order: Endianness.optional().describe('big: the high byte of each register first; little: swapped (instead of order)'),
   /** For type `bit`: which bit of the register, 0 = least significant. */
   bit: z.number().int().min(0).max(15).optional().describe('type bit: which bit, 0 = least significant'),
   /** For type `string`: length in registers. */
@@ -116,15 +159,17 @@ const PointFields = {
   description: z.string().optional(),
 };
 
-export const ProfilePoint = z.strictObject(PointFields);
+export const ProfilePoint = z.strictObject(PointFields).superRefine(oneOrderSpelling);
 export type ProfilePoint = z.infer<typeof ProfilePoint>;
 
 export const ProfileDefaults = z.strictObject({
   function: ModbusFunction.optional(),
   type: ValueTypeName.optional(),
   order: OrderName.optional(),
+  word_order: Endianness.optional(),
+  byte_order: Endianness.optional(),
   interval: Duration.optional(),
-});
+}).superRefine(oneOrderSpelling);
 export type ProfileDefaults = z.infer<typeof ProfileDefaults>;
 
 export const AddressRange = z.strictObject({
@@ -196,7 +241,7 @@ export function resolvePoint(p: ProfilePoint, defaults: ProfileDefaults = {}): M
     address: p.address,
     function: fn,
     type,
-    order: p.order ?? defaults.order ?? BUILTIN_DEFAULTS.order,
+    order: resolveOrder(p, resolveOrder(defaults, BUILTIN_DEFAULTS.order)),
     scale: p.scale ?? 1,
     offset: p.offset ?? 0,
     unit: p.unit,
