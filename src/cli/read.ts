@@ -6,7 +6,7 @@ import { ModbusBus } from '../protocols/modbus/bus.js';
 import { resolveModbusDevices } from '../protocols/modbus/device.js';
 import { TransportError } from '../protocols/modbus/errors.js';
 import type { PointValue } from '../core/sample.js';
-import { readDevice, requestCount } from '../protocols/modbus/poll.js';
+import { readDevice, requestCount, type Refusal } from '../protocols/modbus/poll.js';
 import { DEVICE_QUERY_OPTIONS, parseCommandArgs, requireString } from './args.js';
 import { EXIT_FAILURE, EXIT_OK, UsageError, type Command } from './command.js';
 import { loadGatewayConfig } from './load-config.js';
@@ -21,7 +21,8 @@ the device's profile and inline points resolved, the first value of each point.
   --json   print { "device": ID, "ts": <ms>, "values": { "<point>": { "value": n,
            "unit": "...", "quality": "good", "status"?: "<OPC UA status name>" } } }
 Exit codes: 0 read, 1 the device did not answer (timeout, exception, no connection,
-a point without a value), 2 bad config or usage.`;
+a point without a value: a block the device refused is printed without values), 2 bad
+config or usage.`;
 
 function formatValue(v: unknown): string {
   if (v === null || v === undefined) return '-';
@@ -76,9 +77,22 @@ export const readCommand: Command = {
 
     const bus = new ModbusBus(busConfig as ModbusBusConfig, log);
     const tsMs = Date.now();
+    const refusal: Refusal = { error: null };
     try {
-      const read = await readDevice(bus, device, device.classes);
+      const read = await readDevice(bus, device, device.classes, device.retries, refusal);
+      const where = `${id} (unit ${device.unitId} on ${busConfig.id})`;
+      // A block the device refused is published bad by the gateway; here it fails the read
+      // (exit 1), with what could be read still printed unless nothing could.
+      if (refusal.error !== null && Object.values(read).every((v) => v.quality === 'bad')) {
+        process.stderr.write(`energy-gateway read: ${where}: ${refusal.error.message}\n`);
+        return EXIT_FAILURE;
+      }
       print(id, `unit ${device.unitId} on ${busConfig.id}, ${requestCount(device.classes)} requests`, tsMs, read, values.json === true);
+      if (refusal.error !== null) {
+        const refused = Object.entries(read).filter(([, v]) => v.status !== undefined).map(([k]) => k);
+        process.stderr.write(`energy-gateway read: ${where}: ${refusal.error.message}; no value for ${refused.join(', ')}\n`);
+        return EXIT_FAILURE;
+      }
       return EXIT_OK;
     } catch (err) {
       if (!(err instanceof TransportError)) throw err;

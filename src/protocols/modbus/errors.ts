@@ -20,6 +20,18 @@ export const EXCEPTION_NAMES: Record<number, string> = {
  */
 export const TRANSIENT_EXCEPTIONS: ReadonlySet<number> = new Set([5, 6, 11]);
 
+/**
+ * Exceptions that answer one request, not the device: this function, these addresses or this
+ * count are not served (a register a firmware variant lacks, a block across a hole). The
+ * device is there and its other blocks can be read; asked again it answers the same.
+ */
+export const REFUSAL_EXCEPTIONS: ReadonlySet<number> = new Set([1, 2, 3]);
+
+/** Whether the device answered this request with a refusal of the request itself (see REFUSAL_EXCEPTIONS). */
+export function isRefusal(err: unknown): err is TransportError {
+  return err instanceof TransportError && err.kind === 'exception' && err.exceptionCode !== undefined && REFUSAL_EXCEPTIONS.has(err.exceptionCode);
+}
+
 /** Whether asking again can help: no answer, a garbled one, or a transient exception. */
 export function isRetryable(err: unknown): boolean {
   if (!(err instanceof TransportError)) return false;

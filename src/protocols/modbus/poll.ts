@@ -4,7 +4,7 @@ import type { ModbusPoint } from '../../profiles/schema.js';
 import type { ModbusReader } from './bus.js';
 import type { Decoded } from './decode.js';
 import type { ModbusDevice } from './device.js';
-import { isRetryable, TransportError } from './errors.js';
+import { isRefusal, isRetryable, TransportError } from './errors.js';
 import { compilePollPlan, decodeInto, publishValues, type PollPlan } from './plan.js';
 
 /**
@@ -68,38 +68,70 @@ function planFor(device: ModbusDevice, classes: readonly PollClass[]): PollPlan 
   return plan;
 }
 
+/** Where readDevice reports the first request the device refused; the caller keeps one per device. */
+export interface Refusal {
+  error: TransportError | null;
+}
+
 /**
  * Reads every request of the given poll classes from one device, in plan order. The first
  * request that fails ends the device's turn (it is skipped for the rest of its cycle): the
- * error is thrown and nothing of this poll is published.
+ * error is thrown and nothing of this poll is published. A request the device refuses
+ * (exception 1, 2 or 3: see REFUSAL_EXCEPTIONS) is its answer for that block only: the
+ * block's points are published `bad` with the exception as their status, the other blocks
+ * are still read, and the first refusal is put in `refusal` (cleared here first).
  */
 export async function readDevice(
   reader: ModbusReader,
   device: ModbusDevice,
   classes: readonly PollClass[],
   retries: number = device.retries,
+  refusal?: Refusal,
 ): Promise<Record<string, PointValue>> {
   const plan = planFor(device, classes);
   const values = new Array<Decoded['value']>(plan.ids.length);
   const qualities = new Array<Quality>(plan.ids.length);
   const options = device.requestOptions;
+  /** Why each refused slot has no value; only made when a block is refused. */
+  let refused: Map<number, string> | null = null;
+  let firstRefusal: TransportError | null = null;
   for (const compiled of plan.requests) {
     const req = compiled.request;
-    let data: number[] | boolean[];
+    let data: number[] | boolean[] | null = null;
     for (let attempt = 0; ; attempt++) {
       try {
         data = await reader.read(device.unitId, req.function, req.address, req.count, options);
         break;
       } catch (err) {
-        // Most exceptions are the device's final answer; busy or "no answer behind the
+        if (isRefusal(err)) {
+          const e = withRequest(err, req) as TransportError;
+          firstRefusal ??= e;
+          refused ??= new Map();
+          for (const slot of compiled.slot) {
+            values[slot] = null;
+            qualities[slot] = 'bad';
+            refused.set(slot, err.message);
+          }
+          break;
+        }
+        // Other exceptions are the device's final answer too; busy or "no answer behind the
         // gateway" are worth another try, like a timeout.
         if (!isRetryable(err) || attempt >= retries) throw withRequest(err, req);
       }
     }
     // Straight from the response words into this poll's slots (no slice or object per value).
-    decodeInto(compiled, data, values, qualities);
+    if (data !== null) decodeInto(compiled, data, values, qualities);
   }
-  return publishValues(plan, values, qualities, device.source, device.settings);
+  if (refusal) refusal.error = firstRefusal;
+  const out = publishValues(plan, values, qualities, device.source, device.settings);
+  if (refused !== null) {
+    for (const { id, slot } of plan.publish) {
+      const status = refused.get(slot);
+      const v = out[id];
+      if (status !== undefined && v !== undefined && v.quality === 'bad') v.status = status;
+    }
+  }
+  return out;
 }
 
 /** Requests one poll of these classes costs. */

@@ -5,7 +5,7 @@ import type { PollClass } from '../../profiles/planner.js';
 import type { ModbusReader } from './bus.js';
 import { estimateBus, type BusEstimate } from './cycle.js';
 import type { ModbusDevice } from './device.js';
-import { readDevice } from './poll.js';
+import { readDevice, type Refusal } from './poll.js';
 
 export type Availability = 'online' | 'degraded' | 'offline';
 
@@ -62,6 +62,8 @@ const MAX_DEFERRALS = 3;
 interface Polled {
   s: DeviceState;
   poll: DevicePoll;
+  /** The block the device refused, if it refused one: it is degraded, not online. */
+  refused: string | null;
 }
 
 interface DeviceState {
@@ -70,6 +72,8 @@ interface DeviceState {
   retryAtMs: number;
   deferrals: number;
   availability: Availability | null;
+  /** Filled by readDevice; one per device, so a poll allocates nothing for it. */
+  refusal: Refusal;
   stats: DeviceStats;
 }
 
@@ -80,8 +84,10 @@ interface DeviceState {
  * backs off (next tick, then 2×, 4×, … its interval). While it backs off it is polled after
  * every healthy device of the tick, only when its timeout still fits before the next tick,
  * and without retries — so a dead device costs the healthy ones nothing but a little bus
- * time at the end of a cycle. A cycle that overruns is counted, and the latest missed tick
- * runs at once; ticks are never queued up.
+ * time at the end of a cycle. A request the device refuses (exception 1, 2 or 3) is not a
+ * failure: the device answers, its other blocks are published, and it is degraded while it
+ * refuses. A cycle that overruns is counted, and the latest missed tick runs at once; ticks
+ * are never queued up.
  */
 export class BusScheduler {
   readonly overruns = { count: 0 };
@@ -111,7 +117,7 @@ export class BusScheduler {
     this.clock = options.clock ?? systemClock;
     this.maxBackoffMs = options.maxBackoffMs ?? DEFAULT_MAX_BACKOFF_MS;
     this.states = devices.map((device) => ({
-      device, failures: 0, retryAtMs: 0, deferrals: 0, availability: null,
+      device, failures: 0, retryAtMs: 0, deferrals: 0, availability: null, refusal: { error: null },
       stats: { polls: 0, errors: 0, skipped: 0, deferred: 0, lastLatencyMs: 0, latencySumMs: 0 },
     }));
     this.intervals = [...new Set(devices.flatMap((d) => d.classes.map((c) => c.intervalMs)))].sort((a, b) => a - b);
@@ -242,7 +248,7 @@ export class BusScheduler {
     const startedMs = this.clock.now();
     let values;
     try {
-      values = await readDevice(this.bus, s.device, classes, retries);
+      values = await readDevice(this.bus, s.device, classes, retries, s.refusal);
     } catch (err) {
       this.onFailure(s, err, tickMs);
       return null;
@@ -253,7 +259,8 @@ export class BusScheduler {
     s.stats.latencySumMs += latency;
     s.failures = 0;
     s.retryAtMs = 0;
-    return { s, poll: { device: s.device.id, tsMs: Math.max(tickMs, startedMs), values } };
+    const refused = s.refusal.error === null ? null : s.refusal.error.message;
+    return { s, poll: { device: s.device.id, tsMs: Math.max(tickMs, startedMs), values }, refused };
   }
 
   /** Hands the poll on after the I/O callbacks of this turn of the event loop (in order). */
@@ -278,10 +285,14 @@ export class BusScheduler {
     for (const p of polls) this.handOn(p);
   }
 
-  /** A device's good poll, to whoever listens. A listener that throws does not stop the bus. */
-  private handOn({ s, poll }: Polled): void {
+  /**
+   * A device's poll, to whoever listens. A listener that throws does not stop the bus. A
+   * device that refused a block answers, but not all of its points: degraded.
+   */
+  private handOn({ s, poll, refused }: Polled): void {
     try {
-      this.setAvailability(s, 'online');
+      if (refused === null) this.setAvailability(s, 'online');
+      else this.setAvailability(s, 'degraded', refused);
       this.events.onPoll(poll);
     } catch (err) {
       this.log.error({ err, device: s.device.id, bus: this.bus.id }, 'handing on a modbus poll failed');

@@ -1,0 +1,139 @@
+// Modbus exceptions on a real bus (the byte-scripted Modbus TCP server) under the real
+// scheduler: which codes are retried, which end the device's cycle, and which are the
+// device's answer for one block only. A meter that refuses one block (a register a firmware
+// variant does not have: exception 2) still answers: the rest of its points are read and
+// published, the refused ones `bad` with the reason, and it is `degraded`, not offline.
+import { afterEach, describe, expect, it } from 'vitest';
+import { parseConfigText } from '../../../src/config/loader.js';
+import type { ModbusBusConfig } from '../../../src/config/schema.js';
+import type { DevicePoll } from '../../../src/core/sample.js';
+import { ModbusBus } from '../../../src/protocols/modbus/bus.js';
+import { resolveModbusDevices } from '../../../src/protocols/modbus/device.js';
+import { BusScheduler, type Availability } from '../../../src/protocols/modbus/scheduler.js';
+import { silentLogger } from '../../../src/log/logger.js';
+import { catalogue } from './helpers.js';
+import { sleep, startScripted, type Scripted, type ScriptedRequest } from './scripted.js';
+
+/** The SDM630 register the server refuses: its line-to-line voltage block starts there. */
+const REFUSED = 0x00c8;
+const sdm630 = catalogue.get('eastron-sdm630')!;
+const covers = (r: ScriptedRequest, address: number) => r.address <= address && address < r.address + r.count;
+
+interface Run {
+  polls: DevicePoll[];
+  availability: Array<{ device: string; state: Availability; reason?: string }>;
+  requests: ScriptedRequest[];
+}
+
+let server: Scripted | null = null;
+afterEach(async () => {
+  await server?.stop();
+  server = null;
+});
+
+/** Two SDM630s polled every second for `ms`; unit 1 answers `code` to the requests `refuse` picks. */
+async function pollFor(code: number, ms: number, retries: number, refuse: (r: ScriptedRequest) => boolean): Promise<Run> {
+  server = await startScripted('mbap', (req, reply) => {
+    if (req.unit === 1 && refuse(req)) reply.send(reply.frame(Buffer.from([req.unit, req.fc | 0x80, code])));
+    else reply.send(reply.frame(reply.answerPdu()));
+  });
+  const config = parseConfigText(`version: 1
+gateway: { id: gw, site: s }
+buses: [{ id: panel, type: modbus_tcp, host: 127.0.0.1, port: ${server.port}, timeout: 300ms }]
+devices:
+  - { id: m1, driver: eastron-sdm630, bus: panel, unit_id: 1, poll_interval: 1s, retries: ${retries} }
+  - { id: m2, driver: eastron-sdm630, bus: panel, unit_id: 2, poll_interval: 1s }
+`, 'exceptions.yaml');
+  const { byBus, problems } = resolveModbusDevices(config, catalogue);
+  expect(problems).toEqual([]);
+  const bus = new ModbusBus(config.buses[0] as ModbusBusConfig, silentLogger());
+  const out: Run = { polls: [], availability: [], requests: server.requests };
+  const scheduler = new BusScheduler(bus, byBus.get('panel')!, {
+    onPoll: (p) => out.polls.push(p),
+    onAvailability: (device, state, reason) => out.availability.push({ device, state, ...(reason ? { reason } : {}) }),
+  }, silentLogger());
+  try {
+    scheduler.start();
+    await sleep(ms);
+  } finally {
+    await scheduler.stop();
+    await bus.close();
+  }
+  return out;
+}
+
+const refusingBlock = (code: number, ms: number) => pollFor(code, ms, 2, (r) => covers(r, REFUSED));
+/** Unit 1 answers `code` to every request. */
+const refusingAll = (code: number, ms: number) => pollFor(code, ms, 2, () => true);
+
+describe('a device that refuses one block of its plan', () => {
+  it.each([
+    [1, 'illegal function'],
+    [2, 'illegal data address'],
+    [3, 'illegal data value'],
+  ])('exception %i (%s): the other blocks are read and published, the refused points bad, the device degraded', async (code, name) => {
+    const got = await refusingBlock(code, 3_300);
+    const m1 = got.polls.filter((p) => p.device === 'm1');
+    // Three ticks in 3.3 s (the first on the next whole second): at least two polls.
+    expect(m1.length).toBeGreaterThanOrEqual(2);
+    // Which points are refused follows from the profile's addresses and the server alone:
+    // SDM630 keeps nothing between 0x0050 and 0x00C8 nor between 0x0100 and 0x0150, so every
+    // point at 0x00C8..0x00FF shares the refused block, and no other does.
+    const refusedIds = sdm630.points.filter((p) => p.address >= REFUSED && p.address < 0x100).map((p) => p.id).sort();
+    expect(refusedIds.length).toBeGreaterThan(5);
+    for (const poll of m1) {
+      // (The server's words are arbitrary: a read point may be implausible, never bad.)
+      const bad = Object.entries(poll.values).filter(([, v]) => v.quality === 'bad').map(([id]) => id).sort();
+      expect(bad).toEqual(refusedIds);
+      for (const id of refusedIds) {
+        expect(poll.values[id]).toMatchObject({ value: null, quality: 'bad' });
+        expect(poll.values[id]!.status).toContain(`exception ${code} (${name})`);
+      }
+      expect(poll.values.active_energy_import_total!.value).not.toBeNull();
+    }
+    // An exception is the device's answer: asked once per poll, never retried, and the
+    // blocks after it still asked (SDM630: three requests a poll).
+    const asked = got.requests.filter((x) => x.unit === 1);
+    const polled = asked.filter((x) => x.address === 0).length;
+    expect(m1.length).toBe(polled);
+    expect(asked.filter((x) => covers(x, REFUSED)).length).toBe(polled);
+    expect(asked.length).toBe(3 * polled);
+    // Degraded once, with the reason, never offline; the other device untouched.
+    const states = got.availability.filter((a) => a.device === 'm1');
+    expect(states.map((a) => a.state)).toEqual(['degraded']);
+    expect(states[0]!.reason).toContain(`exception ${code}`);
+    expect(got.availability.filter((a) => a.device === 'm2').map((a) => a.state)).toEqual(['online']);
+    expect(got.polls.filter((p) => p.device === 'm2').length).toBeGreaterThanOrEqual(2);
+  }, 15_000);
+});
+
+describe('a device that answers every request with an exception about itself', () => {
+  it.each([
+    [4, 'server device failure'],
+    [10, 'gateway path unavailable'],
+  ])('exception %i (%s): not retried, the rest of its cycle skipped, degraded then offline', async (code) => {
+    const got = await refusingAll(code, 4_300);
+    const m1 = got.requests.filter((r) => r.unit === 1);
+    // One request per probe (its first block), no retry: one per tick, fewer as it backs off.
+    expect(m1.every((r) => r.address === 0)).toBe(true);
+    expect(m1.length).toBeGreaterThanOrEqual(2);
+    expect(m1.length).toBeLessThanOrEqual(4);
+    expect(got.polls.filter((p) => p.device === 'm1')).toEqual([]);
+    expect(got.availability.filter((a) => a.device === 'm1').map((a) => a.state)).toEqual(['degraded', 'offline']);
+  }, 15_000);
+
+  it.each([
+    [5, 'acknowledge'],
+    [6, 'server device busy'],
+    [11, 'gateway target device failed to respond'],
+  ])('exception %i (%s): asked again exactly `retries` times while healthy, then backs off', async (code) => {
+    const got = await refusingAll(code, 1_800);
+    const m1 = got.requests.filter((r) => r.unit === 1);
+    // The first tick: the first block and two retries; the second tick: one probe.
+    const first = m1.filter((r) => r.n < got.requests.findIndex((x) => x.unit === 2));
+    expect(first.length).toBe(3);
+    expect(first.every((r) => r.address === 0)).toBe(true);
+    expect(got.availability.filter((a) => a.device === 'm1').map((a) => a.state)[0]).toBe('degraded');
+  }, 15_000);
+});
+
