@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { UNITS } from '../core/units.js';
+import { UNITS, type Unit as UnitName } from '../core/units.js';
 import { Duration } from '../config/duration.js';
 import { canonicalUnit } from './canonical.js';
 import { normaliseOrder, ORDERS, type Order } from './order.js';
@@ -109,8 +109,33 @@ function resolveOrder(own: { order?: Order; word_order?: Endianness; byte_order?
 export const SNAKE_ID = /^[a-z][a-z0-9_]*$/;
 export const PointId = z.string().regex(SNAKE_ID, 'point ids are snake_case');
 const Address = z.number().int().min(0).max(65535);
-export const Unit = z.enum(UNITS, {
-  error: (issue) => `unknown unit ${JSON.stringify(issue.input)} (spell units as in src/core/units.ts, e.g. V, A, W, kWh, kvarh, m3, GJ, "1" for ratios)`,
+/**
+ * Other spellings of the gateway's units, as manuals and plant engineers write them, by the
+ * text with spaces dropped. Exact, not case-folded: mW and MW, or a and A, are not the same.
+ */
+const UNIT_SPELLINGS: Readonly<Record<string, UnitName>> = {
+  KWH: 'kWh', kwh: 'kWh', KWh: 'kWh', kWH: 'kWh', 'kW·h': 'kWh', 'kW.h': 'kWh', 'kW*h': 'kWh',
+  'W·h': 'Wh', 'W.h': 'Wh', MWH: 'MWh', 'MW·h': 'MWh',
+  KW: 'kW', kw: 'kW',
+  VAr: 'var', VAR: 'var', Var: 'var', kVAr: 'kvar', kVAR: 'kvar', kVar: 'kvar', KVAR: 'kvar',
+  VArh: 'varh', VARh: 'varh', Varh: 'varh', kVArh: 'kvarh', kVARh: 'kvarh', kVarh: 'kvarh', KVARH: 'kvarh',
+  'kvar·h': 'kvarh', 'kvar.h': 'kvarh', MVArh: 'Mvarh', MVARh: 'Mvarh',
+  va: 'VA', KVA: 'kVA', kva: 'kVA', VAH: 'VAh', KVAh: 'kVAh', kVAH: 'kVAh', KVAH: 'kVAh',
+  hz: 'Hz', HZ: 'Hz',
+  'm³': 'm3', 'm^3': 'm3', M3: 'm3', 'Nm³': 'Nm3', 'Nm^3': 'Nm3',
+  'm³/h': 'm3/h', 'm^3/h': 'm3/h', 'm3/hr': 'm3/h', 'm³/hr': 'm3/h', 'Nm³/h': 'Nm3/h', 'Nm3/hr': 'Nm3/h',
+  l: 'L', 'l/h': 'L/h', 't/hr': 't/h', 'kg/hr': 'kg/h',
+  '°C': 'degC', '℃': 'degC', degc: 'degC',
+  percent: '%', pct: '%',
+  KPa: 'kPa', kpa: 'kPa', Mpa: 'MPa', MPA: 'MPa', Bar: 'bar', BAR: 'bar',
+};
+
+export const Unit = z.union([z.enum(UNITS), z.string()]).transform((text, ctx): UnitName => {
+  if ((UNITS as readonly string[]).includes(text)) return text as UnitName;
+  const unit = UNIT_SPELLINGS[text.replace(/\s+/g, '')];
+  if (unit !== undefined) return unit;
+  ctx.addIssue({ code: 'custom', message: `unknown unit ${JSON.stringify(text)} (spell units as in src/core/units.ts, e.g. V, A, W, kWh, kvarh, m3, GJ, "1" for ratios)` });
+  return z.NEVER;
 });
 
 /**
