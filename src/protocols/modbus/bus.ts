@@ -117,7 +117,14 @@ export class ModbusBus implements ModbusReader {
   private nextConnectAtMs = 0;
   private backoffMs = 0;
   private down = false;
-  private lastFrameEndMs = 0;
+  /**
+   * Times here (frame ends, answers, connects, quarantines, backoff) are on the monotonic
+   * clock, `monotonicMs()`: the wall clock can be stepped back (NTP correcting a clock that
+   * ran fast), and a silence measured on it then lasted until the clock caught up again —
+   * an hour's step held the bus for an hour. Its whole milliseconds also cut silences short
+   * by up to one (a 20 ms inter-frame delay was 19.85 ms at the device).
+   */
+  private lastFrameEndMs = Number.NEGATIVE_INFINITY;
   private readonly lastAnswerMs = new Map<number, number>();
   /**
    * RTU has no transaction id: after a request of some shape (unit, function) timed out, its
@@ -193,14 +200,15 @@ export class ModbusBus implements ModbusReader {
     // The shape is unit and function, not the count: a late exception answer carries no count
     // (unit, fc | 0x80, code) and would otherwise fail the unit's next read of another count.
     const shape = this.framing === 'rtu' ? `${unitId}:${fn}` : '';
-    const now = Date.now();
     const notBefore = Math.max(
       this.lastFrameEndMs + this.interFrameMs,
       conn.connectedAtMs + (options.pauseAfterConnectMs ?? 0),
-      (this.lastAnswerMs.get(unitId) ?? 0) + (options.pauseBetweenRequestsMs ?? 0),
+      (this.lastAnswerMs.get(unitId) ?? Number.NEGATIVE_INFINITY) + (options.pauseBetweenRequestsMs ?? 0),
       this.quarantine.size === 0 ? 0 : this.quarantine.get(shape) ?? 0,
     );
-    if (notBefore > now) await sleep(notBefore - now);
+    // A timer may fire a fraction of a millisecond early (it counts from the event loop's
+    // cached time): wait again until the silence has really passed.
+    for (let waitMs = notBefore - monotonicMs(); waitMs > 0; waitMs = notBefore - monotonicMs()) await sleep(Math.ceil(waitMs));
     if (this.conn !== conn) throw new TransportError(`bus ${this.id} connection lost`, 'connection');
 
     this.stats.requests += 1;
@@ -220,7 +228,7 @@ export class ModbusBus implements ModbusReader {
       if (this.timeoutsInARow.size > 0) this.timeoutsInARow.clear();
       this.timeoutStreak = 0;
       if (this.quarantine.size > 0) this.quarantine.delete(shape);
-      this.lastAnswerMs.set(unitId, Date.now());
+      this.lastAnswerMs.set(unitId, monotonicMs());
       return data;
     } catch (err) {
       const te = classifyModbusError(err);
@@ -236,7 +244,7 @@ export class ModbusBus implements ModbusReader {
       this.onRequestFailed(conn, te, unitId, shape, timeoutMs);
       throw te;
     } finally {
-      this.lastFrameEndMs = Date.now();
+      this.lastFrameEndMs = monotonicMs();
     }
   }
 
@@ -244,7 +252,7 @@ export class ModbusBus implements ModbusReader {
     this.stats.failures += 1;
     if (err.kind === 'exception') {
       this.stats.exceptions += 1;
-      this.lastAnswerMs.set(unitId, Date.now());
+      this.lastAnswerMs.set(unitId, monotonicMs());
       return;
     }
     if (err.kind === 'connection') {
@@ -253,7 +261,7 @@ export class ModbusBus implements ModbusReader {
     }
     if (err.kind === 'timeout') this.stats.timeouts += 1;
     if (this.framing === 'rtu') {
-      this.quarantine.set(shape, Date.now() + timeoutMs);
+      this.quarantine.set(shape, monotonicMs() + timeoutMs);
       if (this.quarantine.size > 1024) this.pruneQuarantine();
     } else if (err.kind === 'timeout') {
       this.timeoutsInARow.add(unitId);
@@ -268,13 +276,13 @@ export class ModbusBus implements ModbusReader {
   }
 
   private pruneQuarantine(): void {
-    const now = Date.now();
+    const now = monotonicMs();
     for (const [k, until] of this.quarantine) if (until <= now) this.quarantine.delete(k);
   }
 
   private connect(): Promise<Connection> {
     if (this.conn) return Promise.resolve(this.conn);
-    if (Date.now() < this.nextConnectAtMs) {
+    if (monotonicMs() < this.nextConnectAtMs) {
       return Promise.reject(new TransportError(`bus ${this.id} is waiting to reconnect`, 'connection'));
     }
     this.connecting ??= this.open().finally(() => { this.connecting = null; });
@@ -295,7 +303,7 @@ export class ModbusBus implements ModbusReader {
       throw new TransportError(`cannot connect bus ${this.id}: ${(err as Error).message}`, 'connection', undefined, { cause: err });
     }
     const port = new GuardedPort(link, this.framing);
-    const conn: Connection = { link, port, connectedAtMs: Date.now(), answered: false, dropped: false };
+    const conn: Connection = { link, port, connectedAtMs: monotonicMs(), answered: false, dropped: false };
     link.onClose((err) => {
       if (this.conn === conn) {
         this.conn = null;
@@ -327,7 +335,7 @@ export class ModbusBus implements ModbusReader {
   /** The next connection waits: 0.5 s, then twice as long each time, up to reconnect_max. */
   private backOff(): void {
     this.backoffMs = Math.min(this.config.reconnect_max, Math.max(FIRST_BACKOFF_MS, this.backoffMs * 2));
-    this.nextConnectAtMs = Date.now() + this.backoffMs;
+    this.nextConnectAtMs = monotonicMs() + this.backoffMs;
   }
 
   private drop(conn: Connection): void {
@@ -344,6 +352,11 @@ export class ModbusBus implements ModbusReader {
     this.conn = null;
     if (conn) await conn.link.close();
   }
+}
+
+/** Milliseconds on a clock that never jumps, with sub-millisecond resolution. */
+function monotonicMs(): number {
+  return performance.now();
 }
 
 function sleep(ms: number): Promise<void> {
