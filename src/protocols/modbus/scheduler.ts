@@ -166,7 +166,17 @@ export class BusScheduler {
   private schedule(): void {
     if (this.stopped) return;
     const now = this.clock.now();
-    const next = Math.min(...this.intervals.map((i) => nextAligned(i, this.lastTickMs)));
+    let next = Math.min(...this.intervals.map((i) => nextAligned(i, this.lastTickMs)));
+    if (next - now > this.intervals[0]!) {
+      // The next tick is further away than one interval: the wall clock was stepped back (NTP
+      // correcting a clock that ran fast). Waiting for it would stop the bus until the clock
+      // caught up again; the ticks follow the new clock, and backoffs keep what they had left.
+      const stepMs = this.lastTickMs - now;
+      this.log.warn({ bus: this.bus.id, stepMs }, 'wall clock went back, modbus ticks follow it');
+      for (const s of this.states) if (s.retryAtMs > 0) s.retryAtMs -= stepMs;
+      this.lastTickMs = now;
+      next = Math.min(...this.intervals.map((i) => nextAligned(i, now)));
+    }
     if (next > now) {
       this.cancelTimer = this.clock.setTimer(() => this.run(next), next - now);
       return;

@@ -53,3 +53,38 @@ devices:
     expect(h.polls.every((p) => 'active_power_total' in p.values)).toBe(true);
   });
 });
+
+describe('a wall clock stepped back (NTP correcting a clock that ran fast)', () => {
+  it('keeps polling every second on the new clock, and probes a backing-off device as before', async () => {
+    const devices = devicesFrom(`buses: [{ id: panel, type: modbus_tcp, host: 127.0.0.1, timeout: 300ms }]
+devices:
+  - { id: m1, driver: eastron-sdm630, bus: panel, unit_id: 1, poll_interval: 1s }
+  - { id: m2, driver: eastron-sdm630, bus: panel, unit_id: 2, poll_interval: 1s }
+`);
+    const fake = new FakeClock(T0);
+    // Timers run on elapsed time, as real ones do; only the wall clock is stepped.
+    let stepMs = 0;
+    const clock = { now: () => fake.now() - stepMs, setTimer: (fn: () => void, ms: number) => fake.setTimer(fn, ms) };
+    const bus = new FakeBus(fake, 10);
+    bus.behaviour.set(2, { kind: 'silent' });
+    const polls: Array<{ device: string; atMs: number }> = [];
+    const scheduler = new BusScheduler(bus, devices, {
+      onPoll: (p) => polls.push({ device: p.device, atMs: fake.now() }),
+      onAvailability: () => undefined,
+    }, capturingLogger().log, { clock, maxBackoffMs: 4000 });
+    scheduler.start();
+    await fake.runUntil(T0 + 10_500);
+    stepMs = 3_600_000;
+    await fake.runUntil(T0 + 20_500);
+    bus.behaviour.delete(2);
+    await fake.runUntil(T0 + 30_500);
+    await fake.stopping(scheduler.stop());
+    // m1: one poll a second all along, the ten seconds after the step too (elapsed time).
+    const after = polls.filter((p) => p.device === 'm1' && p.atMs > T0 + 10_500 && p.atMs <= T0 + 20_500);
+    expect(after.length).toBeGreaterThanOrEqual(9);
+    // m2 came back at T0 + 20.5 s; with its backoff at most 4 s it is polled again within 5 s.
+    const back = polls.filter((p) => p.device === 'm2' && p.atMs > T0 + 20_500);
+    expect(back.length).toBeGreaterThan(0);
+    expect(back[0]!.atMs).toBeLessThanOrEqual(T0 + 20_500 + 5_000);
+  });
+});
