@@ -10,6 +10,39 @@ export const MODBUS_FUNCTIONS = ['coil', 'discrete', 'holding', 'input'] as cons
 export const ModbusFunction = z.enum(MODBUS_FUNCTIONS);
 export type ModbusFunction = z.infer<typeof ModbusFunction>;
 
+/**
+ * The four tables by the read function code that serves them (Modbus Application Protocol
+ * §6: 01 coils, 02 discrete inputs, 03 holding registers, 04 input registers) and by the
+ * names manuals and tools give them, after lower-casing and dropping spaces, "-" and "_".
+ */
+const FUNCTION_ALIASES: Record<string, ModbusFunction> = {
+  ...Object.fromEntries(MODBUS_FUNCTIONS.map((f) => [f, f])),
+  1: 'coil', 2: 'discrete', 3: 'holding', 4: 'input',
+  coils: 'coil', coilstatus: 'coil', co: 'coil',
+  discreteinput: 'discrete', discreteinputs: 'discrete', inputstatus: 'discrete', di: 'discrete',
+  holdingregister: 'holding', holdingregisters: 'holding', hr: 'holding',
+  inputregister: 'input', inputregisters: 'input', ir: 'input',
+};
+
+export function normaliseFunction(written: string | number): ModbusFunction | undefined {
+  const key = String(written).toLowerCase().replace(/[\s_-]+/g, '')
+    // "FC03", "fc4", "0x04": the function code as a number.
+    .replace(/^(?:fc|0x)0*(\d)$/, '$1');
+  return Object.hasOwn(FUNCTION_ALIASES, key) ? FUNCTION_ALIASES[key] : undefined;
+}
+
+/** A register table as written: coil, discrete, holding, input, a read function code 1-4, or a table name. */
+export const ModbusFunctionName = z.union([ModbusFunction, z.string(), z.number()])
+  .describe('register table: coil, discrete, holding or input (or the read function code 1-4, or "input registers" …)')
+  .transform((written, ctx): ModbusFunction => {
+    const fn = normaliseFunction(written);
+    if (!fn) {
+      ctx.addIssue({ code: 'custom', message: `unknown function ${JSON.stringify(written)} (use coil, discrete, holding, input, or the read function code 1, 2, 3, 4)` });
+      return z.NEVER;
+    }
+    return fn;
+  });
+
 export const VALUE_TYPES = [
   'bool', 'bit', 'int16', 'uint16', 'int32', 'uint32', 'int64', 'uint64',
   'float32', 'float64', 'bcd16', 'bcd32', 'string',
@@ -155,7 +188,7 @@ const PointFields = {
   id: PointId,
   /** 0-based on-wire address; the manual's printed number goes in a YAML comment. */
   address: Address.describe('0-based on-wire address (the manual\'s printed number goes in a comment)'),
-  function: ModbusFunction.optional().describe('register table; defaults.function, else holding'),
+  function: ModbusFunctionName.optional().describe('register table (coil, discrete, holding, input, or function code 1-4); defaults.function, else holding'),
   type: ValueTypeName.optional().describe('value encoding; defaults.type, else uint16 (a bool point without a function is a coil)'),
   order: OrderName.optional(),
   word_order: Endianness.optional().describe('big: the high register first; little: the low register first (instead of order)'),
@@ -188,7 +221,7 @@ export const ProfilePoint = z.strictObject(PointFields).superRefine(oneOrderSpel
 export type ProfilePoint = z.infer<typeof ProfilePoint>;
 
 export const ProfileDefaults = z.strictObject({
-  function: ModbusFunction.optional(),
+  function: ModbusFunctionName.optional(),
   type: ValueTypeName.optional(),
   order: OrderName.optional(),
   word_order: Endianness.optional(),
@@ -198,7 +231,7 @@ export const ProfileDefaults = z.strictObject({
 export type ProfileDefaults = z.infer<typeof ProfileDefaults>;
 
 export const AddressRange = z.strictObject({
-  function: ModbusFunction,
+  function: ModbusFunctionName,
   from: Address,
   to: Address,
 }).refine((r) => r.to >= r.from, { message: '"to" must not be below "from"', path: ['to'] });
