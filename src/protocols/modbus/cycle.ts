@@ -18,13 +18,33 @@ function functionCode(fn: ReadRequest['function']): number {
   return { coil: 1, discrete: 2, holding: 3, input: 4 }[fn];
 }
 
-/** Time one request occupies the bus without timeouts: frames on the wire, or typical TCP latency. */
+/** Time one request occupies the bus without timeouts: frames on the wire, or typical TCP latency, and the silence before it. */
 export function requestMs(bus: ModbusBusConfig, req: Pick<ReadRequest, 'function' | 'count'>): number {
-  const gap = interFrameDelayMs(bus);
-  if (bus.type === 'modbus_tcp') return TCP_TYPICAL_MS + gap;
+  return exchangeMs(bus, req) + interFrameDelayMs(bus);
+}
+
+/** The request and its answer alone: frames on the wire, or typical TCP latency. */
+function exchangeMs(bus: ModbusBusConfig, req: Pick<ReadRequest, 'function' | 'count'>): number {
+  if (bus.type === 'modbus_tcp') return TCP_TYPICAL_MS;
   // Behind a device server of unknown speed, the usual one.
   const charMs = charTimeMs(bus) || (bitsPerChar() * 1000) / DEFAULT_SERVER_BAUD;
-  return charMs * rtuReadBytes(functionCode(req.function), req.count) + RTU_TURNAROUND_MS + gap;
+  return charMs * rtuReadBytes(functionCode(req.function), req.count) + RTU_TURNAROUND_MS;
+}
+
+/**
+ * Requests of one device read one after the other, as in a poll. The bus waits before each
+ * request until both silences have passed — the inter-frame delay since the last frame and
+ * the device's pause_between_requests since its last answer, which for a device's second
+ * request on are the same moment — so the wait is the longer of the two, not their sum.
+ */
+function sequenceMs(bus: ModbusBusConfig, requests: ReadonlyArray<Pick<ReadRequest, 'function' | 'count'>>, pauseMs: number, first: boolean): number {
+  const gap = interFrameDelayMs(bus);
+  let ms = 0;
+  for (const r of requests) {
+    ms += exchangeMs(bus, r) + (first ? gap : Math.max(gap, pauseMs));
+    first = false;
+  }
+  return ms;
 }
 
 export interface ClassEstimate {
@@ -61,13 +81,14 @@ export function estimateBus(bus: ModbusBusConfig, devices: readonly ModbusDevice
   let fastestIntervalMs = Number.POSITIVE_INFINITY;
   const perDevice = devices.map((d): DeviceEstimate => {
     const classes = d.classes.map((c): ClassEstimate => {
-      const ms = c.requests.reduce((sum, r) => sum + requestMs(bus, r) + d.pauseBetweenRequestsMs, 0);
+      const ms = sequenceMs(bus, c.requests, d.pauseBetweenRequestsMs, true);
       worstTickRequests += c.requests.length;
-      worstTickMs += ms;
       utilisation += ms / c.intervalMs;
       fastestIntervalMs = Math.min(fastestIntervalMs, c.intervalMs);
       return { intervalMs: c.intervalMs, requests: c.requests.length, ms };
     });
+    // In the busiest tick the device's classes are one poll: one sequence of requests.
+    worstTickMs += sequenceMs(bus, d.classes.flatMap((c) => c.requests), d.pauseBetweenRequestsMs, true);
     return { device: d.id, unitId: d.unitId, classes };
   });
   if (!Number.isFinite(fastestIntervalMs)) fastestIntervalMs = 0;
