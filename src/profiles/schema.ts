@@ -141,7 +141,20 @@ function resolveOrder(own: { order?: Order; word_order?: Endianness; byte_order?
 
 export const SNAKE_ID = /^[a-z][a-z0-9_]*$/;
 export const PointId = z.string().regex(SNAKE_ID, 'point ids are snake_case');
-const Address = z.number().int().min(0).max(65535);
+/**
+ * An on-wire address: a number (YAML reads 0x2000 as one), or hex text as manuals print it,
+ * "2000H" (CHINT, Acrel) or a quoted "0x2000". Other text, a quoted "30001" above all, may be
+ * a register number counted from 1 and is refused rather than guessed at.
+ */
+const Address = z.union([
+  z.number(),
+  z.string().transform((text, ctx) => {
+    const m = /^(?:0x([0-9a-f]{1,4})|([0-9a-f]{1,4})h)$/i.exec(text);
+    if (m) return parseInt(m[1] ?? m[2]!, 16);
+    ctx.addIssue({ code: 'custom', message: `address ${JSON.stringify(text)}: write the 0-based on-wire address as a number (72, 0x48) or as hex with H (0048H)` });
+    return z.NEVER;
+  }),
+]).pipe(z.number().int().min(0).max(65535));
 /**
  * Other spellings of the gateway's units, as manuals and plant engineers write them, by the
  * text with spaces dropped. Exact, not case-folded: mW and MW, or a and A, are not the same.
