@@ -86,19 +86,22 @@ export function parseConfigText(text: string, file: string, options: LoadOptions
  * schema problems in its points is patched (the offending fields dropped, a bad point id
  * replaced) so its other points are still checked; `reported` lists the parts patched, whose
  * check results are not shown. A device that cannot be patched keeps its index (paths stay
- * right) as a disabled stand-in on no bus. A bus that is invalid is left out, and its devices
- * with it.
+ * right) as a disabled stand-in on no bus. A bus with a bad setting is patched the same way (the
+ * setting dropped for its default), so its devices are still checked; one of an unknown type, or
+ * without its host or path, is left out, and its devices with it.
  */
 function salvage(raw: unknown): { config: RootConfig; reported: Array<(string | number)[]> } | undefined {
   if (!raw || typeof raw !== 'object') return undefined;
   const doc = raw as { buses?: unknown; devices?: unknown };
   const base = RootConfig.safeParse({ version: 1, gateway: { id: 'salvaged', site: 'salvaged' } });
   if (!base.success) return undefined;
-  const buses = (Array.isArray(doc.buses) ? doc.buses : []).flatMap((b: unknown) => {
-    const r = BusConfig.safeParse(b);
-    return r.success ? [r.data] : [];
-  });
   const reported: Array<(string | number)[]> = [];
+  const buses = (Array.isArray(doc.buses) ? doc.buses : []).flatMap((b: unknown, i) => {
+    const patched = patchBus(b);
+    if (!patched) return [];
+    for (const part of patched.patched) reported.push(['buses', i, ...part]);
+    return [patched.bus];
+  });
   const standIn = DeviceConfig.parse({ id: 'invalid', bus: 'invalid', driver: 'invalid', enabled: false });
   const devices = (Array.isArray(doc.devices) ? doc.devices : []).map((d: unknown, i): DeviceConfig => {
     const patched = patchDevice(d);
@@ -109,24 +112,77 @@ function salvage(raw: unknown): { config: RootConfig; reported: Array<(string | 
   return { config: { ...base.data, buses, devices }, reported };
 }
 
-/** A device that fails its schema only in some inline points, with those points patched. */
-function patchDevice(raw: unknown): { device: DeviceConfig; patched: Array<(string | number)[]> } | undefined {
-  if (!raw || typeof raw !== 'object') return undefined;
-  let copy: Record<string, unknown>;
+/**
+ * A bus with its bad settings dropped (each falls back to its default), or undefined when what
+ * is wrong cannot be dropped (its type, host or path).
+ */
+function patchBus(raw: unknown): { bus: BusConfig; patched: Array<(string | number)[]> } | undefined {
+  const copy = cloneObject(raw);
+  if (!copy) return undefined;
+  const patched: Array<(string | number)[]> = [];
+  for (let round = 0; round < 5; round++) {
+    const r = BusConfig.safeParse(copy);
+    if (r.success) return { bus: r.data, patched };
+    if (!dropKeys(copy, r.error.issues, patched, ['id', 'type'])) return undefined;
+  }
+  return undefined;
+}
+
+/** Values standing in for bad ones that other checks compare with, instead of their defaults. */
+const STAND_INS: Readonly<Record<string, unknown>> = { poll_interval: '1ms' };
+
+/**
+ * Drops the top-level keys the issues are about (an unknown key, or a bad value whose default
+ * stands in), recording each in `patched`; false when an issue is about one of `keep` or has
+ * no key to drop.
+ */
+function dropKeys(copy: Record<string, unknown>, issues: readonly z.core.$ZodIssue[], patched: Array<(string | number)[]>, keep: readonly string[]): boolean {
+  for (const issue of issues) {
+    const keys = issue.code === 'unrecognized_keys' && issue.path.length === 0 ? issue.keys : issue.path.length > 0 ? [String(issue.path[0])] : [];
+    if (keys.length === 0 || keys.some((k) => keep.includes(k) || !(k in copy))) return false;
+    for (const key of keys) {
+      // Other settings are checked against this one (no interval shorter than the device's):
+      // its stand-in must not make them wrong, as the 5 s default would for a 1 s counter_interval.
+      if (key in STAND_INS) copy[key] = STAND_INS[key];
+      else delete copy[key];
+      patched.push([key]);
+    }
+  }
+  return true;
+}
+
+function cloneObject(raw: unknown): Record<string, unknown> | undefined {
+  if (!raw || typeof raw !== 'object' || Array.isArray(raw)) return undefined;
   try {
-    copy = structuredClone(raw) as Record<string, unknown>;
+    return structuredClone(raw) as Record<string, unknown>;
   } catch {
     return undefined;
   }
+}
+
+/**
+ * A device with what fails its schema patched: inline points' bad fields dropped (a bad point
+ * id replaced), other bad settings dropped for their defaults. Not a device whose id or bus
+ * is unusable.
+ */
+function patchDevice(raw: unknown): { device: DeviceConfig; patched: Array<(string | number)[]> } | undefined {
+  const copy = cloneObject(raw);
+  if (!copy) return undefined;
   const patched: Array<(string | number)[]> = [];
   for (let round = 0; round < 5; round++) {
     const r = DeviceConfig.safeParse(copy);
     if (r.success) return { device: r.data, patched };
     let changed = false;
+    const others = r.error.issues.filter((issue) => issue.path[0] !== 'points');
+    if (others.length > 0) {
+      if (!dropKeys(copy, others, patched, ['id', 'bus'])) return undefined;
+      changed = true;
+    }
     for (const issue of r.error.issues) {
       const path = issue.path.map((k) => (typeof k === 'symbol' ? String(k) : k));
+      if (path[0] !== 'points') continue;
       const j = path[1];
-      if (path[0] !== 'points' || typeof j !== 'number' || !Array.isArray(copy.points)) return undefined;
+      if (typeof j !== 'number' || !Array.isArray(copy.points)) return undefined;
       const point = copy.points[j] as Record<string, unknown> | undefined;
       if (!point || typeof point !== 'object') return undefined;
       patched.push(['points', j]);
