@@ -46,7 +46,9 @@ function intArg(text: string | undefined, flag: string, fallback: number | undef
 
 function formatValue(r: ProbeReading): string {
   if (r.quality !== 'good' || r.value === null) return r.quality;
-  if (typeof r.value === 'number' && !Number.isInteger(r.value)) return String(Number(r.value.toPrecision(7)));
+  // Floats in seven significant digits (what a float32 holds), also the huge ones that are
+  // integers to JavaScript: String(1.44e22) has 17 digits and ran into the next column.
+  if (typeof r.value === 'number' && (r.type.startsWith('float') || !Number.isInteger(r.value))) return String(Number(r.value.toPrecision(7)));
   return String(r.value);
 }
 
@@ -155,7 +157,8 @@ export const probeCommand: Command = {
             ?? r.decodings.find((x) => x.type === type && x.order === (o === 'CDAB' ? 'ABCD' : 'BADC'));
           return `${o} ${d ? formatValue(d) : '-'}`;
         });
-        out.push(`  ${type.padEnd(8)} ${cells.map((c) => c.padEnd(26)).join('').trimEnd()}`);
+        // A cell longer than its column (a 64-bit integer) still keeps a space before the next.
+        out.push(`  ${type.padEnd(8)} ${cells.map((c) => c.padEnd(25)).join(' ').trimEnd()}`);
       }
     }
     process.stdout.write(`${out.join('\n')}\n`);
