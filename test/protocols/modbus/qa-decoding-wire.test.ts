@@ -45,6 +45,8 @@ function onWire(bytes: number[], order: (typeof ORDERS)[number]): number[] {
 }
 
 const holding = new Map<number, number>();
+const coils = new Set<number>();
+const discretes = new Set<number>();
 const requests: Array<[number, number]> = [];
 let server: InstanceType<typeof ServerTCP>;
 let bus: ModbusBus;
@@ -53,6 +55,8 @@ beforeAll(async () => {
   const port = await freePort();
   const reg = (a: number) => holding.get(a) ?? 0;
   server = new ServerTCP({
+    getCoil: (addr: number) => coils.has(addr),
+    getDiscreteInput: (addr: number) => discretes.has(addr),
     getHoldingRegister: (addr: number) => { requests.push([addr, 1]); return reg(addr); },
     getMultipleHoldingRegisters: (addr: number, len: number) => {
       requests.push([addr, len]);
@@ -105,5 +109,47 @@ ${lines.join('\n')}
     // Every register read once, no request over 7, none past the last point.
     expect(Math.max(...requests.map(([, n]) => n))).toBeLessThanOrEqual(7);
     expect(requests.reduce((n, [, len]) => n + len, 0)).toBe(address - 100);
+  });
+});
+
+describe('coils, discrete inputs and bits, from a real server', () => {
+  it('reads each at its own offset inside one request (FC 01 / 02 answers are padded to whole bytes)', async () => {
+    holding.clear();
+    coils.clear();
+    discretes.clear();
+    for (const a of [3, 13, 17]) coils.add(a);
+    for (const a of [0, 9]) discretes.add(a);
+    // 0x8005: bits 15, 2 and 0 set.
+    holding.set(100, 0x8005);
+    const config = parseConfigText(`version: 1
+gateway: { id: gw, site: s }
+buses: [{ id: panel, type: modbus_tcp, host: 127.0.0.1 }]
+devices:
+  - id: m
+    bus: panel
+    unit_id: 1
+    max_gap: 20
+    points:
+      - { id: c3, address: 3, function: coil }
+      - { id: c5, address: 5, function: coil }
+      - { id: c13, address: 13, function: coil }
+      - { id: c17, address: 17, function: coil }
+      - { id: d0, address: 0, function: discrete }
+      - { id: d8, address: 8, function: discrete }
+      - { id: d9, address: 9, function: discrete }
+      - { id: b0, address: 100, type: bit, bit: 0 }
+      - { id: b1, address: 100, type: bit, bit: 1 }
+      - { id: b2, address: 100, type: bit, bit: 2 }
+      - { id: b15, address: 100, type: bit, bit: 15 }
+`, 'test.yaml');
+    const { byBus, problems } = resolveModbusDevices(config, catalogue);
+    expect(problems).toEqual([]);
+    const d = byBus.get('panel')![0]!;
+    // One request per table: coils 3..17, discrete inputs 0..9, the bits' register once.
+    expect(d.classes.flatMap((c) => c.requests).map((r) => [r.function, r.address, r.count]))
+      .toEqual([['coil', 3, 15], ['discrete', 0, 10], ['holding', 100, 1]]);
+    const values = await readDevice(bus, d, d.classes);
+    const got = Object.fromEntries(Object.entries(values).map(([id, v]) => [id, v.value]));
+    expect(got).toEqual({ c3: true, c5: false, c13: true, c17: true, d0: true, d8: false, d9: true, b0: true, b1: false, b2: true, b15: true });
   });
 });
