@@ -34,6 +34,12 @@ function ms(n: number): string {
   return n >= 100 ? `${Math.round(n)} ms` : `${n.toFixed(1)} ms`;
 }
 
+/** The intervals of a bus whose ticks fall on `atMs` (ms into the cycle of all its intervals), as "2 s, 4 s". */
+function intervalsAt(devices: readonly ModbusDevice[], atMs: number): string {
+  const intervals = [...new Set(devices.flatMap((d) => d.classes.map((c) => c.intervalMs)))].sort((x, y) => x - y);
+  return intervals.filter((i) => atMs % i === 0).map((i) => `${i / 1000} s`).join(', ');
+}
+
 function requestLine(bus: ModbusBusConfig, r: ReadRequest): string {
   const [first, last] = manualRange(r.function, r.address, r.count);
   const ids = r.points.map((p) => p.id);
@@ -57,6 +63,7 @@ function busJson(e: BusEstimate) {
   return {
     worst_tick_requests: e.worstTickRequests, worst_tick_ms: e.worstTickMs, fastest_interval_ms: e.fastestIntervalMs,
     utilisation: e.utilisation, fits: e.fits,
+    tightest_tick: e.tightest && { offset_ms: e.tightest.offsetMs, need_ms: e.tightest.needMs, gap_ms: e.tightest.gapMs },
   };
 }
 
@@ -112,8 +119,14 @@ export const planCommand: Command = {
       }
       out.push(`  cycle: ${e.worstTickRequests} request(s), about ${ms(e.worstTickMs)} when every poll class is due; `
         + `shortest interval ${e.fastestIntervalMs / 1000} s; bus busy ${Math.round(e.utilisation * 100)} % of the time`);
-      if (!e.fits) {
+      if (!e.fits && e.worstTickMs > e.fastestIntervalMs) {
         out.push(`  WARNING: bus ${b.id} cannot fit its cycle in ${e.fastestIntervalMs / 1000} s — lengthen poll_interval, move counters to counter_interval, raise the baud rate or split the bus`);
+      } else if (e.tightest) {
+        // Intervals that do not divide each other put some ticks closer together than the shortest one.
+        const t = e.tightest;
+        out.push(`  WARNING: bus ${b.id} cannot fit every tick: a tick of the ${intervalsAt(devices, t.offsetMs)} poll class(es) needs about ${ms(t.needMs)}, `
+          + `and one of the ${intervalsAt(devices, t.offsetMs + t.gapMs)} class(es) comes ${t.gapMs / 1000} s after it (poll intervals that do not divide each other) — `
+          + 'make the intervals multiples of one another, or split the bus');
       }
     }
     if (buses.length === 0) out.push('no Modbus devices to plan');

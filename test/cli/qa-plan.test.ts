@@ -65,4 +65,27 @@ devices:
     expect(plan!.worst_tick_ms).toBeGreaterThanOrEqual(waitsMs);
     expect(plan!.worst_tick_ms).toBeLessThanOrEqual(realMs * 1.3);
   }, 30_000);
+
+  it('warns when a tick cannot fit before the next one of another interval (2 s and 3 s classes)', () => {
+    const file = join(dir, 'uneven.yaml');
+    // Three meters every 2 s (about 1.2 s at 9600 baud) and one every 3 s: the busiest tick
+    // (all four, every 6 s) fits in 2 s, but a 2 s tick has a 3 s one a second later.
+    writeFileSync(file, `version: 1
+gateway: { id: gw, site: plant, data_dir: ${dir} }
+buses: [{ id: rs, type: modbus_rtu, path: /dev/ttyUSB0, baud_rate: 9600 }]
+devices:
+  - { id: a1, driver: eastron-sdm630, bus: rs, unit_id: 1, poll_interval: 2s }
+  - { id: a2, driver: eastron-sdm630, bus: rs, unit_id: 2, poll_interval: 2s }
+  - { id: a3, driver: eastron-sdm630, bus: rs, unit_id: 3, poll_interval: 2s }
+  - { id: b1, driver: eastron-sdm630, bus: rs, unit_id: 4, poll_interval: 3s }
+`);
+    const r = runCli(['plan', '--config', file]);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/WARNING: bus rs cannot fit every tick: a tick of the 2 s poll class\(es\) needs about 1\d\d\d ms, and one of the 3 s class\(es\) comes 1 s after it/);
+    const json = runCli(['plan', '--config', file, '--json']);
+    const [bus] = JSON.parse(json.stdout) as Array<{ fits: boolean; worst_tick_ms: number; tightest_tick: { gap_ms: number } }>;
+    expect(bus!.worst_tick_ms).toBeLessThan(2000);
+    expect(bus!.fits).toBe(false);
+    expect(bus!.tightest_tick.gap_ms).toBe(1000);
+  });
 });

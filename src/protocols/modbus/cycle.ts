@@ -68,9 +68,48 @@ export interface BusEstimate {
   worstTickMs: number;
   /** Share of the bus's time the plan needs on average (1 = always busy). */
   utilisation: number;
-  /** Whether the busiest tick is done before the next one starts. */
+  /** Whether every tick is done before the next one starts. */
   fits: boolean;
+  /**
+   * The tick that overruns most, when one does: its time into the cycle of all intervals, its
+   * work, and the time to the next tick. Only the busiest tick when every interval divides the
+   * others; with 2 s and 3 s classes also a 2 s tick with a 3 s one a second after it.
+   */
+  tightest: { offsetMs: number; needMs: number; gapMs: number } | null;
   devices: DeviceEstimate[];
+}
+
+/** Ticks looked at, at most, when checking a plan tick by tick (one cycle of all its intervals). */
+const MAX_TICKS = 100_000;
+
+/**
+ * The tick that overruns most, over one cycle of all the intervals (the first MAX_TICKS ticks
+ * of a longer one): each tick's work, the classes due at it, against the time to the next tick.
+ * Ticks are on the wall clock, so with intervals that do not divide each other some ticks are
+ * closer together than the shortest interval.
+ */
+function tightestTick(workByInterval: ReadonlyMap<number, number>, allDueMs: number): BusEstimate['tightest'] {
+  const intervals = [...workByInterval.keys()].sort((a, b) => a - b);
+  if (intervals.length === 0) return null;
+  let worst: BusEstimate['tightest'] = null;
+  let t = 0;
+  for (let n = 0; n < MAX_TICKS; n++) {
+    let needMs = 0;
+    let all = true;
+    let next = Number.POSITIVE_INFINITY;
+    for (const i of intervals) {
+      if (t % i === 0) needMs += workByInterval.get(i)!;
+      else all = false;
+      next = Math.min(next, (Math.floor(t / i) + 1) * i);
+    }
+    // At a tick where every class is due, each device reads all of them in one poll.
+    if (all) needMs = allDueMs;
+    const gapMs = next - t;
+    if (needMs > gapMs && (worst === null || needMs - gapMs > worst.needMs - worst.gapMs)) worst = { offsetMs: t, needMs, gapMs };
+    t = next;
+    if (intervals.every((i) => t % i === 0)) break;
+  }
+  return worst;
 }
 
 /** What a bus's plan costs per cycle, from its request count and frame times. */
@@ -79,12 +118,14 @@ export function estimateBus(bus: ModbusBusConfig, devices: readonly ModbusDevice
   let worstTickMs = 0;
   let utilisation = 0;
   let fastestIntervalMs = Number.POSITIVE_INFINITY;
+  const workByInterval = new Map<number, number>();
   const perDevice = devices.map((d): DeviceEstimate => {
     const classes = d.classes.map((c): ClassEstimate => {
       const ms = sequenceMs(bus, c.requests, d.pauseBetweenRequestsMs, true);
       worstTickRequests += c.requests.length;
       utilisation += ms / c.intervalMs;
       fastestIntervalMs = Math.min(fastestIntervalMs, c.intervalMs);
+      workByInterval.set(c.intervalMs, (workByInterval.get(c.intervalMs) ?? 0) + ms);
       return { intervalMs: c.intervalMs, requests: c.requests.length, ms };
     });
     // In the busiest tick the device's classes are one poll: one sequence of requests.
@@ -92,8 +133,9 @@ export function estimateBus(bus: ModbusBusConfig, devices: readonly ModbusDevice
     return { device: d.id, unitId: d.unitId, classes };
   });
   if (!Number.isFinite(fastestIntervalMs)) fastestIntervalMs = 0;
+  const tightest = tightestTick(workByInterval, worstTickMs);
   return {
     bus: bus.id, fastestIntervalMs, worstTickRequests, worstTickMs, utilisation,
-    fits: worstTickMs <= fastestIntervalMs, devices: perDevice,
+    fits: tightest === null, tightest, devices: perDevice,
   };
 }

@@ -142,8 +142,11 @@ export class BusScheduler {
   start(): void {
     const e = this.estimate;
     if (e && !e.fits) {
+      // The tick that does not fit: the busiest one, or, with intervals that do not divide
+      // each other, one with a tick of another interval soon after it.
       this.log.warn({
         bus: this.bus.id, requests: e.worstTickRequests, cycleMs: Math.round(e.worstTickMs), intervalMs: e.fastestIntervalMs,
+        tickNeedsMs: Math.round(e.tightest?.needMs ?? e.worstTickMs), nextTickAfterMs: e.tightest?.gapMs ?? e.fastestIntervalMs,
       }, 'modbus bus cannot fit its planned cycle in the poll interval');
     }
     if (this.intervals.length === 0) return;

@@ -88,3 +88,38 @@ devices:
     expect(back[0]!.atMs).toBeLessThanOrEqual(T0 + 20_500 + 5_000);
   });
 });
+
+describe('intervals that do not divide each other', () => {
+  // Three meters every 2 s and one every 3 s at 9600 baud: a 2 s tick takes about 1.15 s and
+  // the busiest one (every 6 s, all four) 1.5 s, within 2 s. But the 2 s tick at 8 s is
+  // followed by the 3 s tick at 9 s, one second later: it cannot fit there.
+  const yaml = `buses: [{ id: rs, type: modbus_rtu, path: /dev/null, baud_rate: 9600, timeout: 500ms }]
+devices:
+  - { id: a1, driver: eastron-sdm630, bus: rs, unit_id: 1, poll_interval: 2s }
+  - { id: a2, driver: eastron-sdm630, bus: rs, unit_id: 2, poll_interval: 2s }
+  - { id: a3, driver: eastron-sdm630, bus: rs, unit_id: 3, poll_interval: 2s }
+  - { id: b1, driver: eastron-sdm630, bus: rs, unit_id: 4, poll_interval: 3s }
+`;
+
+  it('overrun in a real run (fake bus at those frame times)', async () => {
+    const devices = devicesFrom(yaml);
+    // SDM630 at 9600 8N1: 3 requests, 342 bytes of frames ≈ 356 ms, + 3 × (5 ms turnaround + 4 ms silence).
+    const perRequestMs = Math.ceil(((342 * 10 * 1000) / 9600 + 3 * 9) / 3);
+    const h = run(devices, perRequestMs);
+    h.scheduler.start();
+    await h.clock.runUntil(T0 + 60_000);
+    await h.clock.stopping(h.scheduler.stop());
+    expect(h.scheduler.overruns.count).toBeGreaterThan(0);
+  });
+
+  it('are judged tick by tick: the plan does not fit, and the scheduler says so at start', () => {
+    const config = parseConfigText(`version: 1\ngateway: { id: gw, site: s }\n${yaml}`, 'test.yaml');
+    const devices = devicesFrom(yaml);
+    const h = run(devices, 1);
+    const scheduler = new BusScheduler(Object.assign(h.bus, { config: config.buses[0] as ModbusBusConfig }), devices, { onPoll: () => undefined, onAvailability: () => undefined }, capturingLogger().log, { clock: h.clock });
+    // The busiest tick alone would fit in the shortest interval…
+    expect(scheduler.estimate!.worstTickMs).toBeLessThan(2000);
+    // …but a 2 s tick has one second before a 3 s one.
+    expect(scheduler.estimate!.fits).toBe(false);
+  });
+});
