@@ -3,8 +3,13 @@
 // The server's clock is the truth here; the gateway's own view of its waits is not.
 import { createServer, type Server } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
+import { parseConfigText } from '../../../src/config/loader.js';
+import type { ModbusBusConfig } from '../../../src/config/schema.js';
 import { ModbusBus } from '../../../src/protocols/modbus/bus.js';
-import { makeBus } from './helpers.js';
+import { resolveModbusDevices } from '../../../src/protocols/modbus/device.js';
+import { BusScheduler } from '../../../src/protocols/modbus/scheduler.js';
+import { silentLogger } from '../../../src/log/logger.js';
+import { catalogue, makeBus } from './helpers.js';
 import { frameFor, registersPdu, startScripted, type Scripted } from './scripted.js';
 
 let server: Scripted | null = null;
@@ -98,4 +103,42 @@ describe('a wall clock stepped back (NTP correcting a clock that ran fast)', () 
     }
     expect(stamps).toHaveLength(2);
   });
+});
+
+describe('a cycle longer than the interval (real time)', () => {
+  it('counts the overrun, never runs the missed ticks in a burst, and is back on whole seconds once the device is fast again', async () => {
+    let slowMs = 450;
+    server = await startScripted('mbap', (req, reply) => {
+      setTimeout(() => reply.send(reply.frame(reply.answerPdu())), slowMs);
+    });
+    const config = parseConfigText(`version: 1
+gateway: { id: gw, site: s }
+buses: [{ id: panel, type: modbus_tcp, host: 127.0.0.1, port: ${server.port}, timeout: 1s }]
+devices: [{ id: m1, driver: eastron-sdm630, bus: panel, unit_id: 1, poll_interval: 1s }]
+`, 'overrun.yaml');
+    const { byBus } = resolveModbusDevices(config, catalogue);
+    bus = new ModbusBus(config.buses[0] as ModbusBusConfig, silentLogger());
+    const polls: Array<{ tsMs: number; atMs: number }> = [];
+    const scheduler = new BusScheduler(bus, byBus.get('panel')!, {
+      onPoll: (p) => polls.push({ tsMs: p.tsMs, atMs: Date.now() }),
+      onAvailability: () => undefined,
+    }, silentLogger());
+    scheduler.start();
+    // SDM630: three requests, 1.35 s a poll at a 1 s interval.
+    await new Promise((r) => setTimeout(r, 5_000));
+    const slowPolls = polls.length;
+    slowMs = 0;
+    await new Promise((r) => setTimeout(r, 3_500));
+    await scheduler.stop();
+    expect(scheduler.overruns.count).toBeGreaterThanOrEqual(2);
+    // Never two polls closer than the slow poll took: no backlog run back to back.
+    const slow = polls.slice(0, slowPolls);
+    for (let i = 1; i < slow.length; i++) expect(slow[i]!.atMs - slow[i - 1]!.atMs).toBeGreaterThan(1_200);
+    expect(slowPolls).toBeLessThanOrEqual(5_000 / 1_350 + 1);
+    // Fast again: the last polls start on whole seconds, one a second.
+    const last = polls.slice(-2).map((p) => p.tsMs);
+    expect(last[1]! - last[0]!).toBeGreaterThanOrEqual(950);
+    expect(last[1]! - last[0]!).toBeLessThanOrEqual(1_050);
+    expect(last[1]! % 1000).toBeLessThan(50);
+  }, 20_000);
 });
