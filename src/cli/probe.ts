@@ -78,6 +78,10 @@ export const probeCommand: Command = {
     });
     if ((values.host === undefined) === (values.path === undefined)) throw new UsageError('give either --host or --path');
     const unit = intArg(values.unit, '--unit', undefined, 0, 255);
+    // The config refuses these on a serial line too: probing one could only time out.
+    if ((values.path !== undefined || values['rtu-over-tcp']) && (unit < 1 || unit > 247)) {
+      throw new UsageError(`--unit on a serial line is 1..247; ${unit === 0 ? '0 is broadcast, which no device answers' : `${unit} is reserved`}`);
+    }
     const address = intArg(values.address, '--address', undefined, 0, 65535);
     const count = intArg(values.count, '--count', 2, 1, 4);
     if (count === 3) throw new UsageError('--count is 1, 2 or 4 (16-, 32- or 64-bit values)');

@@ -3,6 +3,7 @@
 // checked against what is really at that address. And the table people read: one value per
 // column, never two run together.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { UsageError } from '../../src/cli/command.js';
 import { probeCommand } from '../../src/cli/probe.js';
 import { captureStdout } from '../protocols/modbus/helpers.js';
 import { startScripted, type Scripted } from '../protocols/modbus/scripted.js';
@@ -69,5 +70,18 @@ describe('probe at the edges, on input and holding registers', () => {
         if (line.trim().startsWith('float')) expect(value.replace(/^-/, '').replace(/e.*$/, '').replace('.', '').replace(/^0+/, '').length, line).toBeLessThanOrEqual(7);
       }
     }
+  });
+});
+
+describe('probe usage on a serial line', () => {
+  it.each([
+    [['--path', '/dev/null', '--unit', '0'], '0 is broadcast'],
+    [['--path', '/dev/null', '--unit', '248'], '248 is reserved'],
+    [['--host', '127.0.0.1', '--rtu-over-tcp', '--unit', '0'], '0 is broadcast'],
+  ])('%j: exits 2 at once instead of timing out', async (args, message) => {
+    const t0 = performance.now();
+    await expect(probeCommand.run([...args, '--address', '0'])).rejects.toThrow(UsageError);
+    await expect(probeCommand.run([...args, '--address', '0'])).rejects.toThrow(message);
+    expect(performance.now() - t0).toBeLessThan(500);
   });
 });
