@@ -101,7 +101,8 @@ export const DeviceConfig = z.strictObject({
   bus: Id,
   /** A profile id from drivers/ (e.g. eastron-sdm630). */
   driver: z.string().optional(),
-  unit_id: z.number().int().min(0).max(255).default(1),
+  unit_id: z.number().int('a unit id is a whole number 0..255 (1..247 on a serial line)')
+    .min(0, 'a unit id is 0..255 (1..247 on a serial line)').max(255, 'a unit id is 0..255 (1..247 on a serial line)').default(1),
   poll_interval: Duration.default(5000),
   timeout: Duration.optional(),
   retries: z.number().int().min(0).max(5).default(0),

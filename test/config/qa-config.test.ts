@@ -36,7 +36,7 @@ devices:
     expect(code).toBe(2);
     const at = (line: number, path: string, message: string | RegExp) => expect(lines.some((l) => l.startsWith(`${file}:${line} ${path}: `) && (typeof message === 'string' ? l.includes(message) : message.test(l))), `${line} ${path} ${String(message)}\n${lines.join('\n')}`).toBe(true);
     at(5, 'buses[1].baud_rate', 'expected number');
-    at(7, 'devices[0].unit_id', '255');
+    at(7, 'devices[0].unit_id', 'a unit id is 0..255 (1..247 on a serial line)');
     at(7, 'devices[0].driver', 'unknown driver "nosuch-a"');
     at(8, 'devices[1].timeout', 'invalid duration "5x"');
     at(8, 'devices[1].driver', 'unknown driver "nosuch-b"');
