@@ -1,7 +1,7 @@
 import type { Logger } from 'pino';
 import type { ModbusBusConfig } from '../../config/schema.js';
 import type { ModbusFunction } from '../../profiles/schema.js';
-import { classifyModbusError, TransportError } from './errors.js';
+import { BusUnreachableError, classifyModbusError, TransportError } from './errors.js';
 import { bitsPerChar, rtuReadBytes, rtuSilenceMs } from './frames.js';
 import { SerialLink, TcpLink, type ByteLink } from './link.js';
 import { GuardedPort, type Framing } from './port.js';
@@ -283,7 +283,7 @@ export class ModbusBus implements ModbusReader {
   private connect(): Promise<Connection> {
     if (this.conn) return Promise.resolve(this.conn);
     if (monotonicMs() < this.nextConnectAtMs) {
-      return Promise.reject(new TransportError(`bus ${this.id} is waiting to reconnect`, 'connection'));
+      return Promise.reject(new BusUnreachableError(`bus ${this.id} is waiting to reconnect`));
     }
     this.connecting ??= this.open().finally(() => { this.connecting = null; });
     return this.connecting;
@@ -300,7 +300,7 @@ export class ModbusBus implements ModbusReader {
         this.log.warn({ bus: this.id, err: (err as Error).message, retryInMs: this.backoffMs }, 'modbus bus connect failed');
       }
       await link.close();
-      throw new TransportError(`cannot connect bus ${this.id}: ${(err as Error).message}`, 'connection', undefined, { cause: err });
+      throw new BusUnreachableError(`cannot connect bus ${this.id}: ${(err as Error).message}`, { cause: err });
     }
     const port = new GuardedPort(link, this.framing);
     const conn: Connection = { link, port, connectedAtMs: monotonicMs(), answered: false, dropped: false };

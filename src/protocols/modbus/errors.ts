@@ -69,3 +69,13 @@ export function classifyModbusError(err: unknown): TransportError {
   if (/crc|length|unit id|function code|transaction/i.test(message)) return new TransportError(message, 'protocol', undefined, { cause: err });
   return new TransportError(message, 'connection', undefined, { cause: err });
 }
+
+/**
+ * The bus itself cannot be reached: its connection could not be opened, or it is waiting to
+ * try again. No device's fault, and nothing was asked of any device.
+ */
+export class BusUnreachableError extends TransportError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, 'connection', undefined, options);
+  }
+}

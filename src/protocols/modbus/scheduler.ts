@@ -5,6 +5,7 @@ import type { PollClass } from '../../profiles/planner.js';
 import type { ModbusReader } from './bus.js';
 import { estimateBus, type BusEstimate } from './cycle.js';
 import type { ModbusDevice } from './device.js';
+import { BusUnreachableError } from './errors.js';
 import { readDevice, type Refusal } from './poll.js';
 
 export type Availability = 'online' | 'degraded' | 'offline';
@@ -316,8 +317,12 @@ export class BusScheduler {
     s.failures += 1;
     s.stats.errors += 1;
     // Try again at the next tick after the first failure, then back off exponentially,
-    // counted in ticks from the one that failed.
-    const backoff = s.failures === 1 ? 0 : Math.min(this.maxBackoffMs, s.device.intervalMs * 2 ** (s.failures - 1));
+    // counted in ticks from the one that failed. Not while the bus itself is unreachable: the
+    // device was not asked, the bus spaces its own connection attempts, and polls that fail at
+    // once cost nothing — while a backoff earned during an outage kept every device behind the
+    // bus away for up to maxBackoffMs after it was back.
+    const unreachable = err instanceof BusUnreachableError;
+    const backoff = s.failures === 1 || unreachable ? 0 : Math.min(this.maxBackoffMs, s.device.intervalMs * 2 ** (s.failures - 1));
     s.retryAtMs = tickMs + backoff;
     const reason = err instanceof Error ? err.message : String(err);
     if (s.failures === 1) this.log.warn({ device: s.device.id, bus: this.bus.id, err: reason }, 'modbus device poll failed');
