@@ -14,8 +14,11 @@ const USAGE = `energy-gateway plan --config FILE [--device ID] [--json]
 
 Prints the Modbus requests the gateway will send — per bus, per device and poll class,
 with the points each request covers — and the expected cycle time: frame times at the
-bus's baud rate for RTU, a typical 10 ms per request for Modbus TCP. A bus whose busiest
-tick does not fit in its shortest poll interval is flagged.
+bus's baud rate for RTU, a typical 10 ms per request for Modbus TCP, and the longer of
+the inter-frame delay and a device's pause_between_requests before each request. A bus
+with a tick that cannot be done before the next one is flagged: its busiest tick against
+its shortest interval, or, with intervals that do not divide each other (2 s and 3 s),
+a tick with one of another interval soon after it.
   --device ID   only this device (and its bus's totals)
   --json        machine-readable output`;
 
