@@ -77,6 +77,9 @@ async function answer_(ctx: AnswerContext, fault: Fault | undefined, unit: numbe
   if (!meter) return ctx.absentUnit === 'silent' ? null : { exception: 11 };
   const fn = FUNCTIONS[fc];
   if (!fn) return { exception: 1 };
+  // A quantity the device does not serve in one request is exception 3 (§6.1-6.4), before
+  // any address is looked at.
+  if (count < 1 || count > meter.maxCount(fn)) return { exception: 3 };
   if (!meter.readable(fn, address, count)) return meter.refuse === 'silent' ? null : { exception: 2 };
   const data = meter.read(fn, address, count, ctx.now());
   return data ? { data } : { exception: 2 };

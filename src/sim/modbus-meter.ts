@@ -6,7 +6,11 @@ import { canonicalValues, loadShapeFor, SIM_UNITS, type LoadShape } from './phys
 
 export interface SimulatedMeterOptions {
   unitId: number;
-  profile: Pick<DriverProfile, 'id' | 'points' | 'settings'> & { unreadable?: readonly AddressRange[] };
+  profile: Pick<DriverProfile, 'id' | 'points' | 'settings'> & {
+    unreadable?: readonly AddressRange[];
+    /** The model's request limits: a longer request is refused, as the meter refuses it. */
+    read?: Pick<DriverProfile['read'], 'max_registers' | 'max_bits'>;
+  };
   seed?: number;
   shape?: LoadShape;
   /**
@@ -145,6 +149,16 @@ export class SimulatedMeter {
     const p = this.byId.get(pointId);
     if (!p) return values[pointId];
     return this.primary(p, values);
+  }
+
+  /**
+   * The most registers (or coils) this model answers in one request: its profile's read
+   * limits, else the protocol's 125 registers and 2000 bits (Modbus Application Protocol §6.1-6.4).
+   */
+  maxCount(fn: ModbusPoint['function']): number {
+    const bits = fn === 'coil' || fn === 'discrete';
+    const limits = this.opts.profile.read;
+    return bits ? limits?.max_bits ?? 2000 : limits?.max_registers ?? 125;
   }
 
   /** Whether a read of [address, address+count) stays clear of the profile's unreadable ranges. */
