@@ -120,6 +120,44 @@ export function compileRequest(request: ReadSlice, slotOf: (id: string) => numbe
   return c;
 }
 
+/**
+ * The requests that read a compiled request's points without the gaps between them: one per
+ * run of points that touch or share registers (bits of one register stay together). A
+ * device whose map has a hole inside a planned block refuses the whole block (exception 2,
+ * as strict devices and simulators do); its points can still be read this way, into the
+ * same slots. A request without gaps comes back as it is.
+ */
+export function splitRequest(c: CompiledRequest): CompiledRequest[] {
+  const order = c.points.map((_, i) => i).sort((a, b) => c.start[a]! - c.start[b]!);
+  const runs: number[][] = [];
+  /** Where the current run ends (exclusive): a point starting there or before joins it. */
+  let end = -1;
+  for (const i of order) {
+    const start = c.start[i]!;
+    const stop = start + c.width[i]!;
+    if (runs.length > 0 && start <= end) {
+      runs[runs.length - 1]!.push(i);
+      end = Math.max(end, stop);
+    } else {
+      runs.push([i]);
+      end = stop;
+    }
+  }
+  if (runs.length === 1) return [c];
+  const slotOf = new Map(c.points.map((p, i) => [p.id, c.slot[i]!]));
+  return runs.map((run) => {
+    const from = Math.min(...run.map((i) => c.start[i]!));
+    const to = Math.max(...run.map((i) => c.start[i]! + c.width[i]!));
+    const slice: ReadSlice = {
+      function: c.request.function,
+      address: c.request.address + from,
+      count: to - from,
+      points: run.map((i) => c.points[i]!),
+    };
+    return compileRequest(slice, (id) => slotOf.get(id)!);
+  });
+}
+
 const swap16 = (w: number) => ((w & 0xff) << 8) | (w >>> 8);
 /** decodeValue's isWord, for whatever a reader returned. */
 const isWord = (w: unknown): w is number => typeof w === 'number' && (w & 0xffff) === w;

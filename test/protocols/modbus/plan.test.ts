@@ -9,7 +9,7 @@ import { ORDERS } from '../../../src/profiles/order.js';
 import { planProfile, type PollClass } from '../../../src/profiles/planner.js';
 import { resolvePoint, type ModbusPoint, type Sentinel, type ValueType } from '../../../src/profiles/schema.js';
 import { decodeValue, registerCount, type Decoded } from '../../../src/protocols/modbus/decode.js';
-import { compilePollPlan, compileRequest, decodeInto, publishValues } from '../../../src/protocols/modbus/plan.js';
+import { compilePollPlan, compileRequest, decodeInto, publishValues, splitRequest } from '../../../src/protocols/modbus/plan.js';
 import type { Quality } from '../../../src/core/sample.js';
 
 const TYPES: ValueType[] = ['int16', 'uint16', 'int32', 'uint32', 'int64', 'uint64', 'float32', 'float64', 'bcd16', 'bcd32', 'bool', 'bit', 'string'];
@@ -166,5 +166,47 @@ describe('precompiled poll plan = decodeValue + applyDerived', () => {
       expect(Object.keys(actual)).toEqual(Object.keys(expected));
       for (const id of Object.keys(expected)) expectSame(actual[id]!, expected[id]!);
     }));
+  });
+});
+
+describe('splitRequest: a refused block read without its gaps', () => {
+  // A block over a hole in a strict device's map (0x0004-0x0005 and 0x0007-0x0009 below) is
+  // refused whole with exception 2; its points can still be read in gap-free runs.
+  const points = [
+    resolvePoint({ id: 'a', address: 0, type: 'float32', unit: '' }),
+    resolvePoint({ id: 'b', address: 2, type: 'float32', unit: '' }),
+    resolvePoint({ id: 'c', address: 6, type: 'int16', unit: '' }),
+    resolvePoint({ id: 'd', address: 10, type: 'bit', bit: 0, unit: '' }),
+    resolvePoint({ id: 'e', address: 10, type: 'bit', bit: 3, unit: '' }),
+  ];
+  const block = { function: 'holding' as const, address: 0, count: 11, points };
+  const slots = new Map(points.map((p, i) => [p.id, 10 - i]));
+  const compiled = compileRequest(block, (id) => slots.get(id)!);
+
+  it('reads each run of touching points once, and no register outside a point', () => {
+    const runs = splitRequest(compiled);
+    expect(runs.map((r) => [r.request.function, r.request.address, r.request.count, r.request.points.map((p) => p.id)]))
+      .toEqual([['holding', 0, 4, ['a', 'b']], ['holding', 6, 1, ['c']], ['holding', 10, 1, ['d', 'e']]]);
+  });
+
+  it('decodes into the same slots as the whole block would', () => {
+    // 230.5 (0x43668000), -1.5 (0xBFC00000), -2, bits 0 and 3 of 0x0009.
+    const image = [0x4366, 0x8000, 0xbfc0, 0x0000, 0, 0, 0xfffe, 0, 0, 0, 0x0009];
+    const whole = { values: [] as Array<Decoded['value']>, qualities: [] as Quality[] };
+    decodeInto(compiled, image, whole.values, whole.qualities);
+    const split = { values: [] as Array<Decoded['value']>, qualities: [] as Quality[] };
+    for (const r of splitRequest(compiled)) {
+      decodeInto(r, image.slice(r.request.address, r.request.address + r.request.count), split.values, split.qualities);
+    }
+    expect(split).toEqual(whole);
+    expect(split.values[slots.get('a')!]).toBe(230.5);
+    expect(split.values[slots.get('b')!]).toBe(-1.5);
+    expect(split.values[slots.get('c')!]).toBe(-2);
+    expect([split.values[slots.get('d')!], split.values[slots.get('e')!]]).toEqual([true, true]);
+  });
+
+  it('leaves a block without gaps as it is', () => {
+    const tight = compileRequest({ function: 'holding', address: 0, count: 4, points: points.slice(0, 2) }, (id) => slots.get(id)!);
+    expect(splitRequest(tight)).toEqual([tight]);
   });
 });
