@@ -171,10 +171,13 @@ export class BusScheduler {
     if (this.stopped) return;
     const now = this.clock.now();
     let next = Math.min(...this.intervals.map((i) => nextAligned(i, this.lastTickMs)));
-    if (next - now > this.intervals[0]!) {
-      // The next tick is further away than one interval: the wall clock was stepped back (NTP
+    if (next - now > 2 * this.intervals[0]!) {
+      // The next tick is further away than two intervals: the wall clock was stepped back (NTP
       // correcting a clock that ran fast). Waiting for it would stop the bus until the clock
       // caught up again; the ticks follow the new clock, and backoffs keep what they had left.
+      // (Not one interval: a timer fires up to a millisecond before the wall clock reaches its
+      // time, and a tick with nothing to read is over by then, one interval and a bit before
+      // the next. Taken for a step back, that tick ran again.)
       const stepMs = this.lastTickMs - now;
       this.log.warn({ bus: this.bus.id, stepMs }, 'wall clock went back, modbus ticks follow it');
       for (const s of this.states) if (s.retryAtMs > 0) s.retryAtMs -= stepMs;

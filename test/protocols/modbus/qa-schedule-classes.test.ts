@@ -123,3 +123,26 @@ devices:
     expect(scheduler.estimate!.fits).toBe(false);
   });
 });
+
+describe('timers that fire a little early (they count from the event loop\'s cached time)', () => {
+  it('never takes that for a clock stepped back: one tick a second, no tick run twice', async () => {
+    const devices = devicesFrom(`buses: [{ id: panel, type: modbus_tcp, host: 127.0.0.1, timeout: 300ms }]
+devices:
+  - { id: m1, driver: eastron-sdm630, bus: panel, unit_id: 1, poll_interval: 1s }
+`);
+    const fake = new FakeClock(T0);
+    // Every timer fires 1 ms before the wall clock reaches the time it was set for.
+    const clock = { now: () => fake.now(), setTimer: (fn: () => void, ms: number) => fake.setTimer(fn, Math.max(0, ms - 1)) };
+    const bus = new FakeBus(fake, 0);
+    const { log, lines } = capturingLogger();
+    const polls: number[] = [];
+    const scheduler = new BusScheduler(bus, devices, { onPoll: (p) => polls.push(p.tsMs), onAvailability: () => undefined }, log, { clock });
+    scheduler.start();
+    await fake.runUntil(T0 + 10_500);
+    await fake.stopping(scheduler.stop());
+    expect(lines.filter((l) => l.msg === 'wall clock went back, modbus ticks follow it')).toEqual([]);
+    expect(polls.length).toBeGreaterThanOrEqual(9);
+    expect(polls.length).toBeLessThanOrEqual(11);
+  });
+});
+
