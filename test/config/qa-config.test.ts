@@ -65,3 +65,22 @@ devices:
     ]);
   });
 });
+
+describe('check: a device on a bus the config does not have', () => {
+  it('is reported with its unknown driver in the same pass', () => {
+    const { file, code, lines } = check('nobus.yaml', `version: 1
+gateway: { id: gw, site: s }
+buses: [{ id: b1, type: modbus_tcp, host: 127.0.0.1 }]
+devices:
+  - { id: d1, driver: eastron-sdm999, bus: b2, unit_id: 1 }
+  - { id: d2, driver: eastron-sdm630, bus: b3, unit_id: 1 }
+`);
+    expect(code).toBe(2);
+    expect(lines).toEqual([
+      `${file}:5 devices[0].bus: unknown bus "b2" (known: b1)`,
+      `${file}:5 devices[0].driver: unknown driver "eastron-sdm999" (did you mean eastron-sdm120, eastron-sdm630, eastron-sdm72dm?)`,
+      `${file}:6 devices[1].bus: unknown bus "b3" (known: b1)`,
+    ]);
+  });
+});
+

@@ -43,8 +43,7 @@ export function resolveModbusDevice(
     if (!profile && (catalogue as { opcua?: ReadonlyMap<string, unknown> }).opcua?.has(device.driver)) {
       // An OPC UA profile on a Modbus bus: the OPC UA side reports it, with the reason.
     } else if (!profile) {
-      const near = [...catalogue.keys()].filter((k) => k.split('-')[0] === device.driver!.split('-')[0]);
-      problems.push({ path: ['devices', index, 'driver'], message: `unknown driver "${device.driver}"${near.length ? ` (did you mean ${near.join(', ')}?)` : ''}` });
+      problems.push(unknownDriver(device.driver, index, catalogue));
     } else {
       points = [...profile.points];
       settings = profile.settings;
@@ -190,13 +189,24 @@ function inlineToProfilePoint(p: InlinePointConfig): unknown {
 }
 
 
+function unknownDriver(driver: string, index: number, catalogue: ReadonlyMap<string, DriverProfile>): Problem {
+  const near = [...catalogue.keys()].filter((k) => k.split('-')[0] === driver.split('-')[0]);
+  return { path: ['devices', index, 'driver'], message: `unknown driver "${driver}"${near.length ? ` (did you mean ${near.join(', ')}?)` : ''}` };
+}
+
 /** Resolves every Modbus device against the catalogue, collecting every problem. */
 export function resolveModbusDevices(config: RootConfig, catalogue: ReadonlyMap<string, DriverProfile>): { byBus: Map<string, ModbusDevice[]>; problems: Problem[] } {
   const buses = new Map(config.buses.map((b) => [b.id, b]));
   const byBus = new Map<string, ModbusDevice[]>();
   const problems: Problem[] = [];
+  const opcua = (catalogue as { opcua?: ReadonlyMap<string, unknown> }).opcua;
   config.devices.forEach((d, i) => {
     const bus = buses.get(d.bus);
+    // On a bus the config does not have (reported on its own), whatever the protocol: a driver
+    // that exists nowhere is a second problem of the same pass, not one for the next.
+    if (!bus && d.enabled && d.bus !== '' && d.driver !== undefined && !catalogue.has(d.driver) && !opcua?.has(d.driver)) {
+      problems.push(unknownDriver(d.driver, i, catalogue));
+    }
     if (!bus || bus.type === 'opcua' || !d.enabled) return;
     const r = resolveModbusDevice(d, i, bus, catalogue);
     problems.push(...r.problems);
