@@ -11,7 +11,8 @@ import { ModbusBus } from '../../../src/protocols/modbus/bus.js';
 import { resolveModbusDevices } from '../../../src/protocols/modbus/device.js';
 import { BusScheduler, type Availability } from '../../../src/protocols/modbus/scheduler.js';
 import { silentLogger } from '../../../src/log/logger.js';
-import { catalogue } from './helpers.js';
+import { FakeBus, FakeClock } from './fakes.js';
+import { capturingLogger, catalogue } from './helpers.js';
 import { sleep, startScripted, type Scripted, type ScriptedRequest } from './scripted.js';
 
 /** The SDM630 register the server refuses: its line-to-line voltage block starts there. */
@@ -135,5 +136,38 @@ describe('a device that answers every request with an exception about itself', (
     expect(first.every((r) => r.address === 0)).toBe(true);
     expect(got.availability.filter((a) => a.device === 'm1').map((a) => a.state)[0]).toBe('degraded');
   }, 15_000);
+});
+
+describe('a device that stops refusing', () => {
+  it('goes degraded at the refusal and online at its next full poll, each published once and logged once', async () => {
+    const config = parseConfigText(`version: 1
+gateway: { id: gw, site: s }
+buses: [{ id: panel, type: modbus_tcp, host: 127.0.0.1 }]
+devices: [{ id: m1, driver: eastron-sdm630, bus: panel, unit_id: 1, poll_interval: 1s }]
+`, 'recover.yaml');
+    const { byBus } = resolveModbusDevices(config, catalogue);
+    const clock = new FakeClock(Date.UTC(2025, 0, 1));
+    const bus = new FakeBus(clock);
+    const states: Array<{ state: Availability; reason?: string }> = [];
+    const { log, lines } = capturingLogger();
+    const polls: DevicePoll[] = [];
+    const scheduler = new BusScheduler(bus, byBus.get('panel')!, {
+      onPoll: (p) => polls.push(p),
+      onAvailability: (_d, state, reason) => states.push({ state, ...(reason ? { reason } : {}) }),
+    }, log, { clock });
+    // The first request of the first poll draws exception 2, everything after it answers.
+    bus.behaviour.set(1, { kind: 'exception', code: 2, latencyMs: 5, once: true });
+    scheduler.start();
+    await clock.runUntil(Date.UTC(2025, 0, 1) + 5_500);
+    await clock.stopping(scheduler.stop());
+    expect(states.map((s) => s.state)).toEqual(['degraded', 'online']);
+    // (The fake bus's exception message names no exception; the request is added to it.)
+    expect(states[0]!.reason).toMatch(/^modbus exception 2.* \(reading input 0\+\d+\)$/);
+    expect(lines.filter((l) => l.msg === 'device availability changed')).toHaveLength(2);
+    // Every tick published a poll, the first one too.
+    expect(polls).toHaveLength(5);
+    expect(Object.values(polls[0]!.values).some((v) => v.quality === 'bad')).toBe(true);
+    expect(polls.slice(1).every((p) => Object.values(p.values).every((v) => v.quality !== 'bad'))).toBe(true);
+  });
 });
 
