@@ -201,7 +201,10 @@ export class BusScheduler {
     this.cancelTimer = null;
     const previousTickMs = this.lastTickMs;
     this.lastTickMs = tickMs;
-    this.running = this.tick(previousTickMs, tickMs).finally(() => {
+    // Nothing awaits a tick but stop(): whatever it throws is logged, never left to end the process.
+    this.running = this.tick(previousTickMs, tickMs).catch((err: unknown) => {
+      this.log.error({ err, bus: this.bus.id }, 'modbus bus tick failed');
+    }).finally(() => {
       const ms = this.clock.now() - tickMs;
       this.cycles.count += 1;
       this.cycles.lastMs = ms;
@@ -337,7 +340,13 @@ export class BusScheduler {
     const previous = s.availability;
     s.availability = state;
     if (previous !== null || state !== 'online') this.log.info({ device: s.device.id, bus: this.bus.id, from: previous, to: state, reason }, 'device availability changed');
-    this.events.onAvailability(s.device.id, state, reason);
+    // A listener that throws (a publisher in trouble) must not stop the bus: from a failed
+    // poll its error escaped the tick as a rejected promise nobody awaits, which ends the process.
+    try {
+      this.events.onAvailability(s.device.id, state, reason);
+    } catch (err) {
+      this.log.error({ err, device: s.device.id, bus: this.bus.id, state }, 'modbus availability listener failed');
+    }
   }
 }
 

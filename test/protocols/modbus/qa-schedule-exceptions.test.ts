@@ -171,3 +171,40 @@ devices: [{ id: m1, driver: eastron-sdm630, bus: panel, unit_id: 1, poll_interva
   });
 });
 
+
+describe('a listener that throws on an availability change', () => {
+  it('neither stops the bus nor leaves a rejected promise behind when the change comes from a failure', async () => {
+    const config = parseConfigText(`version: 1
+gateway: { id: gw, site: s }
+buses: [{ id: panel, type: modbus_tcp, host: 127.0.0.1 }]
+devices:
+  - { id: m1, driver: eastron-sdm630, bus: panel, unit_id: 1, poll_interval: 1s }
+  - { id: m2, driver: eastron-sdm630, bus: panel, unit_id: 2, poll_interval: 1s }
+`, 'listener.yaml');
+    const { byBus } = resolveModbusDevices(config, catalogue);
+    const clock = new FakeClock(Date.UTC(2025, 0, 1));
+    const bus = new FakeBus(clock);
+    bus.behaviour.set(1, { kind: 'silent' });
+    const { log, lines } = capturingLogger();
+    const polls: string[] = [];
+    const rejections: unknown[] = [];
+    const onRejection = (reason: unknown) => rejections.push(reason);
+    process.on('unhandledRejection', onRejection);
+    const scheduler = new BusScheduler(bus, byBus.get('panel')!, {
+      onPoll: (p) => polls.push(p.device),
+      onAvailability: () => { throw new Error('publisher broke'); },
+    }, log, { clock });
+    try {
+      scheduler.start();
+      await clock.runUntil(Date.UTC(2025, 0, 1) + 5_500);
+      await clock.stopping(scheduler.stop());
+      await new Promise((r) => setImmediate(r));
+    } finally {
+      process.off('unhandledRejection', onRejection);
+    }
+    expect(rejections).toEqual([]);
+    // m2 polled at every tick; m1 failing all along, its changes each logged as a listener error.
+    expect(polls.filter((d) => d === 'm2')).toHaveLength(5);
+    expect(lines.filter((l) => l.msg === 'modbus availability listener failed').length).toBeGreaterThanOrEqual(2);
+  });
+});
