@@ -10,7 +10,7 @@ import { startScripted, type Scripted, type ScriptedRequest } from '../protocols
 import { freePort } from '../support/servers.js';
 
 const sdm630 = catalogue.get('eastron-sdm630')!;
-/** Unit 2 refuses every request covering this register (SDM630's line-to-line block). */
+/** Unit 2 refuses every request covering this register (SDM630's line-to-line block) with exception 3. */
 const REFUSED = 0x00c8;
 const covers = (r: ScriptedRequest, address: number) => r.address <= address && address < r.address + r.count;
 
@@ -29,7 +29,8 @@ describe('read --json, device faults (real CLI, scripted server)', () => {
     server = await startScripted('mbap', (req, reply) => {
       if (req.unit === 3) return; // dead
       if (req.unit === 2 && covers(req, REFUSED)) {
-        reply.send(reply.frame(Buffer.from([req.unit, req.fc | 0x80, 2])));
+        // 3 (illegal data value): refused as a block, not read again in pieces as a 2 is.
+        reply.send(reply.frame(Buffer.from([req.unit, req.fc | 0x80, 3])));
         return;
       }
       // 0x4000_0000 is 2.0 as a float32: every value is a plausible number, none of them zero.
@@ -78,13 +79,13 @@ devices:
   it('exits 1 when a block is refused, printing the other values and the refused ones as null with the reason', async () => {
     const r = await runCliAsync(['read', '--config', config, '--device', 'partial', '--json']);
     expect(r.code).toBe(1);
-    expect(r.stderr).toContain('illegal data address');
+    expect(r.stderr).toContain('illegal data value');
     expect(r.stderr).toMatch(/input 200\+\d+/);
     const out = JSON.parse(r.stdout) as ReadJson;
     const refused = sdm630.points.filter((p) => p.address >= REFUSED && p.address < 0x100).map((p) => p.id);
     for (const id of refused) {
       expect(out.values[id]).toMatchObject({ value: null, quality: 'bad' });
-      expect(out.values[id]!.status).toContain('exception 2');
+      expect(out.values[id]!.status).toContain('exception 3');
     }
     expect(out.values.voltage_l1).toEqual({ value: 2, unit: 'V', quality: 'good' });
     expect(out.values.active_energy_import_l1).toEqual({ value: 2, unit: 'kWh', quality: 'good' });

@@ -5,7 +5,7 @@ import type { ModbusReader } from './bus.js';
 import type { Decoded } from './decode.js';
 import type { ModbusDevice } from './device.js';
 import { isRefusal, isRetryable, TransportError } from './errors.js';
-import { compilePollPlan, decodeInto, publishValues, type PollPlan } from './plan.js';
+import { compilePollPlan, decodeInto, publishValues, splitRequest, type CompiledRequest, type PollPlan } from './plan.js';
 
 /**
  * Compiled plans per device, by the set of due classes (a bit mask of their positions in
@@ -68,6 +68,13 @@ function planFor(device: ModbusDevice, classes: readonly PollClass[]): PollPlan 
   return plan;
 }
 
+/**
+ * Blocks a device refused with exception 2 that read in pieces (its map has a hole the plan
+ * spanned), by device: the pieces are read from then on, not the block asked again first.
+ * Per device, as compiled requests are shared by every meter of a model.
+ */
+const splitBlocks = new WeakMap<ModbusDevice, Map<CompiledRequest, CompiledRequest[]>>();
+
 /** Where readDevice reports the first request the device refused; the caller keeps one per device. */
 export interface Refusal {
   error: TransportError | null;
@@ -95,32 +102,47 @@ export async function readDevice(
   /** Why each refused slot has no value; only made when a block is refused. */
   let refused: Map<number, string> | null = null;
   let firstRefusal: TransportError | null = null;
-  for (const compiled of plan.requests) {
-    const req = compiled.request;
-    let data: number[] | boolean[] | null = null;
-    for (let attempt = 0; ; attempt++) {
-      try {
-        data = await reader.read(device.unitId, req.function, req.address, req.count, options);
-        break;
-      } catch (err) {
-        if (isRefusal(err)) {
-          const e = withRequest(err, req) as TransportError;
-          firstRefusal ??= e;
-          refused ??= new Map();
-          for (const slot of compiled.slot) {
-            values[slot] = null;
-            qualities[slot] = 'bad';
-            refused.set(slot, err.message);
-          }
+  const split = splitBlocks.get(device);
+  for (const whole of plan.requests) {
+    const pieces = split?.get(whole);
+    for (const compiled of pieces ?? [whole]) {
+      const req = compiled.request;
+      let data: number[] | boolean[] | null = null;
+      for (let attempt = 0; ; attempt++) {
+        try {
+          data = await reader.read(device.unitId, req.function, req.address, req.count, options);
           break;
+        } catch (err) {
+          if (isRefusal(err)) {
+            // A block across a hole in the device's map is refused whole (exception 2): its
+            // points are read in pieces, this poll and every later one.
+            const parts = err.exceptionCode === 2 && pieces === undefined ? splitRequest(compiled) : [compiled];
+            if (parts.length > 1) {
+              let byBlock = splitBlocks.get(device);
+              if (!byBlock) splitBlocks.set(device, (byBlock = new Map()));
+              byBlock.set(whole, parts);
+              const failed = await readPieces(reader, device, parts, retries, values, qualities);
+              if (failed !== null) {
+                firstRefusal ??= failed.error;
+                refused ??= new Map();
+                for (const [slot, status] of failed.slots) refused.set(slot, status);
+              }
+              break;
+            }
+            const e = withRequest(err, req) as TransportError;
+            firstRefusal ??= e;
+            refused ??= new Map();
+            markRefused(compiled, err.message, values, qualities, refused);
+            break;
+          }
+          // Other exceptions are the device's final answer too; busy or "no answer behind the
+          // gateway" are worth another try, like a timeout.
+          if (!isRetryable(err) || attempt >= retries) throw withRequest(err, req);
         }
-        // Other exceptions are the device's final answer too; busy or "no answer behind the
-        // gateway" are worth another try, like a timeout.
-        if (!isRetryable(err) || attempt >= retries) throw withRequest(err, req);
       }
+      // Straight from the response words into this poll's slots (no slice or object per value).
+      if (data !== null) decodeInto(compiled, data, values, qualities);
     }
-    // Straight from the response words into this poll's slots (no slice or object per value).
-    if (data !== null) decodeInto(compiled, data, values, qualities);
   }
   if (refusal) refusal.error = firstRefusal;
   const out = publishValues(plan, values, qualities, device.source, device.settings);
@@ -132,6 +154,40 @@ export async function readDevice(
     }
   }
   return out;
+}
+
+/** Marks a refused request's points bad, with the refusal as their status. */
+function markRefused(compiled: CompiledRequest, status: string, values: Array<Decoded['value']>, qualities: Quality[], refused: Map<number, string>): void {
+  for (const slot of compiled.slot) {
+    values[slot] = null;
+    qualities[slot] = 'bad';
+    refused.set(slot, status);
+  }
+}
+
+/** Reads the pieces of a refused block; the pieces refused in turn, if any. */
+async function readPieces(
+  reader: ModbusReader, device: ModbusDevice, parts: readonly CompiledRequest[], retries: number,
+  values: Array<Decoded['value']>, qualities: Quality[],
+): Promise<{ error: TransportError; slots: Map<number, string> } | null> {
+  let failed: { error: TransportError; slots: Map<number, string> } | null = null;
+  for (const part of parts) {
+    const req = part.request;
+    for (let attempt = 0; ; attempt++) {
+      try {
+        decodeInto(part, await reader.read(device.unitId, req.function, req.address, req.count, device.requestOptions), values, qualities);
+        break;
+      } catch (err) {
+        if (isRefusal(err)) {
+          failed ??= { error: withRequest(err, req) as TransportError, slots: new Map() };
+          markRefused(part, err.message, values, qualities, failed.slots);
+          break;
+        }
+        if (!isRetryable(err) || attempt >= retries) throw withRequest(err, req);
+      }
+    }
+  }
+  return failed;
 }
 
 /** Requests one poll of these classes costs. */
