@@ -105,7 +105,10 @@ export async function readDevice(
   const split = splitBlocks.get(device);
   for (const whole of plan.requests) {
     const pieces = split?.get(whole);
-    for (const compiled of pieces ?? [whole]) {
+    // An index loop over the pieces or the block itself: no array made per request.
+    const n = pieces === undefined ? 1 : pieces.length;
+    for (let k = 0; k < n; k++) {
+      const compiled = pieces === undefined ? whole : pieces[k]!;
       const req = compiled.request;
       let data: number[] | boolean[] | null = null;
       for (let attempt = 0; ; attempt++) {
