@@ -166,7 +166,10 @@ function mergedPointProblems(
   const settings: Record<string, ProfileSetting> = { ...profileSettings };
   for (const [name, value] of Object.entries(device.settings ?? {})) settings[name] ??= { default: value };
   const out: Problem[] = [];
-  for (const problem of pointProblems(points, settings, profile?.unreadable ?? [])) {
+  // A device may lower its profile's request size: a point wider than that cannot be read.
+  const profileMax = profile?.read?.max_registers;
+  const maxRegisters = device.max_registers === undefined ? profileMax : Math.min(device.max_registers, profileMax ?? device.max_registers);
+  for (const problem of pointProblems(points, settings, profile?.unreadable ?? [], maxRegisters === undefined ? {} : { max_registers: maxRegisters })) {
     const [section, k, ...rest] = problem.path;
     if (section === 'points' && typeof k === 'number') {
       const point = points[k]!;

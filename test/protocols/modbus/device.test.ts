@@ -28,6 +28,16 @@ describe('resolving a Modbus device', () => {
     expect(Math.max(...big!.classes.flatMap((c) => c.requests.map((r) => r.count)))).toBe(80);
   });
 
+  it('refuses a device request size that the profile\'s points do not fit in', () => {
+    // Every SDM630 value is a float32 (two registers): one register a request reads none.
+    const { byBus, problems } = resolve('  - { id: tiny, driver: eastron-sdm630, bus: panel, unit_id: 1, max_registers: 1 }');
+    expect(byBus.get('panel') ?? []).toEqual([]);
+    expect(problems.length).toBeGreaterThan(0);
+    expect(problems.every((p) => p.path[0] === 'devices' && p.path[1] === 0)).toBe(true);
+    expect(problems[0]!.message).toMatch(/float32, 2 registers, more than read\.max_registers 1/);
+    expect(resolve('  - { id: two, driver: eastron-sdm630, bus: panel, unit_id: 1, max_registers: 2 }').problems).toEqual([]);
+  });
+
   it('falls back to one request per point', () => {
     const { byBus } = resolve('  - { id: m, driver: eastron-sdm630, bus: panel, per_point: true }');
     const requests = byBus.get('panel')![0]!.classes.flatMap((c) => c.requests);
