@@ -68,11 +68,16 @@ export type ModbusBusConfig = Exclude<BusConfig, { type: 'opcua' }>;
 export const InlinePointConfig = z.strictObject({
   id: z.string().regex(/^[a-z][a-z0-9_]*$/, 'point ids are snake_case'),
   unit: z.string().default(''),
-  /** Modbus: 0-based on-wire address. */
-  address: z.number().int().min(0).max(65535).optional(),
-  function: z.enum(['coil', 'discrete', 'holding', 'input']).optional(),
+  // Modbus: address, function and orders are checked by the profile point schema, which
+  // takes them as manuals print them (2000H, function 4, word_order/byte_order).
+  /** Modbus: 0-based on-wire address (a number, or hex text such as 2000H). */
+  address: z.union([z.number().int().min(0).max(65535), z.string()]).optional(),
+  /** Register table: coil, discrete, holding, input, or the read function code 1-4. */
+  function: z.union([z.string(), z.number()]).optional(),
   type: z.string().optional(),
   order: z.string().optional(),
+  word_order: z.string().optional(),
+  byte_order: z.string().optional(),
   scale: z.number().optional(),
   offset: z.number().optional(),
   counter: z.strictObject({ max: z.number().positive().optional() }).optional(),

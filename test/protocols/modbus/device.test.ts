@@ -110,6 +110,23 @@ describe('inline points', () => {
     expect(req.address + req.count).toBeGreaterThanOrEqual(24);
   });
 
+  it('take addresses, tables and orders as manuals print them, as profile points do', () => {
+    const { byBus, problems } = resolve(`  - id: plc
+    bus: panel
+    points:
+      - { id: voltage_l1, address: 2006H, function: 4, type: float32, word_order: little }
+      - { id: current_l1, address: "0x200C", function: FC03, type: float32, byte_order: little }
+      - { id: frequency, address: 0x2044, function: input registers, type: int16 }`);
+    expect(problems).toEqual([]);
+    const byId = new Map(byBus.get('panel')![0]!.source.points.map((p) => [p.id, p]));
+    expect(byId.get('voltage_l1')).toMatchObject({ address: 0x2006, function: 'input', order: 'CDAB' });
+    expect(byId.get('current_l1')).toMatchObject({ address: 0x200c, function: 'holding', order: 'BADC' });
+    expect(byId.get('frequency')).toMatchObject({ address: 0x2044, function: 'input' });
+    // Text that is not an address is refused at the point, as in a profile.
+    expect(resolve('  - { id: plc, bus: panel, points: [{ id: frequency, address: "30001", type: int16 }] }').problems
+      .map((p) => p.path.join('.'))).toEqual(['devices.0.points.0.address']);
+  });
+
   it('are checked like a profile\'s, each problem at the inline point at fault', () => {
     expect(problemsOf(`  - id: plc
     bus: panel
