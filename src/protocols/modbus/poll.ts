@@ -86,7 +86,9 @@ export interface Refusal {
  * error is thrown and nothing of this poll is published. A request the device refuses
  * (exception 1, 2 or 3: see REFUSAL_EXCEPTIONS) is its answer for that block only: the
  * block's points are published `bad` with the exception as their status, the other blocks
- * are still read, and the first refusal is put in `refusal` (cleared here first).
+ * are still read, and the first refusal is put in `refusal` (cleared here first). When the
+ * device refused every request, the first refusal is thrown: it answers, but only with
+ * exceptions, and fails like a device that does.
  */
 export async function readDevice(
   reader: ModbusReader,
@@ -102,6 +104,8 @@ export async function readDevice(
   /** Why each refused slot has no value; only made when a block is refused. */
   let refused: Map<number, string> | null = null;
   let firstRefusal: TransportError | null = null;
+  /** Requests the device answered with data: none, and every one refused, is a device that only refuses. */
+  let answered = 0;
   const split = splitBlocks.get(device);
   for (const whole of plan.requests) {
     const pieces = split?.get(whole);
@@ -124,7 +128,8 @@ export async function readDevice(
               let byBlock = splitBlocks.get(device);
               if (!byBlock) splitBlocks.set(device, (byBlock = new Map()));
               byBlock.set(whole, parts);
-              const failed = await readPieces(reader, device, parts, retries, values, qualities);
+              const { failed, read } = await readPieces(reader, device, parts, retries, values, qualities);
+              answered += read;
               if (failed !== null) {
                 firstRefusal ??= failed.error;
                 refused ??= new Map();
@@ -144,10 +149,16 @@ export async function readDevice(
         }
       }
       // Straight from the response words into this poll's slots (no slice or object per value).
-      if (data !== null) decodeInto(compiled, data, values, qualities);
+      if (data !== null) {
+        decodeInto(compiled, data, values, qualities);
+        answered += 1;
+      }
     }
   }
   if (refusal) refusal.error = firstRefusal;
+  // A device that refuses everything it is asked has nothing to publish: it fails the poll
+  // like a device that answers every request with exception 4, and backs off.
+  if (answered === 0 && firstRefusal !== null) throw firstRefusal;
   const out = publishValues(plan, values, qualities, device.source, device.settings);
   if (refused !== null) {
     for (const { id, slot } of plan.publish) {
@@ -168,17 +179,19 @@ function markRefused(compiled: CompiledRequest, status: string, values: Array<De
   }
 }
 
-/** Reads the pieces of a refused block; the pieces refused in turn, if any. */
+/** Reads the pieces of a refused block: the pieces refused in turn, if any, and how many were read. */
 async function readPieces(
   reader: ModbusReader, device: ModbusDevice, parts: readonly CompiledRequest[], retries: number,
   values: Array<Decoded['value']>, qualities: Quality[],
-): Promise<{ error: TransportError; slots: Map<number, string> } | null> {
+): Promise<{ failed: { error: TransportError; slots: Map<number, string> } | null; read: number }> {
   let failed: { error: TransportError; slots: Map<number, string> } | null = null;
+  let read = 0;
   for (const part of parts) {
     const req = part.request;
     for (let attempt = 0; ; attempt++) {
       try {
         decodeInto(part, await reader.read(device.unitId, req.function, req.address, req.count, device.requestOptions), values, qualities);
+        read += 1;
         break;
       } catch (err) {
         if (isRefusal(err)) {
@@ -190,7 +203,7 @@ async function readPieces(
       }
     }
   }
-  return failed;
+  return { failed, read };
 }
 
 /** Requests one poll of these classes costs. */

@@ -170,6 +170,24 @@ describe('a device that answers every request with an exception about itself', (
   }, 15_000);
 
   it.each([
+    [1, 'illegal function'],
+    [2, 'illegal data address'],
+    [3, 'illegal data value'],
+  ])('exception %i (%s) to every request, pieces too: nothing published, degraded then offline, backing off', async (code) => {
+    const got = await refusingAll(code, 4_300);
+    // Each probe asks every block (a refused block does not end the poll), but the probes
+    // thin out as the device backs off: ticks at 1, 2 and 4 s at most, not every second.
+    // (With 2 the first block is asked again in pieces, the first of them at address 0 too.)
+    const probes = got.requests.filter((r) => r.unit === 1 && r.address === 0).length;
+    expect(probes).toBeGreaterThanOrEqual(2);
+    expect(probes).toBeLessThanOrEqual(code === 2 ? 4 : 3);
+    expect(got.polls.filter((p) => p.device === 'm1')).toEqual([]);
+    expect(got.availability.filter((a) => a.device === 'm1').map((a) => a.state)).toEqual(['degraded', 'offline']);
+    expect(got.availability.filter((a) => a.device === 'm1')[0]!.reason).toContain(`exception ${code}`);
+    expect(got.polls.filter((p) => p.device === 'm2').length).toBeGreaterThanOrEqual(3);
+  }, 15_000);
+
+  it.each([
     [5, 'acknowledge'],
     [6, 'server device busy'],
     [11, 'gateway target device failed to respond'],
