@@ -3,14 +3,7 @@
 // any other text is refused with file:line, never read as a decimal or shifted.
 import { describe, expect, it } from 'vitest';
 import { parseProfile } from '../../src/profiles/catalogue.js';
-
-const HEAD = `schema: energy-gateway.driver/v1
-id: test-meter
-manufacturer: Test
-model: T1
-references: [{ title: register map, revision: "1" }]
-protocol: modbus
-`;
+import { PROFILE_HEAD as HEAD } from './support.js';
 
 function addressOf(written: string): number {
   const result = parseProfile(`${HEAD}points:\n  - { id: x, address: ${written} }\n`, 'meter.yaml');

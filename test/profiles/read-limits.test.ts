@@ -6,14 +6,7 @@
 import { describe, expect, it } from 'vitest';
 import { parseProfile } from '../../src/profiles/catalogue.js';
 import { planProfile } from '../../src/profiles/planner.js';
-
-const HEAD = `schema: energy-gateway.driver/v1
-id: test-meter
-manufacturer: Test
-model: T1
-references: [{ title: register map, revision: "1" }]
-protocol: modbus
-`;
+import { PROFILE_HEAD as HEAD } from './support.js';
 
 describe('read.max_registers against the width of the points', () => {
   it('refuses a float32 point under max_registers 1, naming the line of the point', () => {

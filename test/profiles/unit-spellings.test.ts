@@ -4,15 +4,9 @@
 // that is none of them is refused with file:line and the spellings to use.
 import { describe, expect, it } from 'vitest';
 import { parseProfile } from '../../src/profiles/catalogue.js';
+import { PROFILE_HEAD } from './support.js';
 
-const HEAD = `schema: energy-gateway.driver/v1
-id: test-meter
-manufacturer: Test
-model: T1
-references: [{ title: register map, revision: "1" }]
-protocol: modbus
-points:
-`;
+const HEAD = `${PROFILE_HEAD}points:\n`;
 
 function unitOf(id: string, unit: string): string {
   const result = parseProfile(`${HEAD}  - { id: ${id}, address: 0, unit: ${JSON.stringify(unit)} }\n`, 'meter.yaml');

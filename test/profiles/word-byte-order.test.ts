@@ -6,14 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { parseProfile } from '../../src/profiles/catalogue.js';
 import type { DriverProfile } from '../../src/profiles/schema.js';
 import { decodeValue } from '../../src/protocols/modbus/decode.js';
-
-const HEAD = `schema: energy-gateway.driver/v1
-id: test-meter
-manufacturer: Test
-model: T1
-references: [{ title: register map, revision: "1" }]
-protocol: modbus
-`;
+import { PROFILE_HEAD as HEAD } from './support.js';
 
 function load(body: string): DriverProfile {
   const result = parseProfile(HEAD + body, 'meter.yaml');

@@ -2,9 +2,11 @@ import { Writable } from 'node:stream';
 import { pino, type Logger } from 'pino';
 import { BusConfig, type ModbusBusConfig } from '../../../src/config/schema.js';
 import { ModbusBus } from '../../../src/protocols/modbus/bus.js';
+import { ServerTCP, type IServiceVector } from '../../../src/protocols/modbus/lib.js';
 import { silentLogger } from '../../../src/log/logger.js';
 import { loadCatalogueSync } from '../../../src/profiles/catalogue.js';
 import { spawnCli } from '../../support/cli.js';
+import { freePort } from '../../support/servers.js';
 
 export const catalogue = loadCatalogueSync();
 
@@ -83,4 +85,15 @@ export async function captureStdout(fn: () => Promise<number>): Promise<{ code: 
   } finally {
     process.stdout.write = original;
   }
+}
+
+/** A modbus-serial ServerTCP serving `vector` as unit 1 on a free port, once it listens. */
+export async function startServerTcp(vector: IServiceVector): Promise<{ port: number; close(): Promise<void> }> {
+  const port = await freePort();
+  const server = new ServerTCP(vector, { host: '127.0.0.1', port, unitID: 1 });
+  await new Promise<void>((resolve, reject) => {
+    server.on('initialized', () => resolve());
+    server.on('serverError', reject);
+  });
+  return { port, close: () => new Promise<void>((resolve) => { server.close(() => resolve()); }) };
 }

@@ -6,35 +6,28 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseConfigText } from '../../../src/config/loader.js';
 import type { ModbusBus } from '../../../src/protocols/modbus/bus.js';
 import { resolveModbusDevices } from '../../../src/protocols/modbus/device.js';
-import { ServerTCP } from '../../../src/protocols/modbus/lib.js';
 import { readDevice } from '../../../src/protocols/modbus/poll.js';
-import { freePort } from '../../support/servers.js';
-import { catalogue, makeBus } from './helpers.js';
+import { catalogue, makeBus, startServerTcp } from './helpers.js';
 
 /** Holding registers of unit 1; tests set them before they poll. */
 const holding = new Map<number, number>();
 const requests: Array<[number, number]> = [];
-let server: InstanceType<typeof ServerTCP>;
+let server: { port: number; close(): Promise<void> };
 let bus: ModbusBus;
 
 beforeAll(async () => {
-  const port = await freePort();
-  server = new ServerTCP({
+  server = await startServerTcp({
     getMultipleHoldingRegisters: (addr: number, len: number) => {
       requests.push([addr, len]);
       return Array.from({ length: len }, (_, i) => holding.get(addr + i) ?? 0);
     },
-  }, { host: '127.0.0.1', port, unitID: 1 });
-  await new Promise<void>((resolve, reject) => {
-    server.on('initialized', () => resolve());
-    server.on('serverError', reject);
   });
-  bus = makeBus({ type: 'modbus_tcp', host: '127.0.0.1', port });
+  bus = makeBus({ type: 'modbus_tcp', host: '127.0.0.1', port: server.port });
 });
 
 afterAll(async () => {
   await bus.close();
-  await new Promise<void>((resolve) => { server.close(() => resolve()); });
+  await server.close();
 });
 
 /** One poll of a device made of these inline points, against the server's current registers. */

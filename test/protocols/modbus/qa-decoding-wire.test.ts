@@ -7,10 +7,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseConfigText } from '../../../src/config/loader.js';
 import type { ModbusBus } from '../../../src/protocols/modbus/bus.js';
 import { resolveModbusDevices } from '../../../src/protocols/modbus/device.js';
-import { ServerTCP } from '../../../src/protocols/modbus/lib.js';
 import { readDevice } from '../../../src/protocols/modbus/poll.js';
-import { freePort } from '../../support/servers.js';
-import { catalogue, makeBus } from './helpers.js';
+import { catalogue, makeBus, startServerTcp } from './helpers.js';
 
 /** A value, its type, and its bytes most significant first (A B C D …). */
 interface Case { type: string; bytes: number[]; value: number | null; quality: 'good' | 'invalid' }
@@ -48,13 +46,12 @@ const holding = new Map<number, number>();
 const coils = new Set<number>();
 const discretes = new Set<number>();
 const requests: Array<[number, number]> = [];
-let server: InstanceType<typeof ServerTCP>;
+let server: { port: number; close(): Promise<void> };
 let bus: ModbusBus;
 
 beforeAll(async () => {
-  const port = await freePort();
   const reg = (a: number) => holding.get(a) ?? 0;
-  server = new ServerTCP({
+  server = await startServerTcp({
     getCoil: (addr: number) => coils.has(addr),
     getDiscreteInput: (addr: number) => discretes.has(addr),
     getHoldingRegister: (addr: number) => { requests.push([addr, 1]); return reg(addr); },
@@ -62,17 +59,13 @@ beforeAll(async () => {
       requests.push([addr, len]);
       return Array.from({ length: len }, (_, i) => reg(addr + i));
     },
-  }, { host: '127.0.0.1', port, unitID: 1 });
-  await new Promise<void>((resolve, reject) => {
-    server.on('initialized', () => resolve());
-    server.on('serverError', reject);
   });
-  bus = makeBus({ type: 'modbus_tcp', host: '127.0.0.1', port });
+  bus = makeBus({ type: 'modbus_tcp', host: '127.0.0.1', port: server.port });
 });
 
 afterAll(async () => {
   await bus.close();
-  await new Promise<void>((resolve) => { server.close(() => resolve()); });
+  await server.close();
 });
 
 describe('every type in every order, from a real server', () => {
