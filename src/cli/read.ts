@@ -81,6 +81,8 @@ export const readCommand: Command = {
     try {
       const read = await readDevice(bus, device, device.classes, device.retries, refusal);
       const where = `${id} (unit ${device.unitId} on ${busConfig.id})`;
+      // Commissioning wants to know: each such block costs requests beyond the plan.
+      for (const block of refusal.split ?? []) process.stderr.write(`energy-gateway read: ${where}: refused ${block} across a hole in its map; max_gap: 0 on the device plans the pieces\n`);
       // A block the device refused is published bad by the gateway; here it fails the read
       // (exit 1), with what could be read still printed unless nothing could.
       if (refusal.error !== null && Object.values(read).every((v) => v.quality === 'bad')) {

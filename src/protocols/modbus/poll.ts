@@ -78,6 +78,11 @@ const splitBlocks = new WeakMap<ModbusDevice, Map<CompiledRequest, CompiledReque
 /** Where readDevice reports the first request the device refused; the caller keeps one per device. */
 export interface Refusal {
   error: TransportError | null;
+  /**
+   * Blocks this poll found refused whole and read in pieces ("input 200+52 (read in 3 pieces)"),
+   * each reported once per device: it reads them in pieces from then on. Absent on most polls.
+   */
+  split?: string[];
 }
 
 /**
@@ -104,6 +109,7 @@ export async function readDevice(
   /** Why each refused slot has no value; only made when a block is refused. */
   let refused: Map<number, string> | null = null;
   let firstRefusal: TransportError | null = null;
+  let splitNow: string[] | undefined;
   /** Requests the device answered with data: none, and every one refused, is a device that only refuses. */
   let answered = 0;
   const split = splitBlocks.get(device);
@@ -128,6 +134,7 @@ export async function readDevice(
               let byBlock = splitBlocks.get(device);
               if (!byBlock) splitBlocks.set(device, (byBlock = new Map()));
               byBlock.set(whole, parts);
+              (splitNow ??= []).push(`${req.function} ${req.address}+${req.count} (read in ${parts.length} pieces)`);
               const { failed, read } = await readPieces(reader, device, parts, retries, values, qualities);
               answered += read;
               if (failed !== null) {
@@ -155,7 +162,10 @@ export async function readDevice(
       }
     }
   }
-  if (refusal) refusal.error = firstRefusal;
+  if (refusal) {
+    refusal.error = firstRefusal;
+    refusal.split = splitNow;
+  }
   // A device that refuses everything it is asked has nothing to publish: it fails the poll
   // like a device that answers every request with exception 4, and backs off.
   if (answered === 0 && firstRefusal !== null) throw firstRefusal;

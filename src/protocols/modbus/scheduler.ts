@@ -279,6 +279,10 @@ export class BusScheduler {
     s.stats.latencySumMs += latency;
     s.failures = 0;
     s.retryAtMs = 0;
+    if (s.refusal.split !== undefined) {
+      // Once per block: the device reads it in pieces from now on, a request or more per poll.
+      this.log.info({ bus: this.bus.id, device: s.device.id, blocks: s.refusal.split }, 'device refused a block across a hole in its map; reading it in pieces (max_gap: 0 on the device plans them so)');
+    }
     const refused = s.refusal.error === null ? null : s.refusal.error.message;
     return { s, poll: { device: s.device.id, tsMs: Math.max(tickMs, startedMs), values }, refused };
   }

@@ -112,6 +112,9 @@ describe('a meter that refuses the holes between its registers', () => {
     // first one are not asked whole again.
     const refusedFirst = got.asked[0]!.filter((r) => !coveredBy(map, r));
     expect(got.asked[1]!.filter((r) => !coveredBy(map, r))).toEqual([]);
+    // Each refused block is reported once, with the request it was ("holding 8192+50").
+    expect(got.refusals[0]!.split ?? []).toEqual(refusedFirst.map((r) => expect.stringContaining(`${TABLE_OF_FC[r.fc]} ${r.address}+${r.count} (read in `)));
+    expect(got.refusals[1]!.split).toBeUndefined();
     expect(got.asked[1]!.length).toBe(got.asked[0]!.length - refusedFirst.length);
   }, 20_000);
 });
