@@ -3,6 +3,8 @@ import { pino, type Logger } from 'pino';
 import { BusConfig, type ModbusBusConfig } from '../../../src/config/schema.js';
 import { ModbusBus } from '../../../src/protocols/modbus/bus.js';
 import { ServerTCP, type IServiceVector } from '../../../src/protocols/modbus/lib.js';
+import { resolveModbusDevices, type ModbusDevice } from '../../../src/protocols/modbus/device.js';
+import { parseConfigText } from '../../../src/config/loader.js';
 import { silentLogger } from '../../../src/log/logger.js';
 import { loadCatalogueSync } from '../../../src/profiles/catalogue.js';
 import { spawnCli } from '../../support/cli.js';
@@ -96,4 +98,25 @@ export async function startServerTcp(vector: IServiceVector): Promise<{ port: nu
     server.on('serverError', reject);
   });
   return { port, close: () => new Promise<void>((resolve) => { server.close(() => resolve()); }) };
+}
+
+/**
+ * Device `m`, unit 1 on a Modbus TCP bus, made of inline points (YAML list lines indented for
+ * `points:`) and optional device keys (`{ max_gap: 20 }`); throws on any config problem.
+ */
+export function inlineDevice(points: string, keys: Record<string, number> = {}): ModbusDevice {
+  const extra = Object.entries(keys).map(([k, v]) => `    ${k}: ${v}\n`).join('');
+  const config = parseConfigText(`version: 1
+gateway: { id: gw, site: s }
+buses: [{ id: panel, type: modbus_tcp, host: 127.0.0.1 }]
+devices:
+  - id: m
+    bus: panel
+    unit_id: 1
+${extra}    points:
+${points}
+`, 'test.yaml');
+  const { byBus, problems } = resolveModbusDevices(config, catalogue);
+  if (problems.length > 0) throw new Error(problems.map((p) => `${p.path.join('.')}: ${p.message}`).join('\n'));
+  return byBus.get('panel')![0]!;
 }

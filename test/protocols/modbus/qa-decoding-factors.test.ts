@@ -3,11 +3,9 @@
 // register holding what no meter means as a factor ("not implemented", an unset ratio of 0, an
 // exponent far outside SunSpec's -10..10) must make the value invalid, never publish a number.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { parseConfigText } from '../../../src/config/loader.js';
 import type { ModbusBus } from '../../../src/protocols/modbus/bus.js';
-import { resolveModbusDevices } from '../../../src/protocols/modbus/device.js';
 import { readDevice } from '../../../src/protocols/modbus/poll.js';
-import { catalogue, makeBus, startServerTcp } from './helpers.js';
+import { inlineDevice, makeBus, startServerTcp } from './helpers.js';
 
 /** Holding registers of unit 1; tests set them before they poll. */
 const holding = new Map<number, number>();
@@ -32,19 +30,7 @@ afterAll(async () => {
 
 /** One poll of a device made of these inline points, against the server's current registers. */
 async function poll(points: string) {
-  const config = parseConfigText(`version: 1
-gateway: { id: gw, site: s }
-buses: [{ id: panel, type: modbus_tcp, host: 127.0.0.1 }]
-devices:
-  - id: m
-    bus: panel
-    unit_id: 1
-    points:
-${points}
-`, 'test.yaml');
-  const { byBus, problems } = resolveModbusDevices(config, catalogue);
-  expect(problems).toEqual([]);
-  const d = byBus.get('panel')![0]!;
+  const d = inlineDevice(points);
   return readDevice(bus, d, d.classes);
 }
 

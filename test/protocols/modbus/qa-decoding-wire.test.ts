@@ -4,11 +4,9 @@
 // patterns, not produced by the gateway's own encoder, and requests are kept small so values
 // sit right at request boundaries.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { parseConfigText } from '../../../src/config/loader.js';
 import type { ModbusBus } from '../../../src/protocols/modbus/bus.js';
-import { resolveModbusDevices } from '../../../src/protocols/modbus/device.js';
 import { readDevice } from '../../../src/protocols/modbus/poll.js';
-import { catalogue, makeBus, startServerTcp } from './helpers.js';
+import { inlineDevice, makeBus, startServerTcp } from './helpers.js';
 
 /** A value, its type, and its bytes most significant first (A B C D …). */
 interface Case { type: string; bytes: number[]; value: number | null; quality: 'good' | 'invalid' }
@@ -81,20 +79,7 @@ describe('every type in every order, from a real server', () => {
       lines.push(`      - { id: p${i}, address: ${address}, type: ${c.type}, order: ${order} }`);
       address += c.bytes.length / 2;
     });
-    const config = parseConfigText(`version: 1
-gateway: { id: gw, site: s }
-buses: [{ id: panel, type: modbus_tcp, host: 127.0.0.1 }]
-devices:
-  - id: m
-    bus: panel
-    unit_id: 1
-    max_registers: 7
-    points:
-${lines.join('\n')}
-`, 'test.yaml');
-    const { byBus, problems } = resolveModbusDevices(config, catalogue);
-    expect(problems).toEqual([]);
-    const d = byBus.get('panel')![0]!;
+    const d = inlineDevice(lines.join('\n'), { max_registers: 7 });
     const values = await readDevice(bus, d, d.classes);
     CASES.forEach((c, i) => {
       expect(values[`p${i}`], `${c.type} ${c.bytes.map((b) => b.toString(16)).join(' ')}`).toMatchObject({ value: c.value, quality: c.quality });
@@ -114,16 +99,7 @@ describe('coils, discrete inputs and bits, from a real server', () => {
     for (const a of [0, 9]) discretes.add(a);
     // 0x8005: bits 15, 2 and 0 set.
     holding.set(100, 0x8005);
-    const config = parseConfigText(`version: 1
-gateway: { id: gw, site: s }
-buses: [{ id: panel, type: modbus_tcp, host: 127.0.0.1 }]
-devices:
-  - id: m
-    bus: panel
-    unit_id: 1
-    max_gap: 20
-    points:
-      - { id: c3, address: 3, function: coil }
+    const d = inlineDevice(`      - { id: c3, address: 3, function: coil }
       - { id: c5, address: 5, function: coil }
       - { id: c13, address: 13, function: coil }
       - { id: c17, address: 17, function: coil }
@@ -133,11 +109,7 @@ devices:
       - { id: b0, address: 100, type: bit, bit: 0 }
       - { id: b1, address: 100, type: bit, bit: 1 }
       - { id: b2, address: 100, type: bit, bit: 2 }
-      - { id: b15, address: 100, type: bit, bit: 15 }
-`, 'test.yaml');
-    const { byBus, problems } = resolveModbusDevices(config, catalogue);
-    expect(problems).toEqual([]);
-    const d = byBus.get('panel')![0]!;
+      - { id: b15, address: 100, type: bit, bit: 15 }`, { max_gap: 20 });
     // One request per table: coils 3..17, discrete inputs 0..9, the bits' register once.
     expect(d.classes.flatMap((c) => c.requests).map((r) => [r.function, r.address, r.count]))
       .toEqual([['coil', 3, 15], ['discrete', 0, 10], ['holding', 100, 1]]);

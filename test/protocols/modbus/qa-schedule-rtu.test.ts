@@ -20,6 +20,8 @@ const need = systemTestAvailability([{ name: 'socat', debian: 'socat' }]);
 const sdm630 = catalogue.get('eastron-sdm630')!;
 const TIMEOUT_MS = 150;
 
+// Without socat installed this skips, outside CI only, with a warning naming the
+// Debian package; under CI=true the missing binary fails the test (assertBinaries).
 describe.skipIf(need.skip)('scheduler on a serial line (pty pair)', () => {
   let pty: PtyPair;
   let sim: SimServerHandle;
