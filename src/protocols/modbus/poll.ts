@@ -103,73 +103,51 @@ export async function readDevice(
   refusal?: Refusal,
 ): Promise<Record<string, PointValue>> {
   const plan = planFor(device, classes);
-  const values = new Array<Decoded['value']>(plan.ids.length);
-  const qualities = new Array<Quality>(plan.ids.length);
-  const options = device.requestOptions;
-  /** Why each refused slot has no value; only made when a block is refused. */
-  let refused: Map<number, string> | null = null;
-  let firstRefusal: TransportError | null = null;
+  const poll: PollState = {
+    values: new Array<Decoded['value']>(plan.ids.length),
+    qualities: new Array<Quality>(plan.ids.length),
+    refused: null,
+    firstRefusal: null,
+    answered: 0,
+  };
   let splitNow: string[] | undefined;
-  /** Requests the device answered with data: none, and every one refused, is a device that only refuses. */
-  let answered = 0;
   const split = splitBlocks.get(device);
   for (const whole of plan.requests) {
-    const pieces = split?.get(whole);
-    // An index loop over the pieces or the block itself: no array made per request.
-    const n = pieces === undefined ? 1 : pieces.length;
-    for (let k = 0; k < n; k++) {
-      const compiled = pieces === undefined ? whole : pieces[k]!;
-      const req = compiled.request;
-      let data: number[] | boolean[] | null = null;
-      for (let attempt = 0; ; attempt++) {
-        try {
-          data = await reader.read(device.unitId, req.function, req.address, req.count, options);
-          break;
-        } catch (err) {
-          if (isRefusal(err)) {
-            // A block across a hole in the device's map is refused whole (exception 2): its
-            // points are read in pieces, this poll and every later one.
-            const parts = err.exceptionCode === 2 && pieces === undefined ? splitRequest(compiled) : [compiled];
-            if (parts.length > 1) {
-              let byBlock = splitBlocks.get(device);
-              if (!byBlock) splitBlocks.set(device, (byBlock = new Map()));
-              byBlock.set(whole, parts);
-              (splitNow ??= []).push(`${req.function} ${req.address}+${req.count} (read in ${parts.length} pieces)`);
-              const { failed, read } = await readPieces(reader, device, parts, retries, values, qualities);
-              answered += read;
-              if (failed !== null) {
-                firstRefusal ??= failed.error;
-                refused ??= new Map();
-                for (const [slot, status] of failed.slots) refused.set(slot, status);
-              }
-              break;
-            }
-            const e = withRequest(err, req) as TransportError;
-            firstRefusal ??= e;
-            refused ??= new Map();
-            markRefused(compiled, err.message, values, qualities, refused);
-            break;
-          }
-          // Other exceptions are the device's final answer too; busy or "no answer behind the
-          // gateway" are worth another try, like a timeout.
-          if (!isRetryable(err) || attempt >= retries) throw withRequest(err, req);
-        }
+    let pieces = split?.get(whole);
+    if (pieces === undefined) {
+      const got = await readOrRefusal(reader, device, whole, retries);
+      if (!(got instanceof TransportError)) {
+        answered(poll, whole, got);
+        continue;
       }
-      // Straight from the response words into this poll's slots (no slice or object per value).
-      if (data !== null) {
-        decodeInto(compiled, data, values, qualities);
-        answered += 1;
+      // A block across a hole in the device's map is refused whole (exception 2): its
+      // points are read in pieces, this poll and every later one.
+      const parts = got.exceptionCode === 2 ? splitRequest(whole) : null;
+      if (parts === null || parts.length < 2) {
+        refusedBlock(poll, whole, got);
+        continue;
       }
+      let byBlock = splitBlocks.get(device);
+      if (!byBlock) splitBlocks.set(device, (byBlock = new Map()));
+      byBlock.set(whole, parts);
+      (splitNow ??= []).push(`${whole.request.function} ${whole.request.address}+${whole.request.count} (read in ${parts.length} pieces)`);
+      pieces = parts;
+    }
+    for (const piece of pieces) {
+      const got = await readOrRefusal(reader, device, piece, retries);
+      if (got instanceof TransportError) refusedBlock(poll, piece, got);
+      else answered(poll, piece, got);
     }
   }
   if (refusal) {
-    refusal.error = firstRefusal;
+    refusal.error = poll.firstRefusal;
     refusal.split = splitNow;
   }
   // A device that refuses everything it is asked has nothing to publish: it fails the poll
   // like a device that answers every request with exception 4, and backs off.
-  if (answered === 0 && firstRefusal !== null) throw firstRefusal;
-  const out = publishValues(plan, values, qualities, device.source, device.settings);
+  if (poll.answered === 0 && poll.firstRefusal !== null) throw poll.firstRefusal;
+  const out = publishValues(plan, poll.values, poll.qualities, device.source, device.settings);
+  const refused = poll.refused;
   if (refused !== null) {
     for (const { id, slot } of plan.publish) {
       const status = refused.get(slot);
@@ -180,40 +158,49 @@ export async function readDevice(
   return out;
 }
 
-/** Marks a refused request's points bad, with the refusal as their status. */
-function markRefused(compiled: CompiledRequest, status: string, values: Array<Decoded['value']>, qualities: Quality[], refused: Map<number, string>): void {
-  for (const slot of compiled.slot) {
-    values[slot] = null;
-    qualities[slot] = 'bad';
-    refused.set(slot, status);
+/** One poll's slots, and what its refused requests left behind. */
+interface PollState {
+  values: Array<Decoded['value']>;
+  qualities: Quality[];
+  /** Why each refused slot has no value; only made when a request is refused. */
+  refused: Map<number, string> | null;
+  firstRefusal: TransportError | null;
+  /** Requests the device answered with data: none, and a refusal, is a device that only refuses. */
+  answered: number;
+}
+
+/**
+ * A request's words, or the device's refusal of it (exception 1, 2 or 3), with retries.
+ * Other exceptions are the device's final answer too and are thrown; busy or "no answer
+ * behind the gateway" are worth another try, like a timeout.
+ */
+async function readOrRefusal(reader: ModbusReader, device: ModbusDevice, compiled: CompiledRequest, retries: number): Promise<number[] | boolean[] | TransportError> {
+  const req = compiled.request;
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await reader.read(device.unitId, req.function, req.address, req.count, device.requestOptions);
+    } catch (err) {
+      if (isRefusal(err)) return err;
+      if (!isRetryable(err) || attempt >= retries) throw withRequest(err, req);
+    }
   }
 }
 
-/** Reads the pieces of a refused block: the pieces refused in turn, if any, and how many were read. */
-async function readPieces(
-  reader: ModbusReader, device: ModbusDevice, parts: readonly CompiledRequest[], retries: number,
-  values: Array<Decoded['value']>, qualities: Quality[],
-): Promise<{ failed: { error: TransportError; slots: Map<number, string> } | null; read: number }> {
-  let failed: { error: TransportError; slots: Map<number, string> } | null = null;
-  let read = 0;
-  for (const part of parts) {
-    const req = part.request;
-    for (let attempt = 0; ; attempt++) {
-      try {
-        decodeInto(part, await reader.read(device.unitId, req.function, req.address, req.count, device.requestOptions), values, qualities);
-        read += 1;
-        break;
-      } catch (err) {
-        if (isRefusal(err)) {
-          failed ??= { error: withRequest(err, req) as TransportError, slots: new Map() };
-          markRefused(part, err.message, values, qualities, failed.slots);
-          break;
-        }
-        if (!isRetryable(err) || attempt >= retries) throw withRequest(err, req);
-      }
-    }
+/** Straight from the response words into this poll's slots (no slice or object per value). */
+function answered(poll: PollState, compiled: CompiledRequest, data: number[] | boolean[]): void {
+  decodeInto(compiled, data, poll.values, poll.qualities);
+  poll.answered += 1;
+}
+
+/** Marks a refused request's points bad, with the refusal as their status. */
+function refusedBlock(poll: PollState, compiled: CompiledRequest, err: TransportError): void {
+  poll.firstRefusal ??= withRequest(err, compiled.request) as TransportError;
+  const refused = (poll.refused ??= new Map());
+  for (const slot of compiled.slot) {
+    poll.values[slot] = null;
+    poll.qualities[slot] = 'bad';
+    refused.set(slot, err.message);
   }
-  return { failed, read };
 }
 
 /** Requests one poll of these classes costs. */
