@@ -7,7 +7,7 @@ import { DEFAULT_SERVER_BAUD, estimateBus, requestMs, type BusEstimate } from '.
 import { resolveModbusDevices, type ModbusDevice } from '../protocols/modbus/device.js';
 import { DEVICE_QUERY_OPTIONS, parseCommandArgs, requireString } from './args.js';
 import { EXIT_OK, UsageError, type Command } from './command.js';
-import { loadGatewayConfig } from './load-config.js';
+import { loadGatewayConfig, printWarnings } from './load-config.js';
 import { manualRange } from './register-number.js';
 
 const USAGE = `energy-gateway plan --config FILE [--device ID] [--json]
@@ -77,7 +77,8 @@ export const planCommand: Command = {
   async run(argv) {
     const { values } = parseCommandArgs(argv, DEVICE_QUERY_OPTIONS);
     const file = requireString(values.config, '--config');
-    const { config, catalogue } = loadGatewayConfig(file);
+    const { config, catalogue, warnings } = loadGatewayConfig(file);
+    printWarnings(warnings);
     const { byBus } = resolveModbusDevices(config, catalogue);
     if (values.device !== undefined && ![...byBus.values()].flat().some((d) => d.id === values.device)) {
       throw new UsageError(`no enabled Modbus device "${values.device}" in ${file}`);

@@ -9,7 +9,7 @@ import type { PointValue } from '../core/sample.js';
 import { readDevice, requestCount, type Refusal } from '../protocols/modbus/poll.js';
 import { DEVICE_QUERY_OPTIONS, parseCommandArgs, requireString } from './args.js';
 import { EXIT_FAILURE, EXIT_OK, UsageError, type Command } from './command.js';
-import { loadGatewayConfig } from './load-config.js';
+import { loadGatewayConfig, printWarnings } from './load-config.js';
 import { readOpcuaDevice } from './read-opcua.js';
 
 const USAGE = `energy-gateway read --config FILE --device ID [--json]
@@ -54,7 +54,8 @@ export const readCommand: Command = {
     const { values } = parseCommandArgs(argv, DEVICE_QUERY_OPTIONS);
     const file = requireString(values.config, '--config');
     const id = requireString(values.device, '--device');
-    const { config, catalogue } = loadGatewayConfig(file);
+    const { config, catalogue, warnings } = loadGatewayConfig(file);
+    printWarnings(warnings);
     const entry = config.devices.find((d) => d.id === id);
     if (!entry) throw new UsageError(`no device "${id}" in ${file} (devices: ${config.devices.map((d) => d.id).join(', ') || 'none'})`);
     const busConfig = config.buses.find((b) => b.id === entry.bus);
@@ -82,7 +83,7 @@ export const readCommand: Command = {
       const read = await readDevice(bus, device, device.classes, device.retries, refusal);
       const where = `${id} (unit ${device.unitId} on ${busConfig.id})`;
       // Commissioning wants to know: each such block costs requests beyond the plan.
-      for (const block of refusal.split ?? []) process.stderr.write(`energy-gateway read: ${where}: refused ${block} across a hole in its map; max_gap: 0 on the device plans the pieces\n`);
+      for (const block of refusal.split ?? []) process.stderr.write(`energy-gateway read: ${where}: refused ${block} whole: a hole in its map, or more registers than it answers at once; max_gap: 0 or a lower max_registers on the device plans smaller requests\n`);
       // A block the device refused is published bad by the gateway; here it fails the read
       // (exit 1), with what could be read still printed unless nothing could.
       if (refusal.error !== null && Object.values(read).every((v) => v.quality === 'bad')) {

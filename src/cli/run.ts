@@ -1,4 +1,5 @@
 import { startGateway } from '../app/gateway.js';
+import { formatProblem } from '../config/errors.js';
 import { createLogger } from '../log/logger.js';
 import { CONFIG_OPTION, parseCommandArgs, requireString } from './args.js';
 import { EXIT_OK, type Command } from './command.js';
@@ -16,8 +17,10 @@ SIGTERM (queued records stay on disk and are sent after the next start).`,
   async run(argv) {
     const { values } = parseCommandArgs(argv, { ...CONFIG_OPTION, pretty: { type: 'boolean' } });
     const file = requireString(values.config, '--config');
-    const { config, catalogue } = loadGatewayConfig(file);
+    const { config, catalogue, warnings } = loadGatewayConfig(file);
     const log = createLogger({ level: config.logging.level, ...(values.pretty || config.logging.pretty ? { pretty: true } : {}) });
+    // Once, at start: a gateway that runs for months must not repeat what check already says.
+    for (const w of warnings) log.warn({ file: w.file, line: w.line, path: w.path }, `config warning: ${formatProblem(w)}`);
     const gateway = await startGateway(config, { log, catalogue, configFile: file });
     await untilSignal();
     await gateway.stop();

@@ -1,20 +1,44 @@
 import { readFileSync } from 'node:fs';
 import type { z } from 'zod';
+import { AccountConfig, MeterChannel } from './energy.js';
 import { ConfigError, formatPath, type ConfigProblem } from './errors.js';
 import { BusConfig, crossCheck, DeviceConfig, RootConfig } from './schema.js';
 import { resolveSecrets, type SecretProblem } from './secrets.js';
+import { crossWarnings } from './warnings.js';
 import { parseLocated } from './yaml-lines.js';
 
-/** A check that needs more than the schema (e.g. the driver catalogue). */
-export type ConfigCheck = (config: RootConfig) => Array<{ path: (string | number)[]; message: string }>;
+/**
+ * Something a check found at `path`. `also` names other keys a warning rests on (the unit id of
+ * the first of two devices at one unit id): a warning resting on a key patched to get this far
+ * (a bad value dropped for its default) is left out, as its problem is already listed.
+ */
+export interface Finding {
+  path: (string | number)[];
+  message: string;
+  also?: (string | number)[][];
+}
+
+/** A check that needs more than the schema (e.g. the driver catalogue): problems, and optionally warnings. */
+export type ConfigCheck = (config: RootConfig) => Finding[] | { problems: Finding[]; warnings: Finding[] };
 
 export interface LoadOptions {
   env?: NodeJS.ProcessEnv;
   checks?: ConfigCheck[];
 }
 
+/** A config that loaded, with what is legal in it but usually wrong. */
+export interface LoadedConfig {
+  config: RootConfig;
+  warnings: ConfigProblem[];
+}
+
 /** Reads, interpolates and validates a config file; throws ConfigError listing every problem. */
 export function loadConfig(file: string, options: LoadOptions = {}): RootConfig {
+  return loadConfigWithWarnings(file, options).config;
+}
+
+/** loadConfig, keeping the warnings (a ConfigError carries them too). */
+export function loadConfigWithWarnings(file: string, options: LoadOptions = {}): LoadedConfig {
   let text: string;
   try {
     text = readFileSync(file, 'utf8');
@@ -22,12 +46,17 @@ export function loadConfig(file: string, options: LoadOptions = {}): RootConfig 
     const code = (err as NodeJS.ErrnoException).code ?? 'error';
     throw new ConfigError([{ file, line: 0, path: '', message: `cannot read config file (${code})` }]);
   }
-  return parseConfigText(text, file, options);
+  return parseConfigTextWithWarnings(text, file, options);
 }
 
 export function parseConfigText(text: string, file: string, options: LoadOptions = {}): RootConfig {
+  return parseConfigTextWithWarnings(text, file, options).config;
+}
+
+export function parseConfigTextWithWarnings(text: string, file: string, options: LoadOptions = {}): LoadedConfig {
   const located = parseLocated(text);
   const problems: ConfigProblem[] = [];
+  const warnings: ConfigProblem[] = [];
   const at = (path: readonly PropertyKey[], message: string): ConfigProblem => ({
     // A key the document does not have at all (an empty file) is reported at its top.
     file, line: located.lineOf(path) || 1, path: formatPath(path), message,
@@ -55,6 +84,7 @@ export function parseConfigText(text: string, file: string, options: LoadOptions
     }
   }
   for (const p of crossCheck(resolved)) problems.push(at(p.path, p.message));
+  for (const w of crossWarnings(resolved)) warnings.push(at(w.path, w.message));
   // The driver checks run on what is valid even when other parts are not, so a user fixes a
   // config in one pass: an unknown key in mqtt does not hide an unknown driver or a bad point.
   const salvaged = parsed.success ? { config: parsed.data, reported: [] } : salvage(resolved);
@@ -62,28 +92,37 @@ export function parseConfigText(text: string, file: string, options: LoadOptions
     // A part that already has a schema problem was patched to get this far: what the checks
     // say about it would only be an echo.
     const echo = (path: readonly (string | number)[]) => salvaged.reported.some((r) => r.every((k, i) => path[i] === k));
+    // A warning is about the config as written: one resting on a patched key (a bad unit id
+    // dropped for the default) would be about the patch, not the file.
+    const touched = (path: readonly (string | number)[]) => salvaged.reported.some((r) => r.every((k, i) => i >= path.length || path[i] === k));
     for (const check of options.checks ?? []) {
-      for (const p of check(salvaged.config)) if (!echo(p.path)) problems.push(at(p.path, p.message));
+      const found = check(salvaged.config);
+      const { problems: checkProblems, warnings: checkWarnings } = Array.isArray(found) ? { problems: found, warnings: [] } : found;
+      for (const p of checkProblems) if (!echo(p.path)) problems.push(at(p.path, p.message));
+      for (const w of checkWarnings) if (![w.path, ...(w.also ?? [])].some(touched)) warnings.push(at(w.path, w.message));
     }
   }
-  if (problems.length > 0) {
-    const seen = new Set<string>();
-    const unique = problems.filter((p) => {
-      const key = `${p.line}\u0000${p.path}\u0000${p.message}`;
-      if (seen.has(key)) return false;
-      seen.add(key);
-      return true;
-    });
-    unique.sort((a, b) => a.line - b.line);
-    throw new ConfigError(unique);
-  }
-  return (parsed as { data: RootConfig }).data;
+  const uniqueWarnings = unique(warnings);
+  if (problems.length > 0) throw new ConfigError(unique(problems), uniqueWarnings);
+  return { config: (parsed as { data: RootConfig }).data, warnings: uniqueWarnings };
+}
+
+/** Each finding once (two checks may see the same thing), in file order. */
+function unique(found: readonly ConfigProblem[]): ConfigProblem[] {
+  const seen = new Set<string>();
+  const out = found.filter((p) => {
+    const key = `${p.line}\u0000${p.path}\u0000${p.message}`;
+    if (seen.has(key)) return false;
+    seen.add(key);
+    return true;
+  });
+  return out.sort((a, b) => a.line - b.line);
 }
 
 /**
  * The buses and devices of a config that failed validation elsewhere, each validated on its
- * own: enough for the driver checks, which only look at those two sections. A device with
- * schema problems in its points is patched (the offending fields dropped, a bad point id
+ * own: enough for the driver checks, which only look at those two sections (and the meters of
+ * its accounts, for the warnings). A device with schema problems in its points is patched (the offending fields dropped, a bad point id
  * replaced) so its other points are still checked; `reported` lists the parts patched, whose
  * check results are not shown. A device that cannot be patched keeps its index (paths stay
  * right) as a disabled stand-in on no bus. A bus with a bad setting is patched the same way (the
@@ -92,7 +131,7 @@ export function parseConfigText(text: string, file: string, options: LoadOptions
  */
 function salvage(raw: unknown): { config: RootConfig; reported: Array<(string | number)[]> } | undefined {
   if (!raw || typeof raw !== 'object') return undefined;
-  const doc = raw as { buses?: unknown; devices?: unknown };
+  const doc = raw as { buses?: unknown; devices?: unknown; accounts?: unknown };
   const base = RootConfig.safeParse({ version: 1, gateway: { id: 'salvaged', site: 'salvaged' } });
   if (!base.success) return undefined;
   const reported: Array<(string | number)[]> = [];
@@ -109,7 +148,18 @@ function salvage(raw: unknown): { config: RootConfig; reported: Array<(string | 
     for (const part of patched.patched) reported.push(['devices', i, ...part]);
     return patched.device;
   });
-  return { config: { ...base.data, buses, devices }, reported };
+  // Which devices are in accounts, for the warnings that depend on it: each account's usable
+  // meters, whatever else is wrong with it (its problems are reported on their own).
+  const accounts = (Array.isArray(doc.accounts) ? doc.accounts : []).flatMap((a: unknown, i) => {
+    const loose = a && typeof a === 'object' ? (a as { meters?: unknown }) : {};
+    const meters = (Array.isArray(loose.meters) ? loose.meters : []).flatMap((m: unknown) => {
+      const r = MeterChannel.safeParse(m);
+      return r.success ? [r.data] : [];
+    });
+    const r = AccountConfig.safeParse({ id: `salvaged_${i}`, meters });
+    return r.success ? [r.data] : [];
+  });
+  return { config: { ...base.data, buses, devices, accounts }, reported };
 }
 
 /**

@@ -79,6 +79,9 @@ mqtt: { url: "mqtt://broker", qos_telemetry: 2 }
       expect.stringContaining(`${file}:10 devices[1].points[0].type: unknown type "floatt"`),
       expect.stringContaining(`${file}:11 devices[2].retries:`),
       `${file}:12 mqtt.qos_telemetry: expected 0 or 1`,
+      // The same pass warns: three devices left at the default unit id 1 of one bus.
+      `warning: ${file}:7 devices[1].unit_id: unit 1 on bus "b" is also device "m1" (devices[0]): unless it is a multi-circuit meter read at different registers, this reads one meter twice and, if both are put in accounts, counts its energy twice`,
+      `warning: ${file}:11 devices[2].unit_id: unit 1 on bus "b" is also device "m1" (devices[0]): unless it is a multi-circuit meter read at different registers, this reads one meter twice and, if both are put in accounts, counts its energy twice`,
     ]);
   });
 

@@ -2,7 +2,7 @@ import type { DeviceConfig, InlinePointConfig, ModbusBusConfig, RootConfig } fro
 import { canonicalUnit } from '../../profiles/canonical.js';
 import { planProfile, PROTOCOL_MAX_REGISTERS, type PlanOptions, type PollClass } from '../../profiles/planner.js';
 import type { RequestOptions } from './bus.js';
-import { DriverProfile, pointProblems, ProfilePoint, resolvePoint, type ModbusPoint, type ProfileSetting } from '../../profiles/schema.js';
+import { DriverProfile, pointProblems, pointWidth, ProfilePoint, resolvePoint, type ModbusPoint, type ProfileSetting } from '../../profiles/schema.js';
 
 /** A device ready to poll: its profile resolved, its reads planned. */
 export interface ModbusDevice {
@@ -23,6 +23,8 @@ export interface ModbusDevice {
 }
 
 export type Problem = { path: (string | number)[]; message: string };
+/** Legal but usually wrong; `also` lists the other keys it rests on. */
+export type Warning = Problem & { also?: (string | number)[][] };
 
 /** Builds the pollable device from its config and the driver catalogue; problems are config problems. */
 export function resolveModbusDevice(
@@ -197,11 +199,13 @@ function unknownDriver(driver: string, index: number, catalogue: ReadonlyMap<str
   return { path: ['devices', index, 'driver'], message: `unknown driver "${driver}"${near.length ? ` (did you mean ${near.join(', ')}?)` : ''}` };
 }
 
-/** Resolves every Modbus device against the catalogue, collecting every problem. */
-export function resolveModbusDevices(config: RootConfig, catalogue: ReadonlyMap<string, DriverProfile>): { byBus: Map<string, ModbusDevice[]>; problems: Problem[] } {
+/** Resolves every Modbus device against the catalogue, collecting every problem and warning. */
+export function resolveModbusDevices(config: RootConfig, catalogue: ReadonlyMap<string, DriverProfile>): { byBus: Map<string, ModbusDevice[]>; problems: Problem[]; warnings: Warning[] } {
   const buses = new Map(config.buses.map((b) => [b.id, b]));
   const byBus = new Map<string, ModbusDevice[]>();
   const problems: Problem[] = [];
+  /** Resolved devices by their index in the config. */
+  const resolved = new Map<number, ModbusDevice>();
   const opcua = (catalogue as { opcua?: ReadonlyMap<string, unknown> }).opcua;
   config.devices.forEach((d, i) => {
     const bus = buses.get(d.bus);
@@ -213,7 +217,71 @@ export function resolveModbusDevices(config: RootConfig, catalogue: ReadonlyMap<
     if (!bus || bus.type === 'opcua' || !d.enabled) return;
     const r = resolveModbusDevice(d, i, bus, catalogue);
     problems.push(...r.problems);
-    if (r.device) byBus.set(bus.id, [...(byBus.get(bus.id) ?? []), r.device]);
+    if (r.device) {
+      byBus.set(bus.id, [...(byBus.get(bus.id) ?? []), r.device]);
+      resolved.set(i, r.device);
+    }
   });
-  return { byBus, problems };
+  return { byBus, problems, warnings: sharedUnitWarnings(config, resolved) };
+}
+
+/**
+ * Two enabled devices at one unit id of one bus (a bus is one physical line: crossCheck refuses
+ * two entries for one port or host:port). Usually a copy-paste that reads one meter twice and,
+ * with both in accounts, counts its energy twice; but a multi-circuit meter answers for several
+ * circuits at one unit id, each at its own registers, so it stays a warning. What the two read
+ * says which case is likelier.
+ */
+function sharedUnitWarnings(config: RootConfig, resolved: ReadonlyMap<number, ModbusDevice>): Warning[] {
+  const modbusBuses = new Set(config.buses.filter((b) => b.type !== 'opcua').map((b) => b.id));
+  const metered = new Set(config.accounts.flatMap((a) => a.meters.map((m) => m.device)));
+  const first = new Map<string, number>();
+  const warnings: Warning[] = [];
+  config.devices.forEach((d, j) => {
+    if (!d.enabled || !modbusBuses.has(d.bus)) return;
+    const key = `${d.bus}\u0000${d.unit_id}`;
+    const i = first.get(key);
+    if (i === undefined) {
+      first.set(key, j);
+      return;
+    }
+    const other = config.devices[i]!;
+    const a = resolved.get(i);
+    const b = resolved.get(j);
+    const shared = a && b ? sharedRegisters(a, b) : undefined;
+    const twice = `reads one meter twice and, ${metered.has(d.id) && metered.has(other.id) ? 'with both in accounts' : 'if both are put in accounts'}, counts its energy twice`;
+    const why = shared === undefined ? `: unless it is a multi-circuit meter read at different registers, this ${twice}`
+      : shared.same ? `, and both read the same registers: this ${twice}`
+        : shared.points.length > 0 ? `, and both read ${listed(shared.points)} at the same registers: if this is a copy-paste, it ${twice} (a multi-circuit meter has one device per circuit, at different registers)`
+          : `; they read different registers, as the circuits of a multi-circuit meter do; if this is a copy-paste instead, it ${twice}`;
+    warnings.push({
+      path: ['devices', j, 'unit_id'],
+      message: `unit ${d.unit_id} on bus "${d.bus}" is also device "${other.id}" (devices[${i}])${why}`,
+      // What the warning rests on: a config patched there to get this far would warn about the patch.
+      also: [['devices', i, 'unit_id'], ['devices', i, 'enabled'], ['devices', j, 'enabled']],
+    });
+  });
+  return warnings;
+}
+
+/** A few ids, and how many more: a warning stays one readable line. */
+function listed(ids: readonly string[]): string {
+  return ids.length <= 3 ? ids.join(', ') : `${ids.slice(0, 3).join(', ')} and ${ids.length - 3} more`;
+}
+
+/**
+ * What two devices read in common: the points of `b` at registers `a` reads too, and whether
+ * they read exactly the same registers. Internal, ratio and scale registers are left out: the
+ * circuits of one meter share them.
+ */
+function sharedRegisters(a: ModbusDevice, b: ModbusDevice): { points: string[]; same: boolean } {
+  const values = (d: ModbusDevice) => {
+    const helpers = new Set(d.source.points.flatMap((p) => [...p.multiply_by, ...(p.scale_register ? [p.scale_register] : [])]));
+    return d.source.points.filter((p) => !p.internal && !helpers.has(p.id));
+  };
+  const registers = (p: ModbusPoint) => Array.from({ length: pointWidth(p) }, (_, k) => `${p.function}:${p.address + k}`);
+  const ra = new Set(values(a).flatMap(registers));
+  const rb = new Set(values(b).flatMap(registers));
+  const points = values(b).filter((p) => registers(p).some((r) => ra.has(r))).map((p) => p.id);
+  return { points, same: ra.size > 0 && ra.size === rb.size && [...rb].every((r) => ra.has(r)) };
 }
