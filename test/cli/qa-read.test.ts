@@ -29,7 +29,8 @@ describe('read --json, device faults (real CLI, scripted server)', () => {
     server = await startScripted('mbap', (req, reply) => {
       if (req.unit === 3) return; // dead
       if (req.unit === 2 && covers(req, REFUSED)) {
-        // 3 (illegal data value): refused as a block, not read again in pieces as a 2 is.
+        // 3 (illegal data value): the block is read again in pieces, the piece holding 0xC8
+        // point by point; only the point on 0xC8 stays refused.
         reply.send(reply.frame(Buffer.from([req.unit, req.fc | 0x80, 3])));
         return;
       }
@@ -80,9 +81,15 @@ devices:
     const r = await runCliAsync(['read', '--config', config, '--device', 'partial', '--json']);
     expect(r.code).toBe(1);
     expect(r.stderr).toContain('illegal data value');
-    expect(r.stderr).toMatch(/input 200\+\d+/);
+    // The refused block, the requests it is read in now, and the one refused to the end.
+    expect(r.stderr).toMatch(/refused input 200\+\d+ \(read in \d+ pieces, \d+ of them single points\):/);
+    expect(r.stderr).toContain('(reading input 200+2)');
     const out = JSON.parse(r.stdout) as ReadJson;
-    const refused = sdm630.points.filter((p) => p.address >= REFUSED && p.address < 0x100).map((p) => p.id);
+    const refused = sdm630.points.filter((p) => p.address === REFUSED).map((p) => p.id);
+    expect(refused).toHaveLength(1);
+    for (const p of sdm630.points.filter((q) => q.address > REFUSED && q.address < 0x100 && !q.internal)) {
+      expect(out.values[p.id]!.quality, p.id).toBe('good');
+    }
     for (const id of refused) {
       expect(out.values[id]).toMatchObject({ value: null, quality: 'bad' });
       expect(out.values[id]!.status).toContain('exception 3');

@@ -125,7 +125,7 @@ export function compileRequest(request: ReadSlice, slotOf: (id: string) => numbe
  * run of points that touch or share registers (bits of one register stay together). A
  * device whose map has a hole inside a planned block refuses the whole block (exception 2,
  * as strict devices and simulators do); its points can still be read this way, into the
- * same slots. A request without gaps comes back as it is.
+ * same slots. A request without gaps comes back as it is (see pointRequests for the next step).
  */
 export function splitRequest(c: CompiledRequest): CompiledRequest[] {
   const order = c.points.map((_, i) => i).sort((a, b) => c.start[a]! - c.start[b]!);
@@ -144,18 +144,40 @@ export function splitRequest(c: CompiledRequest): CompiledRequest[] {
     }
   }
   if (runs.length === 1) return [c];
-  const slotOf = new Map(c.points.map((p, i) => [p.id, c.slot[i]!]));
-  return runs.map((run) => {
-    const from = Math.min(...run.map((i) => c.start[i]!));
-    const to = Math.max(...run.map((i) => c.start[i]! + c.width[i]!));
-    const slice: ReadSlice = {
-      function: c.request.function,
-      address: c.request.address + from,
-      count: to - from,
-      points: run.map((i) => c.points[i]!),
-    };
-    return compileRequest(slice, (id) => slotOf.get(id)!);
-  });
+  return runs.map((run) => subRequest(c, run));
+}
+
+/**
+ * One request per point of a compiled request, each for that point's own registers (points
+ * on exactly the same registers, bits of one register, share one): what is left to ask of a
+ * device that refuses a gap-free run of several points (exception 2 or 3) yet answers for
+ * each point alone. A request for one point's registers comes back as it is.
+ */
+export function pointRequests(c: CompiledRequest): CompiledRequest[] {
+  const byRange = new Map<string, number[]>();
+  const order = c.points.map((_, i) => i).sort((a, b) => c.start[a]! - c.start[b]! || c.width[a]! - c.width[b]!);
+  for (const i of order) {
+    const key = `${c.start[i]}+${c.width[i]}`;
+    const same = byRange.get(key);
+    if (same) same.push(i);
+    else byRange.set(key, [i]);
+  }
+  if (byRange.size === 1) return [c];
+  return [...byRange.values()].map((group) => subRequest(c, group));
+}
+
+/** The request for some of a compiled request's points (by index), into the same slots. */
+function subRequest(c: CompiledRequest, run: readonly number[]): CompiledRequest {
+  const slotOf = new Map(run.map((i) => [c.points[i]!.id, c.slot[i]!]));
+  const from = Math.min(...run.map((i) => c.start[i]!));
+  const to = Math.max(...run.map((i) => c.start[i]! + c.width[i]!));
+  const slice: ReadSlice = {
+    function: c.request.function,
+    address: c.request.address + from,
+    count: to - from,
+    points: run.map((i) => c.points[i]!),
+  };
+  return compileRequest(slice, (id) => slotOf.get(id)!);
 }
 
 const swap16 = (w: number) => ((w & 0xff) << 8) | (w >>> 8);

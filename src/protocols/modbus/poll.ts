@@ -5,7 +5,7 @@ import type { ModbusReader } from './bus.js';
 import type { Decoded } from './decode.js';
 import type { ModbusDevice } from './device.js';
 import { isRefusal, isRetryable, TransportError } from './errors.js';
-import { compilePollPlan, decodeInto, publishValues, splitRequest, type CompiledRequest, type PollPlan } from './plan.js';
+import { compilePollPlan, decodeInto, pointRequests, publishValues, splitRequest, type CompiledRequest, type PollPlan } from './plan.js';
 
 /**
  * Compiled plans per device, by the set of due classes (a bit mask of their positions in
@@ -69,18 +69,47 @@ function planFor(device: ModbusDevice, classes: readonly PollClass[]): PollPlan 
 }
 
 /**
- * Blocks a device refused with exception 2 that read in pieces (its map has a hole the plan
- * spanned), by device: the pieces are read from then on, not the block asked again first.
- * Per device, as compiled requests are shared by every meter of a model.
+ * How a device reads a block it refused whole with exception 2 or 3, found at the first
+ * refusal. Per device, as compiled requests are shared by every meter of a model.
  */
-const splitBlocks = new WeakMap<ModbusDevice, Map<CompiledRequest, CompiledRequest[]>>();
+interface Fallback {
+  /**
+   * The requests that read the block's points instead, in order (gap-free runs, and points
+   * one by one where a run was refused too), asked from then on without the block first.
+   * Null while none of them was answered: nothing worked, so nothing is kept.
+   */
+  requests: CompiledRequest[] | null;
+  /**
+   * Refused at every level (requests null): polls left in which the block is asked whole
+   * only, not again in pieces. A block refused at every level poll after poll (registers a
+   * firmware variant lacks) would otherwise cost a request per point each time; one refused
+   * only while the meter booted still gets its pieces read again soon.
+   */
+  skip: number;
+  /** The skip last set: doubled, to MAX_WAIT, each time the pieces are refused again. */
+  wait: number;
+}
+
+const fallbacks = new WeakMap<ModbusDevice, Map<CompiledRequest, Fallback>>();
+
+/** Polls a block refused at every level waits, at most, before its pieces are tried again. */
+const MAX_WAIT = 64;
+
+/**
+ * Exceptions after which smaller requests can succeed: 2 (a hole in the device's map inside
+ * the block, or, on some meters, more registers than they serve at once) and 3 (a quantity
+ * out of range: the device's per-request limit is below the plan's). An illegal function (1)
+ * stays illegal in pieces.
+ */
+const splits = (err: TransportError) => err.exceptionCode === 2 || err.exceptionCode === 3;
 
 /** Where readDevice reports the first request the device refused; the caller keeps one per device. */
 export interface Refusal {
   error: TransportError | null;
   /**
-   * Blocks this poll found refused whole and read in pieces ("input 200+52 (read in 3 pieces)"),
-   * each reported once per device: it reads them in pieces from then on. Absent on most polls.
+   * Blocks this poll found refused whole and read in smaller requests ("input 200+52 (read in
+   * 3 pieces)", "holding 0+60 (read point by point: 30 requests)"), each reported once per
+   * device: it reads them so from then on. Absent on most polls.
    */
   split?: string[];
 }
@@ -89,8 +118,9 @@ export interface Refusal {
  * Reads every request of the given poll classes from one device, in plan order. The first
  * request that fails ends the device's turn (it is skipped for the rest of its cycle): the
  * error is thrown and nothing of this poll is published. A request the device refuses
- * (exception 1, 2 or 3: see REFUSAL_EXCEPTIONS) is its answer for that block only: the
- * block's points are published `bad` with the exception as their status, the other blocks
+ * (exception 1, 2 or 3: see REFUSAL_EXCEPTIONS) is its answer for that block only: a block
+ * refused with 2 or 3 is read again at once in smaller requests (readSmaller), and what is
+ * refused in the end is published `bad` with the exception as its status; the other blocks
  * are still read, and the first refusal is put in `refusal` (cleared here first). When the
  * device refused every request, the first refusal is thrown: it answers, but only with
  * exceptions, and fails like a device that does.
@@ -111,41 +141,55 @@ export async function readDevice(
     answered: 0,
   };
   let splitNow: string[] | undefined;
-  const split = splitBlocks.get(device);
+  // One lookup per poll; a device that never refused has no entry and pays nothing more.
+  const known = fallbacks.get(device);
   for (const whole of plan.requests) {
-    let pieces = split?.get(whole);
-    if (pieces === undefined) {
-      const got = await readOrRefusal(reader, device, whole, retries);
-      if (!(got instanceof TransportError)) {
-        answered(poll, whole, got);
-        continue;
+    const fallback = known?.get(whole);
+    if (fallback !== undefined && fallback.requests !== null) {
+      for (const piece of fallback.requests) {
+        const got = await readOrRefusal(reader, device, piece, retries);
+        if (got instanceof TransportError) refusedBlock(poll, piece, got);
+        else answered(poll, piece, got);
       }
-      // A block across a hole in the device's map is refused whole (exception 2): its
-      // points are read in pieces, this poll and every later one.
-      const parts = got.exceptionCode === 2 ? splitRequest(whole) : null;
-      if (parts === null || parts.length < 2) {
-        refusedBlock(poll, whole, got);
-        continue;
-      }
-      let byBlock = splitBlocks.get(device);
-      if (!byBlock) splitBlocks.set(device, (byBlock = new Map()));
-      byBlock.set(whole, parts);
-      (splitNow ??= []).push(`${whole.request.function} ${whole.request.address}+${whole.request.count} (read in ${parts.length} pieces)`);
-      pieces = parts;
+      continue;
     }
-    for (const piece of pieces) {
-      const got = await readOrRefusal(reader, device, piece, retries);
-      if (got instanceof TransportError) refusedBlock(poll, piece, got);
-      else answered(poll, piece, got);
+    const got = await readOrRefusal(reader, device, whole, retries);
+    if (!(got instanceof TransportError)) {
+      answered(poll, whole, got);
+      continue;
     }
+    if (!splits(got) || (fallback !== undefined && fallback.skip-- > 0)) {
+      refusedBlock(poll, whole, got);
+      continue;
+    }
+    const hadRefusal = poll.firstRefusal !== null;
+    const found = await readSmaller(reader, device, whole, got, retries, poll);
+    let byBlock = fallbacks.get(device);
+    if (!byBlock) fallbacks.set(device, (byBlock = new Map()));
+    if (found === null) {
+      // Nothing worked: the block as planned is what the device refused.
+      if (!hadRefusal) poll.firstRefusal = withRequest(got, whole.request) as TransportError;
+      const wait = fallback === undefined ? 1 : Math.min(fallback.wait * 2, MAX_WAIT);
+      byBlock.set(whole, { requests: null, skip: wait, wait });
+      continue;
+    }
+    byBlock.set(whole, { requests: found.requests, skip: 0, wait: 0 });
+    (splitNow ??= []).push(describe(whole, found.requests.length, found.single));
   }
   if (refusal) {
     refusal.error = poll.firstRefusal;
     refusal.split = splitNow;
   }
   // A device that refuses everything it is asked has nothing to publish: it fails the poll
-  // like a device that answers every request with exception 4, and backs off.
-  if (poll.answered === 0 && poll.firstRefusal !== null) throw poll.firstRefusal;
+  // like a device that answers every request with exception 4, and backs off. What it
+  // refused is not kept: a meter that refuses everything while it boots is asked for its
+  // blocks whole, and in pieces if need be, at the next poll.
+  if (poll.answered === 0 && poll.firstRefusal !== null) {
+    // (Entries made this poll too, so the map as it is now, not the one looked up first.)
+    const now = fallbacks.get(device);
+    if (now !== undefined) forgetRefused(now);
+    throw poll.firstRefusal;
+  }
   const out = publishValues(plan, poll.values, poll.qualities, device.source, device.settings);
   const refused = poll.refused;
   if (refused !== null) {
@@ -156,6 +200,75 @@ export async function readDevice(
     }
   }
   return out;
+}
+
+/**
+ * Reads a block the device refused whole (exception 2 or 3) in smaller requests, into this
+ * poll: its gap-free runs of points (splitRequest), and a run of several points refused too
+ * (2 or 3) point by point (pointRequests). What is refused at the last level is marked bad.
+ * Returns the requests to read the block with from then on (those answered; a run whose
+ * every point was refused alone stays one request, refused each poll), and how many of
+ * them are single points; null when none was answered: nothing learned.
+ */
+async function readSmaller(
+  reader: ModbusReader,
+  device: ModbusDevice,
+  whole: CompiledRequest,
+  refusedWhole: TransportError,
+  retries: number,
+  poll: PollState,
+): Promise<{ requests: CompiledRequest[]; single: number } | null> {
+  const requests: CompiledRequest[] = [];
+  let single = 0;
+  let worked = false;
+  for (const run of splitRequest(whole)) {
+    // A block without gaps is its own only run: refused already.
+    const got = run === whole ? refusedWhole : await readOrRefusal(reader, device, run, retries);
+    if (!(got instanceof TransportError)) {
+      answered(poll, run, got);
+      requests.push(run);
+      worked = true;
+      continue;
+    }
+    const points = splits(got) ? pointRequests(run) : null;
+    if (points === null || points.length < 2) {
+      // One point refused alone, or exception 1: final.
+      refusedBlock(poll, run, got);
+      requests.push(run);
+      continue;
+    }
+    let pointAnswered = false;
+    for (const point of points) {
+      const one = await readOrRefusal(reader, device, point, retries);
+      if (one instanceof TransportError) {
+        refusedBlock(poll, point, one);
+      } else {
+        answered(poll, point, one);
+        pointAnswered = true;
+      }
+    }
+    if (pointAnswered) {
+      requests.push(...points);
+      single += points.length;
+      worked = true;
+    } else {
+      requests.push(run);
+    }
+  }
+  return worked ? { requests, single } : null;
+}
+
+/** "holding 0+80 (read in 3 pieces)": a block and what reading it costs now, for the log and `read`. */
+function describe(whole: CompiledRequest, requests: number, single: number): string {
+  const block = `${whole.request.function} ${whole.request.address}+${whole.request.count}`;
+  if (single === 0) return `${block} (read in ${requests} pieces)`;
+  if (single === requests) return `${block} (read point by point: ${requests} requests)`;
+  return `${block} (read in ${requests} pieces, ${single} of them single points)`;
+}
+
+/** Drops the blocks found refused at every level: the device refused everything this poll, so nothing it refused tells. */
+function forgetRefused(known: Map<CompiledRequest, Fallback>): void {
+  for (const [block, fallback] of known) if (fallback.requests === null) known.delete(block);
 }
 
 /** One poll's slots, and what its refused requests left behind. */

@@ -280,8 +280,8 @@ export class BusScheduler {
     s.failures = 0;
     s.retryAtMs = 0;
     if (s.refusal.split !== undefined) {
-      // Once per block: the device reads it in pieces from now on, a request or more per poll.
-      this.log.info({ bus: this.bus.id, device: s.device.id, blocks: s.refusal.split }, 'device refused a block across a hole in its map; reading it in pieces (max_gap: 0 on the device plans them so)');
+      // Once per block: the device reads it in smaller requests from now on, more per poll.
+      this.log.info({ bus: this.bus.id, device: s.device.id, blocks: s.refusal.split }, 'device refused a block whole (a hole in its map, or more registers than it answers at once); reading it in smaller requests (max_gap: 0 or a lower max_registers on the device plans them so)');
     }
     const refused = s.refusal.error === null ? null : s.refusal.error.message;
     return { s, poll: { device: s.device.id, tsMs: Math.max(tickMs, startedMs), values }, refused };

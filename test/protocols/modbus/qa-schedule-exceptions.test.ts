@@ -89,20 +89,23 @@ function touchingFrom(address: number): string[] {
 
 describe('a device that refuses one block of its plan', () => {
   it.each([
-    // Exception 2 may mean a hole in the device's map inside the block: the block is read in
-    // pieces, and only the piece holding the refused register stays bad.
-    [2, 'illegal data address', touchingFrom(REFUSED)],
-    // 1 and 3 are about the request as such: the whole block is bad. SDM630 keeps nothing
-    // between 0x0050 and 0x00C8 nor between 0x0100 and 0x0150, so the block planned at 0x00C8
-    // holds exactly the points at 0x00C8..0x00FF.
+    // Exceptions 2 and 3 may mean a hole in the device's map inside the block, or a block
+    // longer than the device answers at once: the block is read in pieces, the piece holding
+    // the refused register (refused too) point by point, and only the point on it stays bad.
+    [2, 'illegal data address', pointsIn(REFUSED, REFUSED + 1).map((p) => p.id)],
+    [3, 'illegal data value', pointsIn(REFUSED, REFUSED + 1).map((p) => p.id)],
+    // 1 is about the request as such: the whole block is bad. SDM630 keeps nothing between
+    // 0x0050 and 0x00C8 nor between 0x0100 and 0x0150, so the block planned at 0x00C8 holds
+    // exactly the points at 0x00C8..0x00FF.
     [1, 'illegal function', pointsIn(REFUSED, 0x100).map((p) => p.id).sort()],
-    [3, 'illegal data value', pointsIn(REFUSED, 0x100).map((p) => p.id).sort()],
   ])('exception %i (%s): the other blocks are read and published, the refused points bad, the device degraded', async (code, name, refusedIds) => {
     const got = await refusingBlock(code, 3_300);
     const m1 = got.polls.filter((p) => p.device === 'm1');
     // Three ticks in 3.3 s (the first on the next whole second): at least two polls.
     expect(m1.length).toBeGreaterThanOrEqual(2);
-    expect(refusedIds.length).toBeGreaterThan(2);
+    expect(refusedIds.length).toBeGreaterThan(code === 1 ? 2 : 0);
+    // (The run of touching points the refused one starts, refused whole at the first poll.)
+    expect(touchingFrom(REFUSED).length).toBeGreaterThan(2);
     for (const poll of m1) {
       // (The server's words are arbitrary: a read point may be implausible, never bad.)
       const bad = Object.entries(poll.values).filter(([, v]) => v.quality === 'bad').map(([id]) => id).sort();
@@ -118,10 +121,11 @@ describe('a device that refuses one block of its plan', () => {
     const asked = got.requests.filter((x) => x.unit === 1);
     const polled = asked.filter((x) => x.address === 0).length;
     expect(m1.length).toBe(polled);
-    // (Exception 2: the whole block once more, at the first poll, before it was split.)
-    expect(asked.filter((x) => covers(x, REFUSED)).length).toBe(code === 2 ? polled + 1 : polled);
+    // (Exceptions 2 and 3: at the first poll, the whole block and the run of points from the
+    // refused register before the point on it alone; that point alone at every later poll.)
+    expect(asked.filter((x) => covers(x, REFUSED)).length).toBe(code === 1 ? polled : polled + 2);
     expect(asked.filter((x) => x.address === 0x015a).length).toBe(polled);
-    if (code !== 2) expect(asked.length).toBe(3 * polled);
+    if (code === 1) expect(asked.length).toBe(3 * polled);
     // Degraded once, with the reason, never offline; the other device untouched.
     const states = got.availability.filter((a) => a.device === 'm1');
     expect(states.map((a) => a.state)).toEqual(['degraded']);
@@ -177,10 +181,14 @@ describe('a device that answers every request with an exception about itself', (
     const got = await refusingAll(code, 4_300);
     // Each probe asks every block (a refused block does not end the poll), but the probes
     // thin out as the device backs off: ticks at 1, 2 and 4 s at most, not every second.
-    // (With 2 the first block is asked again in pieces, the first of them at address 0 too.)
-    const probes = got.requests.filter((r) => r.unit === 1 && r.address === 0).length;
+    // (With 2 and 3 each block is asked again in pieces and points, some at address 0 too:
+    // a probe is the first block as planned, asked whole again at each since nothing of a
+    // device that refuses everything is remembered.)
+    const firstBlock = got.requests.find((r) => r.unit === 1)!;
+    const probes = got.requests.filter((r) => r.unit === 1 && r.address === 0 && r.count === firstBlock.count).length;
+    expect(firstBlock.count).toBeGreaterThan(2);
     expect(probes).toBeGreaterThanOrEqual(2);
-    expect(probes).toBeLessThanOrEqual(code === 2 ? 4 : 3);
+    expect(probes).toBeLessThanOrEqual(3);
     expect(got.polls.filter((p) => p.device === 'm1')).toEqual([]);
     expect(got.availability.filter((a) => a.device === 'm1').map((a) => a.state)).toEqual(['degraded', 'offline']);
     expect(got.availability.filter((a) => a.device === 'm1')[0]!.reason).toContain(`exception ${code}`);
@@ -219,14 +227,15 @@ devices: [{ id: m1, driver: eastron-sdm630, bus: panel, unit_id: 1, poll_interva
       onPoll: (p) => polls.push(p),
       onAvailability: (_d, state, reason) => states.push({ state, ...(reason ? { reason } : {}) }),
     }, log, { clock });
-    // The first request of the first poll draws exception 3, everything after it answers.
-    bus.behaviour.set(1, { kind: 'exception', code: 3, latencyMs: 5, once: true });
+    // The first request of the first poll draws exception 1, everything after it answers.
+    // (Not 2 or 3: the block would be read again at once in pieces, and answered.)
+    bus.behaviour.set(1, { kind: 'exception', code: 1, latencyMs: 5, once: true });
     scheduler.start();
     await clock.runUntil(Date.UTC(2025, 0, 1) + 5_500);
     await clock.stopping(scheduler.stop());
     expect(states.map((s) => s.state)).toEqual(['degraded', 'online']);
     // (The fake bus's exception message names no exception; the request is added to it.)
-    expect(states[0]!.reason).toMatch(/^modbus exception 3.* \(reading input 0\+\d+\)$/);
+    expect(states[0]!.reason).toMatch(/^modbus exception 1.* \(reading input 0\+\d+\)$/);
     expect(lines.filter((l) => l.msg === 'device availability changed')).toHaveLength(2);
     // Every tick published a poll, the first one too.
     expect(polls).toHaveLength(5);

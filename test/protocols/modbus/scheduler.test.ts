@@ -133,8 +133,9 @@ devices:
   it.each([
     [6, 'busy', 2],
     [11, 'gateway target failed to respond', 2],
-    // (3, not 2: an exception 2 block is read again in pieces, see qa-schedule-exceptions.)
-    [3, 'illegal data value', 1],
+    // (1, not 2 or 3: a block refused with those is read again in pieces, see
+    // qa-schedule-exceptions and fallback.)
+    [1, 'illegal function', 1],
   ])('exception %i (%s): asked again only when it can pass (%i requests for the first block)', async (code, _name, requests) => {
     const { devices } = devicesFrom(sixMeters(', retries: 2'));
     const h = harness(devices.slice(0, 1));
