@@ -83,7 +83,7 @@ export const readCommand: Command = {
       const read = await readDevice(bus, device, device.classes, device.retries, refusal);
       const where = `${id} (unit ${device.unitId} on ${busConfig.id})`;
       // Commissioning wants to know: each such block costs requests beyond the plan.
-      for (const block of refusal.split ?? []) process.stderr.write(`energy-gateway read: ${where}: refused ${block} whole: a hole in its map, or more registers than it answers at once; max_gap: 0 or a lower max_registers on the device plans smaller requests\n`);
+      for (const block of refusal.split ?? []) process.stderr.write(`energy-gateway read: ${where}: refused ${block}: a hole in its map, or more registers than it answers at once; max_gap: 0 or a lower max_registers on the device plans smaller requests\n`);
       // A block the device refused is published bad by the gateway; here it fails the read
       // (exit 1), with what could be read still printed unless nothing could.
       if (refusal.error !== null && Object.values(read).every((v) => v.quality === 'bad')) {
