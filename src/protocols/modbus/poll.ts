@@ -141,6 +141,8 @@ export async function readDevice(
     answered: 0,
   };
   let splitNow: string[] | undefined;
+  /** Blocks this poll found refused whole, and how to read them (kept at the end). */
+  let learned: Array<[CompiledRequest, Fallback]> | undefined;
   // One lookup per poll; a device that never refused has no entry and pays nothing more.
   const known = fallbacks.get(device);
   for (const whole of plan.requests) {
@@ -164,16 +166,14 @@ export async function readDevice(
     }
     const hadRefusal = poll.firstRefusal !== null;
     const found = await readSmaller(reader, device, whole, got, retries, poll);
-    let byBlock = fallbacks.get(device);
-    if (!byBlock) fallbacks.set(device, (byBlock = new Map()));
     if (found === null) {
       // Nothing worked: the block as planned is what the device refused.
       if (!hadRefusal) poll.firstRefusal = withRequest(got, whole.request) as TransportError;
       const wait = fallback === undefined ? 1 : Math.min(fallback.wait * 2, MAX_WAIT);
-      byBlock.set(whole, { requests: null, skip: wait, wait });
+      (learned ??= []).push([whole, { requests: null, skip: wait, wait }]);
       continue;
     }
-    byBlock.set(whole, { requests: found.requests, skip: 0, wait: 0 });
+    (learned ??= []).push([whole, { requests: found.requests, skip: 0, wait: 0 }]);
     (splitNow ??= []).push(describe(whole, found.requests.length, found.single));
   }
   if (refusal) {
@@ -185,10 +185,15 @@ export async function readDevice(
   // refused is not kept: a meter that refuses everything while it boots is asked for its
   // blocks whole, and in pieces if need be, at the next poll.
   if (poll.answered === 0 && poll.firstRefusal !== null) {
-    // (Entries made this poll too, so the map as it is now, not the one looked up first.)
-    const now = fallbacks.get(device);
-    if (now !== undefined) forgetRefused(now);
+    if (known !== undefined) forgetRefused(known);
     throw poll.firstRefusal;
+  }
+  // Kept once the poll is through: a poll that fails later on (a timeout) keeps nothing it
+  // found, and the next one finds it again and reports it then (the report goes with a poll).
+  if (learned !== undefined) {
+    let byBlock = known;
+    if (byBlock === undefined) fallbacks.set(device, (byBlock = new Map()));
+    for (const [block, fallback] of learned) byBlock.set(block, fallback);
   }
   const out = publishValues(plan, poll.values, poll.qualities, device.source, device.settings);
   const refused = poll.refused;

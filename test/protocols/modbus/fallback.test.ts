@@ -20,8 +20,8 @@ import { startScripted, type Scripted, type ScriptedRequest } from './scripted.j
 /** The word a register holds, the same on every request (holding and input alike). */
 const word = (address: number) => (address * 7 + 1000) & 0xffff;
 
-/** Answers an exception code, or null to answer the words. */
-type Rule = (req: ScriptedRequest) => number | null;
+/** Answers an exception code, null to answer the words, or 'silent' not to answer. */
+type Rule = (req: ScriptedRequest) => number | null | 'silent';
 
 let closing: Array<() => Promise<void>> = [];
 afterEach(async () => {
@@ -40,6 +40,7 @@ async function meter(rule: Rule): Promise<Meter> {
   const refused: ScriptedRequest[] = [];
   const server = await startScripted('mbap', (req, reply) => {
     const code = rule(req);
+    if (code === 'silent') return;
     if (code !== null) {
       refused.push(req);
       reply.send(reply.frame(Buffer.from([req.unit, req.fc | 0x80, code])));
@@ -302,6 +303,29 @@ describe('a block refused at every level by a meter that answers its other block
     }
     // 12: the block, its ten points, the input block; 2: the two blocks.
     expect(counts).toEqual([12, 2, 12, 2, 2, 12, 2, 2]);
+  });
+});
+
+describe('a poll that fails after a split was found', () => {
+  it('keeps nothing of it: the next poll finds the split again, and reports it then', async () => {
+    const d = inlineDevice([
+      runLines,
+      '      - { id: energy, address: 0, function: input, type: uint32 }',
+    ].join('\n'));
+    // Holding: one point's registers at a time. Input: no answer at all at the first poll.
+    let silent = true;
+    const m = await meter((r) => (r.fc === 4 ? (silent ? 'silent' : null) : ownRegisters(r) ? null : 2));
+    const failed = await settle(poll(m, d));
+    expect(failed.ok).toBe(false);
+    if (!failed.ok) expect((failed.error as TransportError).kind).toBe('timeout');
+    silent = false;
+    const p = await poll(m, d);
+    expect(p.asked[0]).toBe('3 0+11');
+    expect(p.asked).toHaveLength(12);
+    expect(p.refusal).toEqual({ error: null, split: ['holding 0+11 (read point by point: 10 requests)'] });
+    expect(p.values.p6).toMatchObject(good(u32(6)));
+    expect(p.values.energy).toMatchObject(good(u32(0)));
+    expect((await poll(m, d)).asked).toHaveLength(11);
   });
 });
 
