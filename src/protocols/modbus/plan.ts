@@ -125,7 +125,7 @@ export function compileRequest(request: ReadSlice, slotOf: (id: string) => numbe
  * run of points that touch or share registers (bits of one register stay together). A
  * device whose map has a hole inside a planned block refuses the whole block (exception 2,
  * as strict devices and simulators do); its points can still be read this way, into the
- * same slots. A request without gaps comes back as it is (see pointRequests for the next step).
+ * same slots. A request without gaps comes back as it is (see halveRequest for the next step).
  */
 export function splitRequest(c: CompiledRequest): CompiledRequest[] {
   const order = c.points.map((_, i) => i).sort((a, b) => c.start[a]! - c.start[b]!);
@@ -148,12 +148,30 @@ export function splitRequest(c: CompiledRequest): CompiledRequest[] {
 }
 
 /**
- * One request per point of a compiled request, each for that point's own registers (points
- * on exactly the same registers, bits of one register, share one): what is left to ask of a
- * device that refuses a gap-free run of several points (exception 2 or 3) yet answers for
- * each point alone. A request for one point's registers comes back as it is.
+ * A compiled request in two, split between its points near the middle of its registers
+ * (points on exactly the same registers, bits of one register, stay together): the next
+ * step for a gap-free run a device refused (exception 2 or 3). Halving again and again
+ * finds the longest requests a meter with a per-request limit answers in a few steps, and
+ * ends at single points for a meter that answers each point only alone. A request for one
+ * point's registers comes back as it is.
  */
-export function pointRequests(c: CompiledRequest): CompiledRequest[] {
+export function halveRequest(c: CompiledRequest): CompiledRequest[] {
+  const groups = pointGroups(c);
+  if (groups.length === 1) return [c];
+  const from = c.start[groups[0]![0]!]!;
+  const middle = from + Math.ceil(c.request.count / 2);
+  let cut = groups.findIndex((g) => c.start[g[0]!]! >= middle);
+  if (cut <= 0) cut = cut === 0 ? 1 : groups.length - 1;
+  return [subRequest(c, groups.slice(0, cut).flat()), subRequest(c, groups.slice(cut).flat())];
+}
+
+/** Whether a request reads one point's registers only (one point, or bits of one register). */
+export function isSinglePoint(c: CompiledRequest): boolean {
+  return pointGroups(c).length === 1;
+}
+
+/** A request's points (by index) grouped by the registers they cover, in address order. */
+function pointGroups(c: CompiledRequest): number[][] {
   const byRange = new Map<string, number[]>();
   const order = c.points.map((_, i) => i).sort((a, b) => c.start[a]! - c.start[b]! || c.width[a]! - c.width[b]!);
   for (const i of order) {
@@ -162,8 +180,7 @@ export function pointRequests(c: CompiledRequest): CompiledRequest[] {
     if (same) same.push(i);
     else byRange.set(key, [i]);
   }
-  if (byRange.size === 1) return [c];
-  return [...byRange.values()].map((group) => subRequest(c, group));
+  return [...byRange.values()];
 }
 
 /** The request for some of a compiled request's points (by index), into the same slots. */

@@ -5,7 +5,7 @@ import type { ModbusReader } from './bus.js';
 import type { Decoded } from './decode.js';
 import type { ModbusDevice } from './device.js';
 import { isRefusal, isRetryable, TransportError } from './errors.js';
-import { compilePollPlan, decodeInto, pointRequests, publishValues, splitRequest, type CompiledRequest, type PollPlan } from './plan.js';
+import { compilePollPlan, decodeInto, halveRequest, isSinglePoint, publishValues, splitRequest, type CompiledRequest, type PollPlan } from './plan.js';
 
 /**
  * Compiled plans per device, by the set of due classes (a bit mask of their positions in
@@ -74,8 +74,8 @@ function planFor(device: ModbusDevice, classes: readonly PollClass[]): PollPlan 
  */
 interface Fallback {
   /**
-   * The requests that read the block's points instead, in order (gap-free runs, and points
-   * one by one where a run was refused too), asked from then on without the block first.
+   * The requests that read the block's points instead, in order (gap-free runs, and halves
+   * of a run refused too, down to single points), asked from then on without the block first.
    * Null while none of them was answered: nothing worked, so nothing is kept.
    */
   requests: CompiledRequest[] | null;
@@ -207,13 +207,16 @@ export async function readDevice(
   return out;
 }
 
+/** The requests a refused block is read with from then on, and how many of them are single points found by halving. */
+interface Smaller {
+  requests: CompiledRequest[];
+  single: number;
+}
+
 /**
  * Reads a block the device refused whole (exception 2 or 3) in smaller requests, into this
- * poll: its gap-free runs of points (splitRequest), and a run of several points refused too
- * (2 or 3) point by point (pointRequests). What is refused at the last level is marked bad.
- * Returns the requests to read the block with from then on (those answered; a run whose
- * every point was refused alone stays one request, refused each poll), and how many of
- * them are single points; null when none was answered: nothing learned.
+ * poll: its gap-free runs of points (splitRequest), each read as readHalving does. Returns the
+ * requests to read the block with from then on; null when none was answered: nothing learned.
  */
 async function readSmaller(
   reader: ModbusReader,
@@ -222,45 +225,61 @@ async function readSmaller(
   refusedWhole: TransportError,
   retries: number,
   poll: PollState,
-): Promise<{ requests: CompiledRequest[]; single: number } | null> {
-  const requests: CompiledRequest[] = [];
-  let single = 0;
+): Promise<Smaller | null> {
+  const found: Smaller = { requests: [], single: 0 };
   let worked = false;
   for (const run of splitRequest(whole)) {
     // A block without gaps is its own only run: refused already.
     const got = run === whole ? refusedWhole : await readOrRefusal(reader, device, run, retries);
-    if (!(got instanceof TransportError)) {
-      answered(poll, run, got);
-      requests.push(run);
-      worked = true;
-      continue;
-    }
-    const points = splits(got) ? pointRequests(run) : null;
-    if (points === null || points.length < 2) {
-      // One point refused alone, or exception 1: final.
-      refusedBlock(poll, run, got);
-      requests.push(run);
-      continue;
-    }
-    let pointAnswered = false;
-    for (const point of points) {
-      const one = await readOrRefusal(reader, device, point, retries);
-      if (one instanceof TransportError) {
-        refusedBlock(poll, point, one);
-      } else {
-        answered(poll, point, one);
-        pointAnswered = true;
-      }
-    }
-    if (pointAnswered) {
-      requests.push(...points);
-      single += points.length;
-      worked = true;
-    } else {
-      requests.push(run);
-    }
+    if (await readHalving(reader, device, run, got, retries, poll, found, false)) worked = true;
   }
-  return worked ? { requests, single } : null;
+  return worked ? found : null;
+}
+
+/**
+ * A request's answer into this poll; refused with 2 or 3, its two halves (halveRequest) are
+ * asked and read the same way, down to single points, which are final. A meter with a
+ * per-request limit is so read in the fewest requests halving finds (a 10-register run under
+ * a limit of 8: two), not point by point. Adds to `found` the requests to ask from then on: a
+ * request refused all the way down to its single points stays itself (one refused request a
+ * poll, not one per point). True when any of it was answered.
+ */
+async function readHalving(
+  reader: ModbusReader,
+  device: ModbusDevice,
+  request: CompiledRequest,
+  got: number[] | boolean[] | TransportError,
+  retries: number,
+  poll: PollState,
+  found: Smaller,
+  halved: boolean,
+): Promise<boolean> {
+  if (!(got instanceof TransportError)) {
+    answered(poll, request, got);
+    found.requests.push(request);
+    if (halved && isSinglePoint(request)) found.single += 1;
+    return true;
+  }
+  const halves = splits(got) ? halveRequest(request) : null;
+  if (halves === null || halves.length < 2) {
+    // One point refused alone, or exception 1: final.
+    refusedBlock(poll, request, got);
+    found.requests.push(request);
+    if (halved && isSinglePoint(request)) found.single += 1;
+    return false;
+  }
+  const kept = found.requests.length;
+  const single = found.single;
+  let any = false;
+  for (const half of halves) {
+    if (await readHalving(reader, device, half, await readOrRefusal(reader, device, half, retries), retries, poll, found, true)) any = true;
+  }
+  if (!any) {
+    found.requests.length = kept;
+    found.single = single;
+    found.requests.push(request);
+  }
+  return any;
 }
 
 /** "holding 0+80 (read in 3 pieces)": a block and what reading it costs now, for the log and `read`. */

@@ -1,6 +1,6 @@
 // Fussy meters: a block the plan coalesced and the device refuses whole (exception 2 or 3) is
 // read again at once in smaller requests — its gap-free runs of points, and a run refused too
-// point by point — and the device keeps being read that way, but only once something so
+// in halves, down to single points — and the device keeps being read that way, but only once something so
 // read was answered. Each test serves a register map from the byte-scripted Modbus TCP server
 // with a refusal rule of its own, and checks the values read and the requests asked.
 import { afterEach, describe, expect, it } from 'vitest';
@@ -10,7 +10,7 @@ import type { Decoded } from '../../../src/protocols/modbus/decode.js';
 import type { ModbusBus } from '../../../src/protocols/modbus/bus.js';
 import { resolveModbusDevices, type ModbusDevice } from '../../../src/protocols/modbus/device.js';
 import { TransportError } from '../../../src/protocols/modbus/errors.js';
-import { compilePollPlan, decodeInto, pointRequests } from '../../../src/protocols/modbus/plan.js';
+import { compilePollPlan, decodeInto, halveRequest, type CompiledRequest } from '../../../src/protocols/modbus/plan.js';
 import { readDevice, type Refusal } from '../../../src/protocols/modbus/poll.js';
 import { SimulatedMeter } from '../../../src/sim/modbus-meter.js';
 import { startModbusTcpSimulator } from '../../../src/sim/modbus-server.js';
@@ -112,14 +112,14 @@ describe('a meter whose per-request limit is below the plan\'s (exception 3 to l
     for (const a of [20, 22, 24]) expect(first.values[`b${a}`]).toMatchObject(good(u32(a)));
     for (const a of [30, 31, 32, 33]) expect(first.values[`c${a}`]).toMatchObject(good(word(a)));
     expect(first.refusal.error).toBeNull();
-    // The block, then its runs: 0+10 refused too, so its ten points one by one.
-    expect(first.asked).toEqual(['3 0+34', '3 0+10', ...Array.from({ length: 10 }, (_, i) => `3 ${i}+1`), '3 20+6', '3 30+4']);
-    expect(first.refusal.split).toEqual(['holding 0+34 (read in 12 pieces, 10 of them single points)']);
+    // The block, then its runs: 0+10 refused too, so its halves (under the limit: answered).
+    expect(first.asked).toEqual(['3 0+34', '3 0+10', '3 0+5', '3 5+5', '3 20+6', '3 30+4']);
+    expect(first.refusal.split).toEqual(['holding 0+34 (read in 4 pieces)']);
 
     const second = await poll(m, d);
     expect(second.values).toEqual(first.values);
     expect(second.refused).toBe(0);
-    expect(second.asked).toEqual([...Array.from({ length: 10 }, (_, i) => `3 ${i}+1`), '3 20+6', '3 30+4']);
+    expect(second.asked).toEqual(['3 0+5', '3 5+5', '3 20+6', '3 30+4']);
     expect(second.refusal).toEqual({ error: null, split: undefined });
   });
 
@@ -155,6 +155,11 @@ describe('a meter whose per-request limit is below the plan\'s (exception 3 to l
     // The second poll: every request answered with data (the answer log keeps 200).
     expect(fussy[1]!.requests).toBeLessThan(200);
     expect(fussy[1]!.answers).toBe(fussy[1]!.requests);
+    // Halving finds requests of several points under the limit: fewer requests than one per
+    // point (55 values), at least one per 10 registers the plan reads.
+    const planned = d630Registers();
+    expect(fussy[1]!.requests).toBeLessThan(Object.keys(fussy[1]!.values).length / 2);
+    expect(fussy[1]!.requests).toBeGreaterThanOrEqual(Math.ceil(planned / 10));
     expect(fussy[1]!.refusal.split).toBeUndefined();
   });
 });
@@ -178,13 +183,13 @@ describe('a meter that answers 2 to over-long reads and has holes in its map', (
     expect(first.values.f2).toMatchObject(good(f32(2)));
     for (let a = 6; a < 14; a++) expect(first.values[`u${a}`]).toMatchObject(good(word(a)));
     expect(first.values.last).toMatchObject(good(word(20)));
-    expect(first.asked).toEqual(['3 0+21', '3 0+4', '3 6+8', ...Array.from({ length: 8 }, (_, i) => `3 ${6 + i}+1`), '3 20+1']);
-    expect(first.refusal).toEqual({ error: null, split: ['holding 0+21 (read in 10 pieces, 8 of them single points)'] });
+    expect(first.asked).toEqual(['3 0+21', '3 0+4', '3 6+8', '3 6+4', '3 10+4', '3 20+1']);
+    expect(first.refusal).toEqual({ error: null, split: ['holding 0+21 (read in 4 pieces)'] });
 
     const second = await poll(m, d);
     expect(second.values).toEqual(first.values);
     expect(second.refused).toBe(0);
-    expect(second.asked).toHaveLength(10);
+    expect(second.asked).toEqual(['3 0+4', '3 6+4', '3 10+4', '3 20+1']);
     expect(second.refusal.split).toBeUndefined();
   });
 });
@@ -204,7 +209,7 @@ const runLines = [
 const ownRegisters = (r: ScriptedRequest) => (r.count === 1 && r.address !== 6 && r.address !== 7) || (r.address === 6 && r.count === 2);
 
 describe('a meter that refuses a gap-free run of several points', () => {
-  it('reads it point by point (bits of one register in one request), all good', async () => {
+  it('halves it down to single points (bits of one register in one request), all good', async () => {
     const d = inlineDevice(runLines);
     expect(d.classes.flatMap((c) => c.requests).map((r) => `${r.function} ${r.address}+${r.count}`)).toEqual(['holding 0+11']);
     const m = await meter((r) => (ownRegisters(r) ? null : 2));
@@ -216,7 +221,11 @@ describe('a meter that refuses a gap-free run of several points', () => {
     expect(first.values.bit0).toMatchObject({ value: false, quality: 'good' });
     expect(first.values.bit3).toMatchObject({ value: true, quality: 'good' });
     const single = ['3 0+1', '3 1+1', '3 2+1', '3 3+1', '3 4+1', '3 5+1', '3 6+2', '3 8+1', '3 9+1', '3 10+1'];
-    expect(first.asked).toEqual(['3 0+11', ...single]);
+    // Halved at the middle of its registers, each refused half again, down to single points.
+    expect(first.asked).toEqual([
+      '3 0+11', '3 0+6', '3 0+3', '3 0+2', '3 0+1', '3 1+1', '3 2+1', '3 3+3', '3 3+2', '3 3+1', '3 4+1', '3 5+1',
+      '3 6+5', '3 6+3', '3 6+2', '3 8+1', '3 9+2', '3 9+1', '3 10+1',
+    ]);
     expect(first.refusal).toEqual({ error: null, split: ['holding 0+11 (read point by point: 10 requests)'] });
 
     const second = await poll(m, d);
@@ -241,7 +250,8 @@ describe('a meter that refuses a gap-free run of several points', () => {
       // Learned at the first poll, reported then only; afterwards the point alone is the one
       // request refused.
       expect(p.refusal.split).toEqual(i === 0 ? ['holding 0+11 (read point by point: 10 requests)'] : undefined);
-      expect(p.refused).toBe(i === 0 ? 2 : 1);
+      // First poll: the block and the nine halves holding register 3; then the point alone.
+      expect(p.refused).toBe(i === 0 ? 10 : 1);
     }
   });
 });
@@ -263,9 +273,9 @@ describe('a meter that refuses everything', () => {
       }
       polls.push(m.server.requests.slice(before).map(show));
     }
-    // Both polls: the block, then its points one by one.
+    // Both polls: the block, then its halves down to its ten single points (2 × 10 - 1 requests).
     expect(polls[0]![0]).toBe('3 0+11');
-    expect(polls[0]).toHaveLength(11);
+    expect(polls[0]).toHaveLength(19);
     expect(polls[1]).toEqual(polls[0]);
   });
 
@@ -301,8 +311,8 @@ describe('a block refused at every level by a meter that answers its other block
       expect(p.refusal.split).toBeUndefined();
       counts.push(p.asked.length);
     }
-    // 12: the block, its ten points, the input block; 2: the two blocks.
-    expect(counts).toEqual([12, 2, 12, 2, 2, 12, 2, 2]);
+    // 20: the block, its halves down to its ten points (19), the input block; 2: the two blocks.
+    expect(counts).toEqual([20, 2, 20, 2, 2, 20, 2, 2]);
   });
 });
 
@@ -321,7 +331,7 @@ describe('a poll that fails after a split was found', () => {
     silent = false;
     const p = await poll(m, d);
     expect(p.asked[0]).toBe('3 0+11');
-    expect(p.asked).toHaveLength(12);
+    expect(p.asked).toHaveLength(20);
     expect(p.refusal).toEqual({ error: null, split: ['holding 0+11 (read point by point: 10 requests)'] });
     expect(p.values.p6).toMatchObject(good(u32(6)));
     expect(p.values.energy).toMatchObject(good(u32(0)));
@@ -350,6 +360,11 @@ describe('exception 1 (illegal function) to a block', () => {
   });
 });
 
+/** Registers the SDM630's plan reads, in all its requests. */
+function d630Registers(): number {
+  return driverDevice('eastron-sdm630').classes.flatMap((c) => c.requests).reduce((n, r) => n + r.count, 0);
+}
+
 /** A device of a catalogue driver, unit 1 (read through a bus made apart). */
 function driverDevice(driver: string): ModbusDevice {
   const config = parseConfigText(`version: 1
@@ -362,13 +377,22 @@ devices: [{ id: m, driver: ${driver}, bus: panel, unit_id: 1 }]
   return byBus.get('panel')![0]!;
 }
 
-describe('pointRequests: a refused run read point by point', () => {
-  it('asks each point\'s own registers once, bits of one register together, into the same slots', () => {
+describe('halveRequest: a refused run in halves', () => {
+  it('cuts between points near the middle of the registers, bits of one register together, down to single points into the same slots', () => {
     const d = inlineDevice(runLines);
     const plan = compilePollPlan(d.source.points, d.classes);
     const block = plan.requests[0]!;
-    const points = pointRequests(block);
-    expect(points.map((r) => [r.request.address, r.request.count, r.request.points.map((p) => p.id)])).toEqual([
+    const show = (r: CompiledRequest) => [r.request.address, r.request.count, r.request.points.map((p) => p.id)];
+    expect(halveRequest(block).map(show)).toEqual([
+      [0, 6, ['p0', 'p1', 'p2', 'p3', 'p4', 'p5']], [6, 5, ['p6', 'p8', 'p9', 'bit0', 'bit3']],
+    ]);
+    // Halving until nothing halves: each point's own registers.
+    const leaves = (r: CompiledRequest): CompiledRequest[] => {
+      const halves = halveRequest(r);
+      return halves.length === 1 ? halves : halves.flatMap(leaves);
+    };
+    const points = leaves(block);
+    expect(points.map(show)).toEqual([
       [0, 1, ['p0']], [1, 1, ['p1']], [2, 1, ['p2']], [3, 1, ['p3']], [4, 1, ['p4']], [5, 1, ['p5']],
       [6, 2, ['p6']], [8, 1, ['p8']], [9, 1, ['p9']], [10, 1, ['bit0', 'bit3']],
     ]);
@@ -381,6 +405,6 @@ describe('pointRequests: a refused run read point by point', () => {
     expect(apart).toEqual(whole);
     expect(whole.values[plan.ids.indexOf('p6')]).toBe(u32(6));
     // A request for one point's registers comes back as it is.
-    expect(pointRequests(points[9]!)).toEqual([points[9]]);
+    expect(halveRequest(points[9]!)).toEqual([points[9]]);
   });
 });
