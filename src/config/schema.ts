@@ -228,9 +228,11 @@ export const RootConfig = z.strictObject({
 });
 export type RootConfig = z.infer<typeof RootConfig>;
 
-type Problem = { path: (string | number)[]; message: string };
-type Loose = Record<string, unknown>;
-const list = (v: unknown): Loose[] => (Array.isArray(v) ? v.map((x) => (x && typeof x === 'object' ? (x as Loose) : {})) : []);
+/** Something found at a key of the raw document (a problem, or a warning: see warnings.ts). */
+export type Problem = { path: (string | number)[]; message: string };
+/** A section's item as written, before the schema: anything that is not an object reads as empty. */
+export type Loose = Record<string, unknown>;
+export const list = (v: unknown): Loose[] => (Array.isArray(v) ? v.map((x) => (x && typeof x === 'object' ? (x as Loose) : {})) : []);
 
 /**
  * Cross-references between sections (duplicate ids, unknown bus or device). They

@@ -1,8 +1,5 @@
 import { MeterChannel } from './energy.js';
-
-type Warning = { path: (string | number)[]; message: string };
-type Loose = Record<string, unknown>;
-const list = (v: unknown): Loose[] => (Array.isArray(v) ? v.map((x) => (x && typeof x === 'object' ? (x as Loose) : {})) : []);
+import { list, type Loose, type Problem as Warning } from './schema.js';
 
 /**
  * What is legal but usually wrong across sections. Like crossCheck, on the raw document, so

@@ -206,6 +206,8 @@ const runLines = [
   '      - { id: bit0, address: 10, function: holding, type: bit, bit: 0 }',
   '      - { id: bit3, address: 10, function: holding, type: bit, bit: 3 }',
 ].join('\n');
+/** runLines and an energy counter in the input table: a second block the meter may answer. */
+const withEnergy = `${runLines}\n      - { id: energy, address: 0, function: input, type: uint32 }`;
 const ownRegisters = (r: ScriptedRequest) => (r.count === 1 && r.address !== 6 && r.address !== 7) || (r.address === 6 && r.count === 2);
 
 describe('a meter that refuses a gap-free run of several points', () => {
@@ -295,10 +297,7 @@ describe('a meter that refuses everything', () => {
 
 describe('a block refused at every level by a meter that answers its other blocks', () => {
   it('is asked whole only for a while (one request), its pieces tried again after 1, 2, 4 … polls', async () => {
-    const d = inlineDevice([
-      runLines,
-      '      - { id: energy, address: 0, function: input, type: uint32 }',
-    ].join('\n'));
+    const d = inlineDevice(withEnergy);
     expect(d.classes.flatMap((c) => c.requests).map((r) => `${r.function} ${r.address}+${r.count}`)).toEqual(['holding 0+11', 'input 0+2']);
     const m = await meter((r) => (r.fc === 3 ? 2 : null));
     const counts: number[] = [];
@@ -318,10 +317,7 @@ describe('a block refused at every level by a meter that answers its other block
 
 describe('a poll that fails after a split was found', () => {
   it('keeps nothing of it: the next poll finds the split again, and reports it then', async () => {
-    const d = inlineDevice([
-      runLines,
-      '      - { id: energy, address: 0, function: input, type: uint32 }',
-    ].join('\n'));
+    const d = inlineDevice(withEnergy);
     // Holding: one point's registers at a time. Input: no answer at all at the first poll.
     let silent = true;
     const m = await meter((r) => (r.fc === 4 ? (silent ? 'silent' : null) : ownRegisters(r) ? null : 2));
@@ -341,10 +337,7 @@ describe('a poll that fails after a split was found', () => {
 
 describe('exception 1 (illegal function) to a block', () => {
   it('is not split: the block bad, the other blocks read', async () => {
-    const d = inlineDevice([
-      runLines,
-      '      - { id: energy, address: 0, function: input, type: uint32 }',
-    ].join('\n'));
+    const d = inlineDevice(withEnergy);
     const m = await meter((r) => (r.fc === 3 ? 1 : null));
     for (let i = 0; i < 2; i++) {
       const p = await poll(m, d);
