@@ -90,7 +90,10 @@ export const readCommand: Command = {
         process.stderr.write(`energy-gateway read: ${where}: ${refusal.error.message}\n`);
         return EXIT_FAILURE;
       }
-      print(id, `unit ${device.unitId} on ${busConfig.id}, ${requestCount(device.classes)} requests`, tsMs, read, values.json === true);
+      // What was sent, retries and smaller requests after a refusal included, against the plan.
+      const planned = requestCount(device.classes);
+      const sent = bus.stats.requests === planned ? `${planned} requests` : `${bus.stats.requests} requests (${planned} planned)`;
+      print(id, `unit ${device.unitId} on ${busConfig.id}, ${sent}`, tsMs, read, values.json === true);
       if (refusal.error !== null) {
         const refused = Object.entries(read).filter(([, v]) => v.status !== undefined).map(([k]) => k);
         process.stderr.write(`energy-gateway read: ${where}: ${refusal.error.message}; no value for ${refused.join(', ')}\n`);

@@ -5,6 +5,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { planProfile } from '../../src/profiles/planner.js';
 import { catalogue, runCliAsync } from '../protocols/modbus/helpers.js';
 import { startScripted, type Scripted, type ScriptedRequest } from '../protocols/modbus/scripted.js';
 import { freePort } from '../support/servers.js';
@@ -12,6 +13,8 @@ import { freePort } from '../support/servers.js';
 const sdm630 = catalogue.get('eastron-sdm630')!;
 /** Unit 2 refuses every request covering this register (SDM630's line-to-line block) with exception 3. */
 const REFUSED = 0x00c8;
+/** Requests the SDM630's plan makes at the device's interval (every class due at a one-shot read). */
+const sdm630Requests = () => planProfile(sdm630, 1000).reduce((n, c) => n + c.requests.length, 0);
 const covers = (r: ScriptedRequest, address: number) => r.address <= address && address < r.address + r.count;
 
 interface ReadJson {
@@ -84,6 +87,12 @@ devices:
     // The refused block, the requests it is read in now, and the one refused to the end.
     expect(r.stderr).toMatch(/refused input 200\+\d+ \(read in \d+ pieces, \d+ of them single points\):/);
     expect(r.stderr).toContain('(reading input 200+2)');
+    // The table's header says what was sent against the plan: the smaller requests cost more.
+    const table = await runCliAsync(['read', '--config', config, '--device', 'partial']);
+    const sent = /, (\d+) requests \((\d+) planned\)/.exec(table.stdout);
+    expect(sent, table.stdout.split('\n')[0]).not.toBeNull();
+    expect(Number(sent![2])).toBe(sdm630Requests());
+    expect(Number(sent![1])).toBeGreaterThan(Number(sent![2]));
     const out = JSON.parse(r.stdout) as ReadJson;
     const refused = sdm630.points.filter((p) => p.address === REFUSED).map((p) => p.id);
     expect(refused).toHaveLength(1);
