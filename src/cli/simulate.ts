@@ -35,6 +35,38 @@ function positive(text: string, flag: string): number {
   return n;
 }
 
+/** --max-registers: a per-request limit a Modbus request can have at all (1..125 registers). */
+export function parseMaxRegisters(text: string | undefined): number | undefined {
+  if (text === undefined) return undefined;
+  const n = /^\d+$/.test(text) ? Number(text) : Number.NaN;
+  if (!Number.isInteger(n) || n < 1 || n > 125) throw new UsageError(`--max-registers is an integer 1..125 (the most registers a Modbus read can ask), got "${text}"`);
+  return n;
+}
+
+/** --limit-exception: what a read over the limit gets, 3 (the Modbus rule) or 2 (what some meters answer). */
+export function parseLimitException(text: string | undefined): 2 | 3 {
+  if (text === undefined || text === '3') return 3;
+  if (text === '2') return 2;
+  throw new UsageError(`--limit-exception is 2 or 3, got "${text}"`);
+}
+
+/** What the simulated meters refuse beyond the lenient default, for the banner; null when nothing more. */
+export function refusalNote(
+  meters: ReadonlyArray<{ profile: Pick<DriverProfile, 'id' | 'read'> }>,
+  opts: { strict: boolean; maxRegisters?: number | undefined; limitException: 2 | 3 },
+): string | null {
+  const parts: string[] = [];
+  if (opts.strict) parts.push('strict: registers outside each profile refused with exception 2');
+  if (opts.maxRegisters !== undefined) {
+    // A profile limit below the one asked stays: the option only lowers it.
+    const lower = [...new Set(meters.filter((m) => (m.profile.read.max_registers ?? 125) < opts.maxRegisters!).map((m) => `${m.profile.id} over ${m.profile.read.max_registers}, its profile's limit`))];
+    parts.push(`reads over ${opts.maxRegisters} registers refused with exception ${opts.limitException}${lower.length ? ` (${lower.join('; ')})` : ''}`);
+  } else if (opts.limitException !== 3) {
+    parts.push(`reads over each profile's max_registers refused with exception ${opts.limitException}`);
+  }
+  return parts.length ? parts.join('; ') : null;
+}
+
 /** The ratio options, by the multiply_by name they stand for. */
 const RATIO_FLAGS = { ct_ratio: '--ct-ratio', pt_ratio: '--pt-ratio' } as const;
 type RatioName = keyof typeof RATIO_FLAGS;
@@ -88,6 +120,7 @@ export const simulateCommand: Command = {
   summary: 'serve simulated meters over Modbus TCP, RTU or RTU over TCP',
   usage: `energy-gateway simulate [--driver ID] [--units LIST] [--meter ID@UNIT ...] [--host H] [--port P]
                         [--rtu PATH [--baud B] [--parity P]] [--rtu-over-tcp] [--ct-ratio N] [--pt-ratio N] [--seed N] [--at TIME] [--epoch TIME]
+                        [--strict] [--max-registers N] [--limit-exception 2|3]
 
 Serves simulated meters built from driver profiles in drivers/: several unit ids behind one
 port, mixed models allowed. Each meter's counters are the exact integral of the rates it
@@ -106,7 +139,16 @@ meter behind transformers does. Defaults: --driver eastron-sdm630 --units 1-3 --
   --at TIME         freeze time (ISO or epoch ms): every read returns the same values
   --epoch TIME      the meters' counters start at this time (ISO or epoch ms; default: now, or
                     --at), so a simulator restarted with the same --epoch goes on where the
-                    last one stopped, like a meter that was only unreachable, not reset`,
+                    last one stopped, like a meter that was only unreachable, not reset
+Fussy meters (each meter serves all its profile's points either way):
+  --strict          answer only for registers the profile's points cover (ratio and scale
+                    registers included); a read touching any other register gets exception 2,
+                    as meters that refuse the holes in their map do. Default: a read is
+                    answered if it touches at least one point, the gaps as 0
+  --max-registers N refuse a read of more than N registers (1..125) with exception 3; lowers
+                    the profile's read.max_registers, never raises it
+  --limit-exception 2|3
+                    the exception for a read over the limit (default 3; some meters answer 2)`,
   async run(argv) {
     const { values } = parseCommandArgs(argv, {
       driver: { type: 'string', default: 'eastron-sdm630' },
@@ -123,6 +165,9 @@ meter behind transformers does. Defaults: --driver eastron-sdm630 --units 1-3 --
       seed: { type: 'string', default: '0' },
       at: { type: 'string' },
       epoch: { type: 'string' },
+      strict: { type: 'boolean' },
+      'max-registers': { type: 'string' },
+      'limit-exception': { type: 'string' },
     });
     const catalogue = loadCatalogueSync();
     const wanted: Array<{ driver: string; unit: number }> = values.meter?.length
@@ -139,6 +184,11 @@ meter behind transformers does. Defaults: --driver eastron-sdm630 --units 1-3 --
       seen.add(w.unit);
     }
     const seed = Number(values.seed);
+    const fussy = {
+      strict: values.strict === true,
+      maxRegisters: parseMaxRegisters(values['max-registers']),
+      limitException: parseLimitException(values['limit-exception']),
+    };
     const asked: Partial<Record<RatioName, number>> = {};
     for (const [name, flag] of Object.entries(RATIO_FLAGS) as [RatioName, string][]) {
       const text = values[flag.slice(2) as 'ct-ratio' | 'pt-ratio'];
@@ -161,7 +211,10 @@ meter behind transformers does. Defaults: --driver eastron-sdm630 --units 1-3 --
     const meters = wanted.map(({ driver, unit }, i) => {
       const profile = profiles[i]!;
       const { ratios, settings } = meterRatios(profile, asked);
-      const meter = new SimulatedMeter({ unitId: unit, profile, seed: seed * 1000 + unit, ratios, settings, ...(epochMs !== undefined ? { epochMs } : {}) });
+      const meter = new SimulatedMeter({
+        unitId: unit, profile, seed: seed * 1000 + unit, ratios, settings, ...(epochMs !== undefined ? { epochMs } : {}),
+        strict: fussy.strict, limitException: fussy.limitException, ...(fussy.maxRegisters !== undefined ? { maxRegisters: fussy.maxRegisters } : {}),
+      });
       for (const [name, wantedRatio] of Object.entries(ratios)) {
         const held = meter.ratio(name);
         if (asked[name as RatioName] !== undefined && held !== wantedRatio) {
@@ -188,6 +241,8 @@ meter behind transformers does. Defaults: --driver eastron-sdm630 --units 1-3 --
       server = await start(meters, { host: values.host, port: portNumber(values.port), ...(now ? { now } : {}) });
       where = `${values['rtu-over-tcp'] ? 'modbus rtu over tcp' : 'modbus tcp'} ${values.host}:${server.port}`;
     }
+    const refusing = refusalNote(profiles.map((profile) => ({ profile })), fussy);
+    if (refusing) notes.unshift(refusing);
     // One write: the banner and its notes reach a reader together.
     process.stdout.write([`simulating ${meters.length} meter(s) on ${where}: ${wanted.map((w) => `${w.driver}@${w.unit}`).join(', ')}`, ...notes.map((n) => `  ${n}`)].join('\n') + '\n');
     await untilSignal();

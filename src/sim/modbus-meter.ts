@@ -3,6 +3,7 @@ import { canonicalUnit } from '../profiles/canonical.js';
 import type { AddressRange, DriverProfile, ModbusPoint } from '../profiles/schema.js';
 import { decodeValue, encodeValue } from '../protocols/modbus/decode.js';
 import { canonicalValues, loadShapeFor, SIM_UNITS, type LoadShape } from './physics.js';
+import { RegisterMap } from './register-map.js';
 
 export interface SimulatedMeterOptions {
   unitId: number;
@@ -38,6 +39,22 @@ export interface SimulatedMeterOptions {
    * default), or no answer at all, as many serial meters do.
    */
   refuse?: 'exception' | 'silent';
+  /**
+   * Answer only for the registers the profile's points cover (RegisterMap) and refuse a read
+   * that touches any other, as meters do that know nothing of the holes in their map. The
+   * default answers any register of a read that touches at least one point.
+   */
+  strict?: boolean;
+  /**
+   * The most registers this meter answers in one request, when lower than its profile's
+   * read.max_registers: a meter with a smaller buffer than its manual (or its profile) says.
+   */
+  maxRegisters?: number;
+  /**
+   * The exception a read longer than the limit gets: 3 (illegal data value, the Modbus rule
+   * and the default), or 2, which some meters answer instead.
+   */
+  limitException?: 2 | 3;
 }
 
 type Word = number | boolean;
@@ -79,12 +96,16 @@ export class SimulatedMeter {
   readonly shape: LoadShape;
   readonly profileId: string;
   readonly refuse: 'exception' | 'silent';
+  /** The exception for a read of more registers (or coils) than maxCount. */
+  readonly limitException: 2 | 3;
   private readonly epochMs: number;
   private readonly points: readonly ModbusPoint[];
   private readonly byId: Map<string, ModbusPoint>;
   private readonly ratioIds: Set<string>;
   private readonly scaleRegisterIds: Set<string>;
   private readonly unreadable: readonly AddressRange[];
+  /** Set when strict: the only registers the meter answers for. */
+  private readonly map: RegisterMap | null;
   private readonly cacheMs: number;
   private image: { tMs: number; image: Image } | null = null;
   private readonly heldRatios = new Map<string, number>();
@@ -93,6 +114,7 @@ export class SimulatedMeter {
     this.unitId = opts.unitId;
     this.profileId = opts.profile.id;
     this.refuse = opts.refuse ?? 'exception';
+    this.limitException = opts.limitException ?? 3;
     this.shape = opts.shape ?? loadShapeFor(opts.seed ?? opts.unitId);
     // Counting from now keeps counters in the range real meters show (and float32 exact enough).
     this.epochMs = opts.epochMs ?? Date.now();
@@ -101,6 +123,7 @@ export class SimulatedMeter {
     this.ratioIds = new Set(this.points.flatMap((p) => p.multiply_by).filter((id) => this.byId.has(id)));
     this.scaleRegisterIds = new Set(this.points.flatMap((p) => (p.scale_register ? [p.scale_register] : [])));
     this.unreadable = opts.profile.unreadable ?? [];
+    this.map = opts.strict ? new RegisterMap(this.points) : null;
     this.cacheMs = opts.imageCacheMs ?? 0;
   }
 
@@ -153,18 +176,24 @@ export class SimulatedMeter {
 
   /**
    * The most registers (or coils) this model answers in one request: its profile's read
-   * limits, else the protocol's 125 registers and 2000 bits (Modbus Application Protocol §6.1-6.4).
+   * limits, else the protocol's 125 registers and 2000 bits (Modbus Application Protocol §6.1-6.4);
+   * the maxRegisters option only lowers the register limit.
    */
   maxCount(fn: ModbusPoint['function']): number {
     const bits = fn === 'coil' || fn === 'discrete';
     const limits = this.opts.profile.read;
-    return bits ? limits?.max_bits ?? 2000 : limits?.max_registers ?? 125;
+    if (bits) return limits?.max_bits ?? 2000;
+    return Math.min(limits?.max_registers ?? 125, this.opts.maxRegisters ?? 125);
   }
 
-  /** Whether a read of [address, address+count) stays clear of the profile's unreadable ranges. */
+  /**
+   * Whether the meter answers a read of [address, address+count): clear of the profile's
+   * unreadable ranges, and for a strict meter, inside its map.
+   */
   readable(fn: ModbusPoint['function'], address: number, count: number): boolean {
     const last = address + count - 1;
-    return !this.unreadable.some((r) => r.function === fn && r.from <= last && address <= r.to);
+    if (this.unreadable.some((r) => r.function === fn && r.from <= last && address <= r.to)) return false;
+    return this.map === null || this.map.covers(fn, address, count);
   }
 
   /** Registers [address, address+count) of one function at time tMs; null if none of them is mapped. */

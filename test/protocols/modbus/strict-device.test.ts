@@ -4,32 +4,25 @@
 // across small gaps, so such a meter refuses those blocks whole. Every profile of the
 // catalogue is read here from a strict meter whose map is exactly the profile's points: every
 // point must come back as it does from a lenient meter serving the same words, the refused
-// blocks read in their runs from then on, never asked whole again.
+// blocks read in their runs from then on, never asked whole again. The map is the one
+// `simulate --strict` serves (src/sim/register-map.ts).
 import { afterEach, describe, expect, it } from 'vitest';
 import { parseConfigText } from '../../../src/config/loader.js';
 import type { ModbusBusConfig } from '../../../src/config/schema.js';
 import type { PointValue } from '../../../src/core/sample.js';
 import { silentLogger } from '../../../src/log/logger.js';
-import { pointWidth, type DriverProfile } from '../../../src/profiles/schema.js';
+import type { ModbusPoint } from '../../../src/profiles/schema.js';
 import { ModbusBus } from '../../../src/protocols/modbus/bus.js';
 import { resolveModbusDevices } from '../../../src/protocols/modbus/device.js';
 import { readDevice, type Refusal } from '../../../src/protocols/modbus/poll.js';
+import { RegisterMap } from '../../../src/sim/register-map.js';
 import { catalogue } from './helpers.js';
 import { startScripted, type Scripted, type ScriptedRequest } from './scripted.js';
 
-const TABLE_OF_FC: Record<number, string> = { 3: 'holding', 4: 'input' };
+const TABLE_OF_FC: Record<number, ModbusPoint['function']> = { 3: 'holding', 4: 'input' };
 
 /** The same word for a register on every request, so that two reads can be compared. */
 const word = (fc: number, address: number) => (fc * 4099 + address * 31 + 7) & 0xffff;
-
-/** Registers the profile's points cover, by table ("holding:8192"). */
-function mapOf(profile: DriverProfile): Set<string> {
-  const map = new Set<string>();
-  for (const p of profile.points) {
-    for (let i = 0; i < pointWidth(p); i++) map.add(`${p.function}:${p.address + i}`);
-  }
-  return map;
-}
 
 const registerProfiles = [...catalogue.values()].filter((p) => p.points.length > 0 && p.points.every((pt) => pt.function === 'holding' || pt.function === 'input'));
 
@@ -39,11 +32,10 @@ afterEach(async () => {
   servers = [];
 });
 
-async function meter(map: Set<string> | null): Promise<Scripted> {
+async function meter(map: RegisterMap | null): Promise<Scripted> {
   const server = await startScripted('mbap', (req: ScriptedRequest, reply) => {
     const table = TABLE_OF_FC[req.fc];
-    let known = table !== undefined;
-    for (let a = req.address; known && a < req.address + req.count; a++) known = map === null || map.has(`${table}:${a}`);
+    const known = table !== undefined && (map === null || map.covers(table, req.address, req.count));
     if (!known) {
       reply.send(reply.frame(Buffer.from([req.unit, req.fc | 0x80, 2])));
       return;
@@ -95,7 +87,7 @@ describe('a meter that refuses the holes between its registers', () => {
   });
 
   it.each(registerProfiles.map((p) => [p.id, p] as const))('%s: every point read as from a lenient meter, split blocks never asked whole again', async (id, profile) => {
-    const map = mapOf(profile);
+    const map = new RegisterMap(profile.points);
     const lenient = await meter(null);
     const strict = await meter(map);
     const expected = (await readTwice(id, lenient)).polls[0]!;
@@ -119,8 +111,7 @@ describe('a meter that refuses the holes between its registers', () => {
   }, 20_000);
 });
 
-function coveredBy(map: Set<string>, r: ScriptedRequest): boolean {
+function coveredBy(map: RegisterMap, r: ScriptedRequest): boolean {
   const table = TABLE_OF_FC[r.fc];
-  for (let a = r.address; a < r.address + r.count; a++) if (!map.has(`${table}:${a}`)) return false;
-  return true;
+  return table !== undefined && map.covers(table, r.address, r.count);
 }
