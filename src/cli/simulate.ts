@@ -140,7 +140,7 @@ meter behind transformers does. Defaults: --driver eastron-sdm630 --units 1-3 --
   --epoch TIME      the meters' counters start at this time (ISO or epoch ms; default: now, or
                     --at), so a simulator restarted with the same --epoch goes on where the
                     last one stopped, like a meter that was only unreachable, not reset
-Fussy meters (each meter serves all its profile's points either way):
+Fussy meters, as many real ones are (the gateway then reads refused blocks in pieces):
   --strict          answer only for registers the profile's points cover (ratio and scale
                     registers included); a read touching any other register gets exception 2,
                     as meters that refuse the holes in their map do. Default: a read is
