@@ -1,19 +1,19 @@
 // `simulate --strict --max-registers 10` as a plant engineer runs it to reproduce a fussy
-// meter: the built CLI serves meters that refuse the holes in their maps (exception 2) and
-// reads over 10 registers (exception 3), and the built `read` gets every point anyway, the
+// meter: the CLI serves meters that refuse the holes in their maps (exception 2) and
+// reads over 10 registers (exception 3), and `read` gets every point anyway, the
 // same values as from lenient meters, naming on stderr each block it had to read in pieces.
 // Over Modbus TCP, RTU frames over TCP and RTU on a pty pair: the refusals are the meters'.
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { planProfile } from '../../src/profiles/planner.js';
 import { SimulatedMeter } from '../../src/sim/modbus-meter.js';
 import { RegisterMap } from '../../src/sim/register-map.js';
 import { pointWidth } from '../../src/profiles/schema.js';
-import { catalogue } from '../protocols/modbus/helpers.js';
-import { ROOT } from '../support/cli.js';
+import { catalogue, runCliAsync } from '../protocols/modbus/helpers.js';
+import { spawnCli } from '../support/cli.js';
 import { assertBinaries, startPtyPair, systemTestAvailability, type PtyPair } from '../support/servers.js';
 
 const need = systemTestAvailability([{ name: 'socat', debian: 'socat' }]);
@@ -24,22 +24,9 @@ const LIMIT = 10;
 const METERS = [['eastron-sdm630', 1], ['schneider-pm5300', 2], ['siemens-pac3200', 3]] as const;
 
 const dir = mkdtempSync(join(tmpdir(), 'eg-fussy-'));
-// The build goes to a folder of its own under dist/ (ignored by git), so a build someone else
-// runs meanwhile never changes the binary under test; the drivers are found above it.
-const build = join(ROOT, 'dist', `.test-simulate-fussy-${process.pid}`);
-const bin = join(build, 'src/main.js');
-
-beforeAll(() => new Promise<void>((resolve, reject) => {
-  const tsc = spawn(process.execPath, [join(ROOT, 'node_modules/typescript/bin/tsc'), '-p', join(ROOT, 'tsconfig.build.json'), '--outDir', build], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  tsc.stdout.on('data', (d: Buffer) => { out += d.toString(); });
-  tsc.stderr.on('data', (d: Buffer) => { out += d.toString(); });
-  tsc.once('exit', (code) => (code === 0 ? resolve() : reject(new Error(`build failed (${code}): ${out}`))));
-}), 300_000);
 
 afterAll(() => {
   rmSync(dir, { recursive: true, force: true });
-  rmSync(build, { recursive: true, force: true });
 });
 
 /** Everything this file started, stopped by PID after each test. */
@@ -57,28 +44,9 @@ function stopChild(child: ChildProcess): Promise<number | null> {
   });
 }
 
-/** Runs the built CLI to its end. */
-function run(args: string[], timeoutMs = 60_000): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [bin, ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => { stdout += d.toString(); });
-    child.stderr.on('data', (d: Buffer) => { stderr += d.toString(); });
-    const timer = setTimeout(() => {
-      process.kill(child.pid!, 'SIGKILL');
-      reject(new Error(`energy-gateway ${args.join(' ')} did not finish in ${timeoutMs} ms: ${stderr}`));
-    }, timeoutMs);
-    child.once('exit', (code) => {
-      clearTimeout(timer);
-      resolve({ code: code ?? -1, stdout, stderr });
-    });
-  });
-}
-
-/** Starts the built `simulate` and waits for its banner (the first write, notes included). */
+/** Starts `simulate` and waits for its banner (the first write, notes included). */
 function simulate(args: string[]): Promise<{ banner: string; port: number | null; stop(): Promise<number | null> }> {
-  const child = spawn(process.execPath, [bin, 'simulate', ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawnCli(['simulate', ...args]);
   const stop = () => stopChild(child);
   started.push({ stop });
   let out = '';
@@ -109,7 +77,7 @@ function configFor(name: string, bus: string, meters: ReadonlyArray<readonly [st
 type Values = Record<string, { value: unknown; unit: string; quality: string }>;
 
 async function read(config: string, unit: number): Promise<{ values: Values; stderr: string }> {
-  const r = await run(['read', '--config', config, '--device', `m${unit}`, '--json']);
+  const r = await runCliAsync(['read', '--config', config, '--device', `m${unit}`, '--json']);
   expect(r.code, r.stderr).toBe(0);
   return { values: (JSON.parse(r.stdout) as { values: Values }).values, stderr: r.stderr };
 }
@@ -171,14 +139,14 @@ async function readLenient(): Promise<Map<number, Values>> {
 let lenientReading: Promise<Map<number, Values>> | undefined;
 const lenient = () => (lenientReading ??= readLenient());
 
-describe('energy-gateway simulate --strict --max-registers (built CLI)', () => {
+describe('energy-gateway simulate --strict --max-registers', () => {
   it.each([
     [['--max-registers', '0'], '--max-registers is an integer 1..125 (the most registers a Modbus read can ask), got "0"'],
     [['--max-registers', '200'], '--max-registers is an integer 1..125 (the most registers a Modbus read can ask), got "200"'],
     [['--max-registers', 'x'], '--max-registers is an integer 1..125 (the most registers a Modbus read can ask), got "x"'],
     [['--limit-exception', '4'], '--limit-exception is 2 or 3, got "4"'],
   ])('exits 2 for %j, serving nothing', async (args, message) => {
-    const r = await run(['simulate', '--port', '0', ...args]);
+    const r = await runCliAsync(['simulate', '--port', '0', ...args]);
     expect(r.code).toBe(2);
     expect(r.stderr).toContain(message);
     expect(r.stdout).toBe('');
