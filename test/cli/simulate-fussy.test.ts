@@ -3,7 +3,6 @@
 // reads over 10 registers (exception 3), and `read` gets every point anyway, the
 // same values as from lenient meters, naming on stderr each block it had to read in pieces.
 // Over Modbus TCP, RTU frames over TCP and RTU on a pty pair: the refusals are the meters'.
-import type { ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -13,7 +12,7 @@ import { SimulatedMeter } from '../../src/sim/modbus-meter.js';
 import { RegisterMap } from '../../src/sim/register-map.js';
 import { pointWidth } from '../../src/profiles/schema.js';
 import { catalogue, runCliAsync } from '../protocols/modbus/helpers.js';
-import { spawnCli } from '../support/cli.js';
+import { startSimulator, type RunningSimulator } from '../support/cli.js';
 import { assertBinaries, startPtyPair, systemTestAvailability, type PtyPair } from '../support/servers.js';
 
 const need = systemTestAvailability([{ name: 'socat', debian: 'socat' }]);
@@ -35,34 +34,11 @@ afterEach(async () => {
   await Promise.all(started.splice(0).map((s) => s.stop()));
 });
 
-function stopChild(child: ChildProcess): Promise<number | null> {
-  return new Promise((resolve) => {
-    if (child.exitCode !== null || child.signalCode !== null) { resolve(child.exitCode); return; }
-    child.removeAllListeners('exit');
-    child.once('exit', (code) => resolve(code));
-    process.kill(child.pid!, 'SIGTERM');
-  });
-}
-
-/** Starts `simulate` and waits for its banner (the first write, notes included). */
-function simulate(args: string[]): Promise<{ banner: string; port: number | null; stop(): Promise<number | null> }> {
-  const child = spawnCli(['simulate', ...args]);
-  const stop = () => stopChild(child);
-  started.push({ stop });
-  let out = '';
-  let err = '';
-  child.stderr.on('data', (d: Buffer) => { err += d.toString(); });
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`simulate did not start: ${err}`)), 60_000);
-    child.once('exit', (code) => reject(new Error(`simulate exited ${code}: ${err}`)));
-    child.stdout.on('data', (d: Buffer) => {
-      out += d.toString();
-      if (!out.includes('\n')) return;
-      clearTimeout(timer);
-      const port = /127\.0\.0\.1:(\d+)/.exec(out);
-      resolve({ banner: out.trim(), port: port ? Number(port[1]) : null, stop });
-    });
-  });
+/** Starts `simulate`, stopped after the test. */
+async function simulate(args: string[]): Promise<RunningSimulator> {
+  const sim = await startSimulator(args);
+  started.push(sim);
+  return sim;
 }
 
 const meterArgs = (meters: ReadonlyArray<readonly [string, number]>) => meters.flatMap(([driver, unit]) => ['--meter', `${driver}@${unit}`]);

@@ -1,14 +1,13 @@
 // `energy-gateway simulate` as a user runs it (a child process), read back with
 // `energy-gateway read`: Modbus TCP with mixed models, RTU on a socat pty pair, and RTU
 // frames over TCP.
-import type { ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { meterRatios, parseUnitList } from '../../src/cli/simulate.js';
 import { SimulatedMeter } from '../../src/sim/modbus-meter.js';
-import { spawnCli } from '../support/cli.js';
+import { startSimulator } from '../support/cli.js';
 import { assertBinaries, startPtyPair, systemTestAvailability } from '../support/servers.js';
 import { catalogue, runCliAsync } from '../protocols/modbus/helpers.js';
 
@@ -18,37 +17,7 @@ const AT_MS = Date.parse(AT);
 const dir = mkdtempSync(join(tmpdir(), 'eg-simulate-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-interface Running {
-  child: ChildProcess;
-  banner: string;
-  stop(): Promise<number | null>;
-}
-
-/** Starts `simulate` and waits for its banner line; stopped by PID with SIGTERM. */
-function simulate(args: string[]): Promise<Running> {
-  const child = spawnCli(['simulate', ...args]);
-  let out = '';
-  let err = '';
-  child.stderr.on('data', (d: Buffer) => { err += d.toString(); });
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`simulate did not start: ${err}`)), 60_000);
-    child.once('exit', (code) => reject(new Error(`simulate exited ${code}: ${err}`)));
-    child.stdout.on('data', (d: Buffer) => {
-      out += d.toString();
-      if (!out.includes('\n')) return;
-      clearTimeout(timer);
-      resolve({
-        child, banner: out.trim(),
-        stop: () => new Promise((res) => {
-          if (child.exitCode !== null) { res(child.exitCode); return; }
-          child.removeAllListeners('exit');
-          child.once('exit', (code) => res(code));
-          process.kill(child.pid!, 'SIGTERM');
-        }),
-      });
-    });
-  });
-}
+const simulate = startSimulator;
 
 function configWith(name: string, bus: string, devices: string[]): string {
   const file = join(dir, name);

@@ -1,4 +1,4 @@
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 
 export const ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -26,4 +26,44 @@ export function runCliAsync(args: string[], env: NodeJS.ProcessEnv = {}): Promis
   child.stdout.on('data', (d: Buffer) => { stdout += d.toString(); });
   child.stderr.on('data', (d: Buffer) => { stderr += d.toString(); });
   return new Promise((resolve) => child.once('close', (code) => resolve({ code: code ?? -1, stdout, stderr })));
+}
+
+/** A `simulate` the test started: its first stdout write (the banner), its TCP port if it has one. */
+export interface RunningSimulator {
+  child: ChildProcess;
+  banner: string;
+  port: number | null;
+  /** SIGTERM by PID; resolves with the exit code. */
+  stop(): Promise<number | null>;
+}
+
+/**
+ * Starts `simulate` and waits for its banner (the first write, notes included). A simulator
+ * that does not start in time is killed, not left behind.
+ */
+export function startSimulator(args: string[]): Promise<RunningSimulator> {
+  const child = spawnCli(['simulate', ...args]);
+  const stop = () => new Promise<number | null>((res) => {
+    if (child.exitCode !== null || child.signalCode !== null) { res(child.exitCode); return; }
+    child.removeAllListeners('exit');
+    child.once('exit', (code) => res(code));
+    process.kill(child.pid!, 'SIGTERM');
+  });
+  let out = '';
+  let err = '';
+  child.stderr!.on('data', (d: Buffer) => { err += d.toString(); });
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      void stop();
+      reject(new Error(`simulate did not start: ${err}`));
+    }, 60_000);
+    child.once('exit', (code) => reject(new Error(`simulate exited ${code}: ${err}`)));
+    child.stdout!.on('data', (d: Buffer) => {
+      out += d.toString();
+      if (!out.includes('\n')) return;
+      clearTimeout(timer);
+      const port = /127\.0\.0\.1:(\d+)/.exec(out);
+      resolve({ child, banner: out.trim(), port: port ? Number(port[1]) : null, stop });
+    });
+  });
 }
