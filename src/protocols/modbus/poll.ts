@@ -155,7 +155,12 @@ export async function readDevice(
       }
       continue;
     }
-    const got = await readOrRefusal(reader, device, whole, retries);
+    let got: Awaited<ReturnType<typeof readOrRefusal>>;
+    try {
+      got = await readOrRefusal(reader, device, whole, retries);
+    } catch (err) {
+      throw limitHint(err, poll, whole);
+    }
     if (!(got instanceof TransportError)) {
       answered(poll, whole, got);
       continue;
@@ -293,6 +298,20 @@ function describe(whole: CompiledRequest, requests: number, single: number): str
 /** Drops the blocks found refused at every level: the device refused everything this poll, so nothing it refused tells. */
 function forgetRefused(known: Map<CompiledRequest, Fallback>): void {
   for (const [block, fallback] of known) if (fallback.requests === null) known.delete(block);
+}
+
+/**
+ * A block that timed out after the device answered this poll's earlier requests, with a hint
+ * in its message: some meters do not refuse a read longer than they serve, they ignore it,
+ * and the user sees a timeout on a meter that works. Only a hint, as a meter that really
+ * stopped answering in the middle of a poll looks the same.
+ */
+function limitHint(err: unknown, poll: PollState, block: CompiledRequest): unknown {
+  if (!(err instanceof TransportError) || err.kind !== 'timeout' || poll.answered === 0 || block.request.count < 2) return err;
+  return new TransportError(
+    `${err.message}; the device answered this poll's earlier requests: if it ignores reads longer than it serves, a lower max_registers on the device plans shorter ones`,
+    err.kind, err.exceptionCode, { cause: err },
+  );
 }
 
 /** One poll's slots, and what its refused requests left behind. */

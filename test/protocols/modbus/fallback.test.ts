@@ -401,3 +401,38 @@ describe('halveRequest: a refused run in halves', () => {
     expect(halveRequest(points[9]!)).toEqual([points[9]]);
   });
 });
+
+describe('a meter that ignores reads longer than it serves (no exception: silence)', () => {
+  const lines = [
+    '      - { id: status, address: 100, function: holding, type: uint16 }',
+    ...Array.from({ length: 12 }, (_, i) => `      - { id: v${i}, address: ${i}, function: input, type: uint16 }`),
+  ].join('\n');
+
+  it('times out on the long block after answering the short one, and the error says what to try', async () => {
+    const d = inlineDevice(lines);
+    expect(d.classes.flatMap((c) => c.requests).map((r) => `${r.function} ${r.address}+${r.count}`)).toEqual(['holding 100+1', 'input 0+12']);
+    const m = await meter((r) => (r.count > 8 ? 'silent' : null));
+    const r = await settle(poll(m, d));
+    expect(r.ok).toBe(false);
+    if (!r.ok) {
+      const err = r.error as TransportError;
+      expect(err.kind).toBe('timeout');
+      expect(err.message).toContain('(reading input 0+12)');
+      expect(err.message).toContain('a lower max_registers on the device plans shorter ones');
+    }
+    // Nothing is split or remembered on a timeout: the next poll asks the same.
+    expect(m.server.requests.map(show)).toEqual(['3 100+1', '4 0+12']);
+  });
+
+  it('gives no such hint when the first request of the poll times out (the meter may just be gone)', async () => {
+    const d = inlineDevice(lines);
+    const m = await meter(() => 'silent');
+    const r = await settle(poll(m, d));
+    expect(r.ok).toBe(false);
+    if (!r.ok) {
+      expect((r.error as TransportError).kind).toBe('timeout');
+      expect((r.error as TransportError).message).not.toContain('max_registers');
+    }
+    expect(m.server.requests.map(show)).toEqual(['3 100+1']);
+  });
+});
