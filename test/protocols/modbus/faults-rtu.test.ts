@@ -121,10 +121,13 @@ describe.skipIf(need.skip)('faults on a serial line (socat pty pair)', () => {
     expect(await bus.read(3, 'holding', 0, 3, { timeoutMs: 1000 })).toEqual(sent(n));
   });
 
-  // A repeated answer on the line: the bus keeps the 3.5-character silence (5 ms at 9600
-  // baud) after an answer before its next request, so a copy sent right behind the answer
-  // arrives while no request is in flight and is dropped, even when the next request has
-  // the same shape.
+  // A repeated answer on the line: the bus keeps a silence after an answer before its next
+  // request (3.5 characters, 5 ms at 9600 baud, or the bus's inter_frame_delay), so a copy
+  // sent right behind the answer arrives while no request is in flight and is dropped, even
+  // when the next request has the same shape. Here the silence is 100 ms: socat relays the
+  // copy from another process, and on a busy machine it was seen to take longer than 5 ms,
+  // by which time the next request was out and the copy was a late answer of its shape —
+  // which RTU cannot tell apart (README, Known limitations), and not the case tested here.
   it.each([0, 1])('an answer repeated %i ms behind itself answers only its own request', async (gapMs) => {
     script = (req, _raw, send) => {
       const frame = answer(req);
@@ -132,10 +135,17 @@ describe.skipIf(need.skip)('faults on a serial line (socat pty pair)', () => {
       if (gapMs === 0) send(frame);
       else setTimeout(() => send(frame), gapMs);
     };
-    for (let i = 0; i < 6; i++) {
-      const n = requests.length;
-      const r = await settle(bus.read(5, 'holding', 20 * i, 2, { timeoutMs: 300 }));
-      if (r.ok) expect(r.value, `read ${i}`).toEqual(sent(n));
+    await bus.close();
+    const spaced = makeBus({ type: 'modbus_rtu', path: pty.b, baud_rate: 9600, inter_frame_delay: '100ms' });
+    try {
+      for (let i = 0; i < 6; i++) {
+        const n = requests.length;
+        // Every read answered, each with its own request's registers.
+        expect(await spaced.read(5, 'holding', 20 * i, 2, { timeoutMs: 300 }), `read ${i}`).toEqual(sent(n));
+      }
+    } finally {
+      await spaced.close();
+      bus = makeBus({ type: 'modbus_rtu', path: pty.b, baud_rate: 9600 });
     }
   });
 
