@@ -10,7 +10,8 @@
 // Stages: read (fake bus + codec + ratios), telemetry record, JSON.stringify of that record
 // and the text the pipeline writes straight from the poll instead (what the outbox stores;
 // the same characters), energy core ingest, and the whole pipeline
-// with a real SQLite outbox in a temporary folder (state snapshot once a second).
+// with a real SQLite outbox in a temporary folder (state snapshot once a second), each
+// stored record read back and made into its MQTT payload.
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -22,6 +23,7 @@ import type { DevicePoll } from '../src/core/sample.js';
 import { telemetryFromPoll } from '../src/core/telemetry.js';
 import { completeEngineConfig } from '../src/energy-io/engine-config.js';
 import { Outbox } from '../src/outbox/outbox.js';
+import { withSuffix } from '../src/outbox/packed-telemetry.js';
 import { Pipeline } from '../src/pipeline/pipeline.js';
 import { telemetryJson } from '../src/pipeline/telemetry-json.js';
 import { loadCatalogueSync } from '../src/profiles/catalogue.js';
@@ -161,13 +163,19 @@ const engineConfig = await completeEngineConfig(engineConfigFrom(config, catalog
   let shift = 0;
   // Telemetry commits per 100 ms batch as in the gateway: meters / 10 polls per commit.
   const perBatch = Math.max(1, Math.round(meters / 10));
-  await timeIt('pipeline (record, core, outbox, ack; batch = meters/10)', polls.length, () => {
+  // What the MQTT publisher appends to every telemetry payload.
+  const suffix = Buffer.from(',"site":"lab","gateway":"bench"}');
+  await timeIt('pipeline + MQTT payloads (core, outbox, delivery read, ack; batch = meters/10)', polls.length, () => {
     for (let i = 0; i < polls.length; i++) {
       const p = polls[i]!;
       pipeline.onPoll({ ...p, tsMs: p.tsMs + shift });
       if ((i + 1) % perBatch === 0) {
         clock = p.tsMs + shift;
         pipeline.flush(false);
+        // Each stored record read back and made into its MQTT payload, as the publisher does.
+        for (const r of outbox.next('mqtt', perBatch * 2).records) {
+          if (r.kind === 'telemetry') Buffer.byteLength(r.packed ? r.packed.bytes(suffix) : withSuffix(r.payload!, suffix));
+        }
       }
     }
     shift += rounds * 1000;

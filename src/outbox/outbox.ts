@@ -3,6 +3,7 @@ import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type { Logger } from 'pino';
 import { startCheckpointer, type Checkpointer } from './checkpointer.js';
+import { MAX_LAYOUTS, PackedTelemetry, TelemetryLayouts, type TelemetryLayout } from './packed-telemetry.js';
 import { addRange, contains, intersectWith, subtractFrom, type SeqRange } from './ranges.js';
 
 /** What a sink receives: the stored record with its position in the queue. */
@@ -11,8 +12,13 @@ export interface QueuedRecord<T = unknown> {
   kind: string;
   createdMs: number;
   record: T;
-  /** The record as stored (JSON), when read from the outbox: a sink that can use the text skips parsing it. */
+  /** The record as JSON, when read from the outbox: a sink that can use the text skips parsing it. */
   payload?: string;
+  /**
+   * Telemetry stored packed (see packed-telemetry.ts), when read from the outbox: a sink
+   * can write its bytes without the JSON text being made (`payload` makes it).
+   */
+  packed?: PackedTelemetry;
   /** What the reader's `encode` made of the stored JSON (see next()); then neither record nor payload is kept. */
   encoded?: unknown;
 }
@@ -38,7 +44,14 @@ export interface StoreEncoder {
  */
 class StoredRecord<T> implements QueuedRecord<T> {
   private parsed: T | undefined;
-  constructor(readonly seq: number, readonly kind: string, readonly createdMs: number, readonly payload: string) {}
+  private text: string | undefined;
+  constructor(readonly seq: number, readonly kind: string, readonly createdMs: number, private readonly stored: string, readonly packed: PackedTelemetry | undefined) {}
+
+  get payload(): string {
+    if (this.packed === undefined) return this.stored;
+    this.text ??= this.packed.text();
+    return this.text;
+  }
 
   get record(): T {
     if (this.parsed === undefined) this.parsed = JSON.parse(this.payload) as T;
@@ -112,10 +125,11 @@ export interface OutboxStats {
   dropping: boolean;
 }
 
-type Row = [seq: number, kind: string, createdMs: number, payload: string];
+type Row = [seq: number, kind: string, createdMs: number, payload: string, layout: number | null];
 /** payload is only read when there is no stored encoding. */
-type EncodedRow = [seq: number, kind: string, createdMs: number, encoded: string | null, payload: string | null];
-type InsertRow = [kind: string, createdMs: number, payload: string, bytes: number, encoded: string | null];
+type EncodedRow = [seq: number, kind: string, createdMs: number, encoded: string | null, payload: string | null, layout: number | null];
+/** layout: the id of the layout a packed telemetry payload refers to; null for a JSON payload. */
+type InsertRow = [kind: string, createdMs: number, payload: string, bytes: number, encoded: string | null, layout: number | null];
 /** Rows deleted, by class: [isTelemetry (1/0), count, bytes]. */
 type Removed = Array<[isTelemetry: number, count: number, bytes: number]>;
 type ScanRow = [seq: number, kind: string, createdMs: number, bytes: number];
@@ -135,7 +149,7 @@ const ACK_WRITE_MS = 250;
 const DEFAULT_RECENT_MAX_BYTES = 2 * 1024 * 1024;
 
 /** A row as it was stored, kept for a while in memory. */
-interface RecentRow { seq: number; kind: string; createdMs: number; payload: string; encoded: string | null; bytes: number }
+interface RecentRow { seq: number; kind: string; createdMs: number; payload: string; encoded: string | null; bytes: number; layout: number | null }
 
 /** The store encoder's text, or null: a record it cannot encode must not stop the commit (the sink encodes it when reading). */
 function storedText(e: StoreEncoder, payload: string, kind: string): string | null {
@@ -155,6 +169,8 @@ export interface RecordToStore {
   kind: string;
   record: unknown;
   json?: string;
+  /** `json` is telemetry packed against this layout of the outbox's `layouts` (telemetryStored). */
+  layout?: TelemetryLayout | null;
 }
 
 /** A state value already written as JSON text: stored as it is. */
@@ -171,6 +187,8 @@ export class JsonText {
  * the live records go out first while the backlog is replayed behind them.
  */
 export class Outbox {
+  /** Layouts of the telemetry stored packed: pack against these only. */
+  readonly layouts = new TelemetryLayouts();
   private readonly db: Database.Database;
   private readonly sinks: string[];
   private readonly limits: OutboxLimits;
@@ -238,7 +256,7 @@ export class Outbox {
     insertAck: Database.Statement;
     bumpCounter: Database.Statement;
   };
-  private readonly commitTx: (rows: InsertRow[], states: Array<[string, string]>, acks: AckWrite | null, seqs: number[]) => AckWritten | null;
+  private readonly commitTx: (rows: InsertRow[], states: Array<[string, string]>, acks: AckWrite | null, seqs: number[], layouts: TelemetryLayout[]) => AckWritten | null;
   private readonly ackWriteTx: (acks: AckWrite) => AckWritten;
   private readonly ackSetTx: (sink: string, set: readonly SeqRange[]) => void;
   private readonly dropTx: (cls: RecordClass, reason: DropReason, fromSeq: number, toSeq: number, maxCreatedMs: number) => Array<[number, number, number]>;
@@ -279,14 +297,16 @@ export class Outbox {
     });
     if (this.checkpointer) this.db.pragma('wal_autocheckpoint = 0');
 
-    const insert = this.db.prepare('INSERT INTO records (kind, created_ms, payload, bytes, encoded) VALUES (?, ?, ?, ?, ?)');
+    this.loadLayouts();
+    const insert = this.db.prepare('INSERT INTO records (kind, created_ms, payload, bytes, encoded, layout) VALUES (?, ?, ?, ?, ?, ?)');
+    const insertLayout = this.db.prepare('INSERT OR REPLACE INTO layouts (id, spec) VALUES (?, ?)');
     this.stmts = {
       insert,
       putState: this.db.prepare('INSERT INTO state (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value'),
       getState: this.db.prepare('SELECT value FROM state WHERE key = ?'),
-      range: this.db.prepare('SELECT seq, kind, created_ms, payload FROM records WHERE seq >= ? AND seq <= ? ORDER BY seq LIMIT ?').raw(),
+      range: this.db.prepare('SELECT seq, kind, created_ms, payload, layout FROM records WHERE seq >= ? AND seq <= ? ORDER BY seq LIMIT ?').raw(),
       rangeEncoded: this.db.prepare(
-        'SELECT seq, kind, created_ms, encoded, CASE WHEN encoded IS NULL THEN payload END FROM records WHERE seq >= ? AND seq <= ? ORDER BY seq LIMIT ?',
+        'SELECT seq, kind, created_ms, encoded, CASE WHEN encoded IS NULL THEN payload END, layout FROM records WHERE seq >= ? AND seq <= ? ORDER BY seq LIMIT ?',
       ).raw(),
       countRange: this.db.prepare('SELECT COUNT(*) FROM records WHERE seq >= ? AND seq <= ?').pluck(),
       countRangeLimited: this.db.prepare('SELECT COUNT(*) FROM (SELECT 1 FROM records WHERE seq >= ? AND seq <= ? LIMIT ?)').pluck(),
@@ -304,9 +324,11 @@ export class Outbox {
       bumpCounter: this.db.prepare('INSERT INTO counters (name, value) VALUES (?, ?) ON CONFLICT(name) DO UPDATE SET value = value + excluded.value'),
     };
 
-    this.commitTx = this.db.transaction((rows: InsertRow[], states: Array<[string, string]>, acks: AckWrite | null, seqs: number[]) => {
+    this.commitTx = this.db.transaction((rows: InsertRow[], states: Array<[string, string]>, acks: AckWrite | null, seqs: number[], layouts: TelemetryLayout[]) => {
+      // A layout is stored with the first records packed against it.
+      for (const l of layouts) insertLayout.run(l.id, l.spec);
       for (const r of rows) {
-        this.lastSeq = Number(insert.run(r[0], r[1], r[2], r[3], r[4]).lastInsertRowid);
+        this.lastSeq = Number(insert.run(r[0], r[1], r[2], r[3], r[4], r[5]).lastInsertRowid);
         seqs.push(this.lastSeq);
       }
       for (const [key, value] of states) this.stmts.putState.run(key, value);
@@ -346,6 +368,7 @@ export class Outbox {
       CREATE TABLE IF NOT EXISTS acks (sink TEXT NOT NULL, lo INTEGER NOT NULL, hi INTEGER NOT NULL, PRIMARY KEY (sink, lo)) WITHOUT ROWID;
       CREATE TABLE IF NOT EXISTS state (key TEXT PRIMARY KEY, value TEXT NOT NULL);
       CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;
+      CREATE TABLE IF NOT EXISTS layouts (id INTEGER PRIMARY KEY, spec TEXT NOT NULL);
     `);
     // Outboxes written by 0.1 (the walking skeleton): no byte sizes, one cursor per sink.
     const columns = this.db.prepare('PRAGMA table_info(records)').all() as Array<{ name: string }>;
@@ -355,6 +378,8 @@ export class Outbox {
     this.db.exec('UPDATE records SET bytes = length(CAST(payload AS BLOB)) WHERE bytes = 0');
     // Outboxes written before sinks could store their own text with a record.
     if (!columns.some((c) => c.name === 'encoded')) this.db.exec('ALTER TABLE records ADD COLUMN encoded TEXT');
+    // Outboxes written before telemetry was stored packed.
+    if (!columns.some((c) => c.name === 'layout')) this.db.exec('ALTER TABLE records ADD COLUMN layout INTEGER');
     const hasCursors = this.db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'cursors'").get();
     if (hasCursors) {
       this.db.transaction(() => {
@@ -362,6 +387,17 @@ export class Outbox {
         this.db.exec('DROP TABLE cursors');
       })();
     }
+  }
+
+  /**
+   * The stored layouts. When they fill half of what may be made, those no record refers to
+   * any more (a model replaced, a quality pattern long gone) are deleted first: a full scan
+   * of the records, so only then.
+   */
+  private loadLayouts(): void {
+    const count = this.db.prepare('SELECT COUNT(*) FROM layouts').pluck().get() as number;
+    if (count > MAX_LAYOUTS / 2) this.db.exec('DELETE FROM layouts WHERE id NOT IN (SELECT layout FROM records WHERE layout IS NOT NULL)');
+    this.layouts.load(this.db.prepare('SELECT id, spec FROM layouts').raw().all() as Array<[number, string]>);
   }
 
   private initSinks(): void {
@@ -394,16 +430,30 @@ export class Outbox {
   commit(records: RecordToStore[], states: Record<string, unknown>, nowMs: number): void {
     const storeEncoder = this.storeEncoder;
     const rows = records.map((r): InsertRow => {
-      const payload = r.json ?? JSON.stringify(r.record);
-      const encoded = storeEncoder ? storedText(storeEncoder, payload, r.kind) : null;
+      let payload = r.json ?? JSON.stringify(r.record);
+      let layout: number | null = null;
+      if (r.json !== undefined && r.layout) {
+        // Packed against a layout of another registry: stored as JSON.
+        if (this.isOwnLayout(r.layout)) layout = r.layout.id;
+        else payload = new PackedTelemetry(r.json, r.layout).text();
+      }
+      // The encoder reads records as sinks get them: unpacked.
+      const encoded = storeEncoder ? storedText(storeEncoder, layout === null ? payload : this.unpacked(payload, layout).text(), r.kind) : null;
       const bytes = Buffer.byteLength(payload, 'utf8') + (encoded === null ? 0 : Buffer.byteLength(encoded, 'utf8'));
-      return [r.kind, nowMs, payload, bytes, encoded];
+      return [r.kind, nowMs, payload, bytes, encoded, layout];
     });
     // Acknowledgements taken since the last write ride along: no transaction of their own.
     const acks = this.planAckWrite();
     const stateRows = Object.entries(states).map(([k, v]): [string, string] => [k, v instanceof JsonText ? v.text : JSON.stringify(v)]);
     const seqs: number[] = [];
-    const written = this.commitTx(rows, stateRows, acks, seqs);
+    const layouts = this.layouts.takeUnstored();
+    let written: AckWritten | null;
+    try {
+      written = this.commitTx(rows, stateRows, acks, seqs, layouts);
+    } catch (err) {
+      this.layouts.putBackUnstored(layouts);
+      throw err;
+    }
     this.keepRecent(rows, seqs);
     if (written) this.applyAckWrite(written);
     for (const r of rows) {
@@ -414,6 +464,15 @@ export class Outbox {
     }
     for (const [, v] of stateRows) this.written += v.length;
     this.enforceLimits(nowMs);
+  }
+
+  private isOwnLayout(layout: TelemetryLayout): boolean {
+    return layout.id > 0 && this.layouts.get(layout.id) === layout;
+  }
+
+  /** A stored packed text with its layout. */
+  private unpacked(payload: string, layout: number): PackedTelemetry {
+    return new PackedTelemetry(payload, this.layouts.get(layout));
   }
 
   loadState<T>(key: string): T | undefined {
@@ -448,33 +507,35 @@ export class Outbox {
     const stored = encode !== undefined && this.storeEncoder?.sink === sink;
     // One row as the sink gets it, whether it comes from memory or from disk: the stored
     // text, or what `encode` makes of it (the text made at storing, for the store encoder's sink).
-    const toRecord = (seq: number, kind: string, createdMs: number, payload: string | null, encoded: string | null): QueuedRecord<T> => (encode === undefined
-      ? new StoredRecord<T>(seq, kind, createdMs, payload!)
-      : new EncodedRecord(seq, kind, createdMs, (stored ? encoded : null) ?? encode(payload!, kind)) as QueuedRecord<T>);
+    const toRecord = (seq: number, kind: string, createdMs: number, payload: string | null, encoded: string | null, layout: number | null): QueuedRecord<T> => {
+      const packed = layout === null || payload === null ? undefined : this.unpacked(payload, layout);
+      if (encode === undefined) return new StoredRecord<T>(seq, kind, createdMs, payload!, packed);
+      return new EncodedRecord(seq, kind, createdMs, (stored ? encoded : null) ?? encode(packed === undefined ? payload! : packed.text(), kind)) as QueuedRecord<T>;
+    };
     for (const [lo, hi] of gaps) {
       const at = this.recentIndex(lo);
       if (at >= 0) {
         const rows = this.recent;
         for (let i = at; i < rows.length && rows[i]!.seq <= hi && records.length < limit; i++) {
           const r = rows[i]!;
-          records.push(toRecord(r.seq, r.kind, r.createdMs, r.payload, r.encoded));
+          records.push(toRecord(r.seq, r.kind, r.createdMs, r.payload, r.encoded, r.layout));
         }
       } else if (stored) {
         // Text made when the record was stored; rows stored without one (by an older
         // version, or left to the sink) are encoded now.
-        for (const [seq, kind, createdMs, encoded, payload] of this.stmts.rangeEncoded.iterate(lo, hi, limit - records.length) as IterableIterator<EncodedRow>) {
-          records.push(toRecord(seq, kind, createdMs, payload, encoded));
+        for (const [seq, kind, createdMs, encoded, payload, layout] of this.stmts.rangeEncoded.iterate(lo, hi, limit - records.length) as IterableIterator<EncodedRow>) {
+          records.push(toRecord(seq, kind, createdMs, payload, encoded, layout));
         }
       } else if (encode) {
         // Row by row, each stored text encoded and dropped at once: a whole batch of
         // texts held while it is encoded is copied by every young-generation collection
         // that the encoding triggers (most of a replay's garbage-collection time).
-        for (const [seq, kind, createdMs, payload] of this.stmts.range.iterate(lo, hi, limit - records.length) as IterableIterator<Row>) {
-          records.push(toRecord(seq, kind, createdMs, payload, null));
+        for (const [seq, kind, createdMs, payload, layout] of this.stmts.range.iterate(lo, hi, limit - records.length) as IterableIterator<Row>) {
+          records.push(toRecord(seq, kind, createdMs, payload, null, layout));
         }
       } else {
         const rows = this.stmts.range.all(lo, hi, limit - records.length) as Row[];
-        for (const [seq, kind, createdMs, payload] of rows) records.push(toRecord(seq, kind, createdMs, payload, null));
+        for (const [seq, kind, createdMs, payload, layout] of rows) records.push(toRecord(seq, kind, createdMs, payload, null, layout));
       }
       if (records.length >= limit) {
         toSeq = records[records.length - 1]!.seq;
@@ -504,8 +565,8 @@ export class Outbox {
     // Consecutive with what is kept, or kept alone (a commit rolled back and its seqs reused).
     if (rowsKept.length > this.recentHead && seqs[0] !== rowsKept[rowsKept.length - 1]!.seq + 1) this.forgetRecent();
     for (let i = 0; i < seqs.length; i++) {
-      const [kind, createdMs, payload, bytes, encoded] = rows[i]!;
-      this.recent.push({ seq: seqs[i]!, kind, createdMs, payload, encoded, bytes });
+      const [kind, createdMs, payload, bytes, encoded, layout] = rows[i]!;
+      this.recent.push({ seq: seqs[i]!, kind, createdMs, payload, encoded, bytes, layout });
       this.recentBytes += bytes;
     }
     while (this.recentBytes > this.recentMaxBytes && this.recentHead < this.recent.length) this.dropOldestRecent();

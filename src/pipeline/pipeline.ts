@@ -4,7 +4,7 @@ import type { EngineRecord } from '../core/records.js';
 import type { DevicePoll } from '../core/sample.js';
 import { telemetryFromPoll, type TelemetryRecord } from '../core/telemetry.js';
 import { JsonText, type Outbox, type RecordToStore } from '../outbox/outbox.js';
-import { telemetryJson } from './telemetry-json.js';
+import { telemetryStored } from './telemetry-json.js';
 
 export const ENGINE_STATE_KEY = 'engine';
 const DEFAULT_STATE_MS = 5000;
@@ -78,9 +78,9 @@ export class Pipeline {
   onPoll(poll: DevicePoll): void {
     this.stats.polls += 1;
     const model = this.opts.models.get(poll.device) ?? null;
-    // Written before the core sees the poll, as the record was.
-    const json = telemetryJson(poll, model);
-    const record = json === undefined || (this.opts.observeTelemetry ?? true) ? telemetryFromPoll(poll, model) : undefined;
+    // Written before the core sees the poll, as the record was; packed for the outbox.
+    const stored = telemetryStored(poll, model, this.opts.outbox.layouts);
+    const record = stored === undefined || (this.opts.observeTelemetry ?? true) ? telemetryFromPoll(poll, model) : undefined;
     let produced: EngineRecord[] = [];
     try {
       produced = this.opts.engine.ingest(poll);
@@ -89,7 +89,7 @@ export class Pipeline {
       // reading flowing and say so loudly rather than stopping acquisition.
       this.opts.log.error({ err, device: poll.device }, 'energy core failed on a poll');
     }
-    this.pendingTelemetry.push({ kind: 'telemetry', record, json });
+    this.pendingTelemetry.push({ kind: 'telemetry', record, json: stored?.json, layout: stored?.layout });
     this.pendingEngine.push(...produced);
     this.engineDirty = true;
     this.scheduleFlush();

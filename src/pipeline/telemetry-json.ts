@@ -1,4 +1,5 @@
 import type { DevicePoll } from '../core/sample.js';
+import { compact, packedText, pointHeadText, TelemetryLayout, TelemetryLayouts, unitAndQualityText } from '../outbox/packed-telemetry.js';
 
 /**
  * The outbox text of a poll's telemetry record, written straight from the poll: exactly
@@ -12,7 +13,37 @@ import type { DevicePoll } from '../core/sample.js';
  * (String(x) is what JSON.stringify writes for a finite number, so float32 readings keep
  * every digit they need to parse back to the same double).
  */
-export function telemetryJson(poll: DevicePoll, model: string | null): string | undefined {
+export function telemetryJson(poll: DevicePoll, model: string | null, layouts: TelemetryLayouts = unstored): string | undefined {
+  return write(poll, model, layouts, false);
+}
+
+/** A poll's telemetry as the outbox stores it: packed (with its layout) when it can be. */
+export interface StoredTelemetryText {
+  json: string;
+  /** The layout a packed text refers to; null for the full text. */
+  layout: TelemetryLayout | null;
+}
+
+/**
+ * The text the outbox stores for a poll: packed against the device's layout in `layouts`
+ * (the outbox's) when every value is a number or null, else the full JSON as
+ * telemetryJson writes it. Undefined when telemetryJson declines.
+ */
+export function telemetryStored(poll: DevicePoll, model: string | null, layouts: TelemetryLayouts): StoredTelemetryText | undefined {
+  packedWith = null;
+  const json = write(poll, model, layouts, true);
+  if (json === undefined) return undefined;
+  const layout = packedWith;
+  packedWith = null;
+  return { json, layout };
+}
+
+/** Layouts for full texts only: never stored, never packed against. */
+const unstored = new TelemetryLayouts(false);
+/** The layout the last write packed against (write is synchronous: read right after it). */
+let packedWith: TelemetryLayout | null = null;
+
+function write(poll: DevicePoll, model: string | null, layouts: TelemetryLayouts, pack: boolean): string | undefined {
   const values = poll.values;
   // for…in also walks inherited enumerable keys: only plain objects are written here, so
   // the order below is the one the record (a plain object filled in the same order) has.
@@ -22,29 +53,13 @@ export function telemetryJson(poll: DevicePoll, model: string | null): string | 
   const ts = scalar(poll.tsMs);
   if (ts === undefined) return undefined;
   const head = `${recordHead(poll.device, model)}${ts}`;
-  const layout = layouts.get(poll.device);
+  const layout = layouts.forDevice(poll.device);
   if (layout !== undefined) {
-    const text = withLayout(layout, head, values);
+    const text = withLayout(layout, head, values, pack);
     if (text !== null) return text;
   }
-  return general(poll.device, head, values);
+  return general(poll.device, head, values, layouts);
 }
-
-/**
- * A device's points as last written when each was a plain reading (no source time, no
- * status): ids, units and qualities in order, and the text between one value and the next
- * (glue[i] comes before value i, glue[n] closes the record). A poll that matches it is
- * written as glue and numbers only: no lookups per value, half the pieces to join. Meters of
- * one model share one layout.
- */
-interface Layout {
-  ids: string[];
-  units: string[];
-  qualities: string[];
-  glue: string[];
-}
-const layouts = new Map<string, Layout>();
-let lastLayout: Layout | null = null;
 
 /**
  * The text, or null when the poll does not match the layout (or holds a value the general
@@ -55,7 +70,7 @@ let lastLayout: Layout | null = null;
  * that outlives a young-generation collection is copied into the old one. A joined text is
  * one flat string from the start, and the pieces die at once.
  */
-function withLayout(layout: Layout, head: string, values: DevicePoll['values']): string | null {
+function withLayout(layout: TelemetryLayout, head: string, values: DevicePoll['values'], pack: boolean): string | null {
   const { ids, units, qualities, glue } = layout;
   const n = ids.length;
   const readings = new Array<unknown>(n);
@@ -77,6 +92,10 @@ function withLayout(layout: Layout, head: string, values: DevicePoll['values']):
     // the engine, then cut at the commas. JSON writes a finite number as String() does and
     // anything else as null, like scalar(); String() per value cost a third more.
     const written = JSON.stringify(readings);
+    if (pack && layout.id > 0) {
+      packedWith = layout;
+      return packedText(head, written);
+    }
     let from = 1;
     for (let k = 0; k < n; k++) {
       const to = k === n - 1 ? written.length - 1 : written.indexOf(',', from);
@@ -97,7 +116,7 @@ function withLayout(layout: Layout, head: string, values: DevicePoll['values']):
 }
 
 /** Any poll; records the device's layout when every value is a plain reading. */
-function general(device: string, head: string, values: DevicePoll['values']): string | undefined {
+function general(device: string, head: string, values: DevicePoll['values'], layouts: TelemetryLayouts): string | undefined {
   let out = `${head},"values":{`;
   let first = true;
   let plain = true;
@@ -122,11 +141,11 @@ function general(device: string, head: string, values: DevicePoll['values']): st
     }
     out += '}';
   }
-  if (plain) rememberLayout(device, values);
+  if (plain) rememberLayout(device, values, layouts);
   return `${out}}}`;
 }
 
-function rememberLayout(device: string, values: DevicePoll['values']): void {
+function rememberLayout(device: string, values: DevicePoll['values'], layouts: TelemetryLayouts): void {
   const ids: string[] = [];
   const units: string[] = [];
   const qualities: string[] = [];
@@ -135,26 +154,7 @@ function rememberLayout(device: string, values: DevicePoll['values']): void {
     units.push(values[id]!.unit);
     qualities.push(values[id]!.quality);
   }
-  const last = lastLayout;
-  let layout: Layout;
-  if (last !== null && sameList(last.ids, ids) && sameList(last.units, units) && sameList(last.qualities, qualities)) {
-    layout = last;
-  } else {
-    const glue: string[] = [];
-    for (let i = 0; i <= ids.length; i++) {
-      const before = i === 0 ? ',"values":{' : `${unitAndQuality(units[i - 1]!, qualities[i - 1]!)}}`;
-      glue.push(compact(i < ids.length ? `${before}${i === 0 ? '' : ','}${pointHead(ids[i]!)}` : `${before}}}`));
-    }
-    layout = { ids, units, qualities, glue };
-    lastLayout = layout;
-  }
-  remember(layouts, device, layout);
-}
-
-function sameList(a: readonly string[], b: readonly string[]): boolean {
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
-  return true;
+  layouts.remember(device, ids, units, qualities);
 }
 
 /** A value as JSON.stringify writes it; undefined for what it would drop or refuse. */
@@ -179,18 +179,6 @@ const pointHeads = new Map<string, string>();
 const tails = new Map<string, Map<string, string>>();
 const recordHeads = new Map<string, { model: string | null; head: string }>();
 
-/**
- * The same text, held one byte per character where it can be. Point ids come from the
- * profile parser as two-byte strings (a YAML source with one character beyond Latin-1
- * makes every slice of it two-byte, whatever its content), and one two-byte piece makes
- * the whole record two-byte: twice the bytes to flatten, measure and convert to UTF-8 on
- * its way into SQLite. Latin-1 decoding always makes a one-byte string.
- */
-function compact(text: string): string {
-  for (let i = 0; i < text.length; i++) if (text.charCodeAt(i) > 0xff) return text;
-  return Buffer.from(text, 'latin1').toString('latin1');
-}
-
 function remember<K, V>(map: Map<K, V>, key: K, value: V): V {
   if (map.size >= CACHE_LIMIT) map.clear();
   map.set(key, value);
@@ -203,13 +191,13 @@ function quote(text: string): string {
 
 /** `"id":{"value":` */
 function pointHead(id: string): string {
-  return pointHeads.get(id) ?? remember(pointHeads, id, compact(`${JSON.stringify(id)}:{"value":`));
+  return pointHeads.get(id) ?? remember(pointHeads, id, compact(pointHeadText(id)));
 }
 
 /** `,"unit":"…","quality":"…"` */
 function unitAndQuality(unit: string, quality: string): string {
   const byQuality = tails.get(unit) ?? remember(tails, unit, new Map<string, string>());
-  return byQuality.get(quality) ?? remember(byQuality, quality, compact(`,"unit":${JSON.stringify(unit)},"quality":${JSON.stringify(quality)}`));
+  return byQuality.get(quality) ?? remember(byQuality, quality, compact(unitAndQualityText(unit, quality)));
 }
 
 /** `{"kind":"telemetry","device":"…","model":…,"ts_ms":` */

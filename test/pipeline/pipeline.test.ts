@@ -104,6 +104,7 @@ describe('Pipeline', () => {
         outbox.append(rows, nowMs);
       },
       commit: (rows: RecordToStore[], states: Record<string, unknown>, nowMs: number) => outbox.commit(rows, states, nowMs),
+      layouts: outbox.layouts,
     } as unknown as Outbox;
     const calls: number[] = [];
     const pipeline = new Pipeline({
@@ -132,6 +133,7 @@ describe('Pipeline', () => {
         commits.push({ atMs: at, records: rows.map((r) => r.kind), state: st instanceof JsonText ? st.text : undefined });
         outbox.commit(rows, states, at);
       },
+      layouts: outbox.layouts,
     } as unknown as Outbox;
     let closeAt = -1;
     let polls = 0;
