@@ -7,12 +7,13 @@
  *
  * and the rest lives once, in a layout: the ids, units and qualities in order, stored in
  * the outbox's own table in the transaction of the first record that uses it. The outbox
- * hands sinks the record exactly as JSON.stringify wrote it (`text()`), or straight as
- * UTF-8 bytes (`bytes()`), which is what MQTT sends, without the text ever being made.
+ * hands sinks the record exactly as JSON.stringify wrote it (`text()`), or as the UTF-8
+ * bytes of an MQTT payload (`bytes()`).
  *
- * Storing a third of the bytes is a third of SQLite's copying, of the WAL written and
- * checkpointed, and of what the newest rows hold in memory; at a thousand meters polled
- * flat out that was a fifth of the gateway's time per request.
+ * An SDM630 poll of 55 values is 1,076 characters packed instead of 4,092: a quarter of
+ * SQLite's copying, of the WAL written and checkpointed, and of what the newest rows hold in
+ * memory. Joining the text when a sink reads the record costs about what joining it when
+ * the poll was stored did.
  */
 
 /** The text before the numbers of a packed record: its head ends here. */

@@ -13,8 +13,8 @@ import { compact, packedText, pointHeadText, TelemetryLayout, TelemetryLayouts, 
  * (String(x) is what JSON.stringify writes for a finite number, so float32 readings keep
  * every digit they need to parse back to the same double).
  */
-export function telemetryJson(poll: DevicePoll, model: string | null, layouts: TelemetryLayouts = unstored): string | undefined {
-  return write(poll, model, layouts, false);
+export function telemetryJson(poll: DevicePoll, model: string | null): string | undefined {
+  return write(poll, model, unstored, false);
 }
 
 /** A poll's telemetry as the outbox stores it: packed (with its layout) when it can be. */
