@@ -193,6 +193,11 @@ export function packedText(head: string, written: string): string {
   return [head, VALUES_KEY, written, '}'].join('');
 }
 
+/** Whether a telemetry text is packed: it ends with its numbers' bracket, a full one with the values' brace. */
+export function isPacked(text: string): boolean {
+  return text.charCodeAt(text.length - 2) === 0x5d;
+}
+
 /**
  * A stored packed record. Its values are numbers and nulls only, as JSON wrote them, so
  * they hold no comma, bracket or quote of their own and can be cut at the commas.

@@ -1,5 +1,5 @@
 import type { DevicePoll } from '../core/sample.js';
-import { compact, packedText, pointHeadText, TelemetryLayout, TelemetryLayouts, unitAndQualityText } from '../outbox/packed-telemetry.js';
+import { compact, isPacked, PackedTelemetry, packedText, pointHeadText, TelemetryLayout, TelemetryLayouts, unitAndQualityText } from '../outbox/packed-telemetry.js';
 
 /**
  * The outbox text of a poll's telemetry record, written straight from the poll: exactly
@@ -30,18 +30,15 @@ export interface StoredTelemetryText {
  * telemetryJson writes it. Undefined when telemetryJson declines.
  */
 export function telemetryStored(poll: DevicePoll, model: string | null, layouts: TelemetryLayouts): StoredTelemetryText | undefined {
-  packedWith = null;
   const json = write(poll, model, layouts, true);
   if (json === undefined) return undefined;
-  const layout = packedWith;
-  packedWith = null;
-  return { json, layout };
+  // Packed only against the device's layout as it was looked up, which a text ending in its
+  // numbers' bracket did not change (a full text always ends with the values' brace).
+  return { json, layout: isPacked(json) ? layouts.forDevice(poll.device)! : null };
 }
 
 /** Layouts for full texts only: never stored, never packed against. */
 const unstored = new TelemetryLayouts(false);
-/** The layout the last write packed against (write is synchronous: read right after it). */
-let packedWith: TelemetryLayout | null = null;
 
 function write(poll: DevicePoll, model: string | null, layouts: TelemetryLayouts, pack: boolean): string | undefined {
   const values = poll.values;
@@ -85,31 +82,21 @@ function withLayout(layout: TelemetryLayout, head: string, values: DevicePoll['v
     i += 1;
   }
   if (i !== n) return null;
-  const parts = new Array<string>(2 * n + 2);
-  parts[0] = head;
   if (numeric) {
     // Numbers and nulls (nearly every poll): written by one JSON.stringify of the array, in
     // the engine, then cut at the commas. JSON writes a finite number as String() does and
-    // anything else as null, like scalar(); String() per value cost a third more.
-    const written = JSON.stringify(readings);
-    if (pack && layout.id > 0) {
-      packedWith = layout;
-      return packedText(head, written);
-    }
-    let from = 1;
-    for (let k = 0; k < n; k++) {
-      const to = k === n - 1 ? written.length - 1 : written.indexOf(',', from);
-      parts[2 * k + 1] = glue[k]!;
-      parts[2 * k + 2] = written.slice(from, to);
-      from = to + 1;
-    }
-  } else {
-    for (let k = 0; k < n; k++) {
-      const value = scalar(readings[k]);
-      if (value === undefined) return null;
-      parts[2 * k + 1] = glue[k]!;
-      parts[2 * k + 2] = value;
-    }
+    // anything else as null, like scalar(); String() per value cost a third more. The full
+    // text is the packed one unpacked, so that one place cuts the numbers at the commas.
+    const packed = packedText(head, JSON.stringify(readings));
+    return pack && layout.id > 0 ? packed : new PackedTelemetry(packed, layout).text();
+  }
+  const parts = new Array<string>(2 * n + 2);
+  parts[0] = head;
+  for (let k = 0; k < n; k++) {
+    const value = scalar(readings[k]);
+    if (value === undefined) return null;
+    parts[2 * k + 1] = glue[k]!;
+    parts[2 * k + 2] = value;
   }
   parts[2 * n + 1] = glue[n]!;
   return parts.join('');
