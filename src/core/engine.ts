@@ -13,7 +13,7 @@ import type { CounterState } from './counter.js';
 import { stepCounter } from './counter.js';
 import { toMicro, scaleMicro, splitProRata } from './exact.js';
 import { nextBoundary, parseWindow, windowStart, type WindowSpec } from './calendar.js';
-import { buildModel, channelKey, manualOutputKey, manualQuantityKey, type Model, type ChannelModel, type SeriesModel } from './model.js';
+import { buildModel, channelKey, manualOutputKey, manualQuantityKey, type HotWindow, type Link, type Model, type ChannelModel, type SeriesModel } from './model.js';
 import type { DemandRecord, EngineRecord, EventRecord } from './records.js';
 import { recordId } from './records.js';
 import { closeWindow, type OpenWindow } from './close.js';
@@ -294,7 +294,7 @@ function ingestCounter(model: Model, st: EngineState, ch: ChannelModel, tsMs: nu
   for (const d of step.deltas) {
     const scaled = scaleDelta(ch, d.fromMs, d.toMs, d.micro, q.scale);
     const { amounts } = amountsOf(ch, cs, scaled);
-    deliver(model, st, ch, d.fromMs, d.toMs, amounts, d.flags.filter((f) => f !== 'valid'));
+    deliver(model, st, ch, d.fromMs, d.toMs, amounts, d.flags.length === 1 && d.flags[0] === 'valid' ? NO_FLAGS : d.flags.filter((f) => f !== 'valid'));
   }
   for (const e of step.events) {
     if (e.type === 'reset') {
@@ -319,6 +319,9 @@ function ingestCounter(model: Model, st: EngineState, ch: ChannelModel, tsMs: nu
     });
   }
 }
+
+/** The flags of a plain delta (only 'valid', which windows do not carry). */
+const NO_FLAGS: readonly string[] = Object.freeze([]);
 
 const EVENT_MESSAGES: Record<EventRecord['type'], string> = {
   reset: 'counter reset: no delta across the reset unless the restart value is configured or a replacement is recorded',
@@ -449,7 +452,7 @@ function segmentsSlow(timezone: string, spec: WindowSpec, fromMs: number, toMs: 
  * already emitted are booked in the oldest open window (totals stay exact) and flagged.
  */
 function deliver(
-  model: Model, st: EngineState, ch: ChannelModel, fromMs: number, toMs: number, amounts: Amounts, flags: string[],
+  model: Model, st: EngineState, ch: ChannelModel, fromMs: number, toMs: number, amounts: Amounts, flags: readonly string[],
   coverage: 'by_gap' | 'always' | 'never' = 'by_gap',
 ): void {
   const gap = toMs - fromMs > (ch.maxGapMs ?? model.maxGapMs);
@@ -458,6 +461,16 @@ function deliver(
   // Spreading over several windows is an estimate unless the readings were consecutive.
   const estimatedSpread = gap || coverage !== 'by_gap';
   for (const link of ch.links) {
+    const hot = link.hot;
+    if (hot !== undefined && inHotWindow(hot, fromMs, toMs)) {
+      // The whole span lies in the window this link booked into last, still the series'
+      // newest open one (nearly every reading): one segment, no calendar arithmetic, no
+      // split, and the unit factor found then (both units it depends on are set once).
+      bookWhole(hot.w, link, amounts, hot.unitFactor);
+      if (covers) hot.w.coveredMs[ch.key] = (hot.w.coveredMs[ch.key] ?? 0) + (toMs - fromMs);
+      for (const f of flags) addFlag(hot.w, f);
+      continue;
+    }
     const s = link.series;
     const ss = seriesState(st, s.key);
     const unitFactor = link.unitFactor(st, ch);
@@ -486,7 +499,31 @@ function deliver(
       for (const f of flags) addFlag(w, f);
       if (estimatedSpread && spread) addFlag(w, 'estimated_distribution');
       if (late && any) addFlag(w, 'late_carried');
+      if (i === starts.length - 1) link.hot = late ? undefined : { ss, w, unitFactor };
     }
+  }
+}
+
+/**
+ * Whether (fromMs, toMs] lies inside the link's last window, and that window is still the
+ * newest open one of its series and not yet emitted: what the general path would then find
+ * is one segment, booked whole into that very window.
+ */
+function inHotWindow(hot: HotWindow, fromMs: number, toMs: number): boolean {
+  const { ss, w } = hot;
+  return w.startMs <= fromMs && fromMs < w.endMs && toMs <= w.endMs
+    && ss.open[ss.open.length - 1] === w
+    && (ss.closedUntilMs === undefined || w.startMs >= ss.closedUntilMs);
+}
+
+/** Books a span's amounts whole into one window (splitProRata over one part is the whole). */
+function bookWhole(w: OpenWindow, link: Link, amounts: Amounts, unitFactor: number): void {
+  for (const c of link.contributions) {
+    const amount = amounts[c.amount];
+    if (amount === 0) continue;
+    const part = c.amount === 'heat' ? amount : scaleMicro(amount, unitFactor);
+    if (part === 0) continue;
+    w.sums[c.bucket] = (w.sums[c.bucket] ?? 0) + c.sign * part;
   }
 }
 

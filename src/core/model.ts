@@ -6,6 +6,8 @@ import type { CounterRules } from './counter.js';
 import { parseWindow, parseTimeOfDay, tzOffsetMs, type WindowSpec, type ShiftStart } from './calendar.js';
 import { quantityUnit, rateUnit, convertFactor } from './quantity.js';
 import { MICRO } from './exact.js';
+import type { OpenWindow } from './close.js';
+import type { SeriesState } from './engine.js';
 
 /** Which amount of a delta a contribution books: the quantity, or the steam heat part. */
 export type Amount = 'q' | 'heat' | 'q_heat';
@@ -42,6 +44,18 @@ export interface Link {
   contributions: Contribution[];
   /** Factor from the channel's canonical unit to the series bucket unit; undefined: incompatible. */
   unitFactor(st: UnitState, ch: ChannelModel): number | undefined;
+  /**
+   * The series' state and the window this link booked into last (runtime only, set by the
+   * engine and derivable from its state; never part of a snapshot).
+   */
+  hot?: HotWindow | undefined;
+}
+
+export interface HotWindow {
+  ss: SeriesState;
+  w: OpenWindow;
+  /** unitFactor's answer then: fixed once the channel's and the series' units are set. */
+  unitFactor: number;
 }
 
 export interface ChannelModel {
@@ -173,6 +187,7 @@ function buildChannel(cfg: EngineChannel | undefined, device: string, point: str
     return out;
   };
   const headroom = cfg?.rate_headroom ?? 1.2;
+  let lastRules: { perRegister: number; rules: CounterRules } | undefined;
   const st = cfg?.steam;
   const scale = PRESSURE_TO_MPA[st?.pressure_unit ?? 'MPa'];
   return {
@@ -195,13 +210,17 @@ function buildChannel(cfg: EngineChannel | undefined, device: string, point: str
     rateUnit,
     rules(tsMs, unitScale) {
       const perRegister = unitScale * multiplierAt(tsMs);
-      return {
+      // The same rules poll after poll (they change only with a CT/PT change or another unit).
+      if (lastRules !== undefined && lastRules.perRegister === perRegister) return lastRules.rules;
+      const rules: CounterRules = {
         modulusMicro: modulus === undefined ? undefined : Math.round(modulus * MICRO),
         jitterMicro: Math.round(jitter * MICRO),
         maxRatePerHourMicro: cfg?.max_rate === undefined ? undefined : ((cfg.max_rate * headroom) / perRegister) * MICRO,
         rolloverFraction: c.rollover_fraction ?? 0.1,
         resetToMicro: resetTo === undefined ? undefined : Math.round(resetTo * MICRO),
       };
+      lastRules = { perRegister, rules };
+      return rules;
     },
   };
 }
