@@ -40,6 +40,24 @@ export class TelemetryLayout {
   get size(): number {
     return this.ids.length;
   }
+
+  private encodedGlue: Uint8Array[] | null = null;
+  private encodedGlueBytes = 0;
+
+  /** The glue as UTF-8 (made at first use: only layouts whose records are published need it). */
+  get glueBytes(): readonly Uint8Array[] {
+    if (this.encodedGlue === null) {
+      this.encodedGlue = this.glue.map((g) => Buffer.from(g, 'utf8'));
+      this.encodedGlueBytes = this.encodedGlue.reduce((sum, g) => sum + g.length, 0);
+    }
+    return this.encodedGlue;
+  }
+
+  /** Bytes of all the glue in UTF-8. */
+  get glueByteLength(): number {
+    void this.glueBytes;
+    return this.encodedGlueBytes;
+  }
 }
 
 /** A layout as stored: [ids, units, qualities]. */
@@ -250,12 +268,48 @@ export class PackedTelemetry {
 
   /**
    * The record's JSON as UTF-8 with its closing brace replaced by `suffix` (fields added at
-   * its end, then the brace). Made from the text: V8 joins the pieces and encodes the text
-   * natively, faster than writing the same bytes one by one from JavaScript (measured: a
-   * byte loop took twice as long for an SDM630's 55 values).
+   * its end, then the brace): the bytes of withSuffix(text(), suffix), written straight
+   * into the payload from the layout's encoded glue and the stored numbers (ASCII, one
+   * byte a character), without making the joined text first. Measured against joining and
+   * encoding the text: 9–10 against 14–18 µs for 55 values, 4–6 against 9–10 µs for 30,
+   * and no text of a few kilobytes left for the collector per message.
    */
   bytes(suffix: Buffer): Buffer {
-    return withSuffix(this.text(), suffix);
+    const layout = this.layout;
+    const stored = this.stored;
+    if (layout === undefined || this.valuesAt < 0) return withSuffix(this.text(), suffix);
+    const n = layout.size;
+    const first = this.valuesAt + VALUES_OPEN.length;
+    const close = stored.length - 2;
+    const ends = numberEnds(stored, first, close, n);
+    // Not this layout's record: text() keeps its numbers as uncertain.
+    if (ends === null) return withSuffix(this.text(), suffix);
+    const glue = layout.glueBytes;
+    const head = this.head;
+    const headBytes = Buffer.byteLength(head);
+    const numberChars = close - first - Math.max(0, n - 1);
+    // The last glue piece ends with the record's closing brace, which the suffix replaces.
+    const out = payloadBuffer(headBytes + layout.glueByteLength - 1 + numberChars + suffix.length);
+    let pos = out.write(head, 0, headBytes, 'utf8');
+    let from = first;
+    for (let k = 0; k < n; k++) {
+      const g = glue[k]!;
+      out.set(g, pos);
+      pos += g.length;
+      const to = ends[k]!;
+      for (let j = from; j < to; j++) {
+        const c = stored.charCodeAt(j);
+        // JSON writes numbers and null in ASCII; anything else is a damaged row.
+        if (c > 0x7f) return withSuffix(this.text(), suffix);
+        out[pos++] = c;
+      }
+      from = to + 1;
+    }
+    const last = glue[n]!;
+    out.set(last.subarray(0, last.length - 1), pos);
+    pos += last.length - 1;
+    out.set(suffix, pos);
+    return out;
   }
 
   /**
@@ -280,6 +334,31 @@ export function withSuffix(text: string, suffix: Buffer): Buffer {
   out.write(body, 0, bodyBytes);
   suffix.copy(out, bodyBytes);
   return out;
+}
+
+/** Where each stored number ends, reused from call to call (see numberEnds). */
+let endsScratch = new Int32Array(256);
+
+/**
+ * Where each of the `n` numbers between `first` and `close` ends (a comma, or `close` for
+ * the last), or null when the numbers are not `n` (the same test as text()). The array is
+ * shared: valid until the next call.
+ */
+function numberEnds(stored: string, first: number, close: number, n: number): Int32Array | null {
+  if (n === 0) return close === first ? endsScratch : null;
+  if (endsScratch.length < n) endsScratch = new Int32Array(n * 2);
+  const ends = endsScratch;
+  let from = first;
+  for (let k = 0; k < n - 1; k++) {
+    const comma = stored.indexOf(',', from);
+    if (comma < 0 || comma > close) return null;
+    ends[k] = comma;
+    from = comma + 1;
+  }
+  const extra = stored.indexOf(',', from);
+  if (extra >= 0 && extra < close) return null;
+  ends[n - 1] = close;
+  return ends;
 }
 
 /**

@@ -124,7 +124,12 @@ describe('packed telemetry', () => {
       const odd = new PackedTelemetry(`{"kind":"telemetry","device":"m1","model":null,"ts_ms":5,"values":[${numbers}]}`, layout);
       const values = (JSON.parse(odd.text()) as { values: Record<string, { value: number; quality: string }> }).values;
       expect(Object.values(values).map((v) => [v.value, v.quality])).toEqual(numbers === '' ? [] : numbers.split(',').map((x) => [Number(x), 'uncertain']));
+      // The payload bytes say the same as the text.
+      expect(odd.bytes(suffix).equals(withSuffix(odd.text(), suffix))).toBe(true);
     }
+    // A damaged row with a character beyond ASCII among its numbers: the bytes still say what the text says.
+    const damaged = new PackedTelemetry('{"kind":"telemetry","device":"m1","model":null,"ts_ms":5,"values":[1,2é]}', two);
+    expect(damaged.bytes(suffix).toString()).toBe(withSuffix(damaged.text(), suffix).toString());
     const fits = new PackedTelemetry('{"kind":"telemetry","device":"m1","model":null,"ts_ms":5,"values":[1,2]}', two);
     expect(JSON.parse(fits.text())).toEqual({ kind: 'telemetry', device: 'm1', model: null, ts_ms: 5, values: { a: { value: 1, unit: 'V', quality: 'good' }, b: { value: 2, unit: 'A', quality: 'good' } } });
     expect(JSON.parse(new PackedTelemetry('{"kind":"telemetry","device":"m2","model":null,"ts_ms":5,"values":[]}', none).text()).values).toEqual({});
