@@ -148,6 +148,14 @@ const ACK_WRITE_MS = 250;
 /** Text of the newest rows kept in memory for sinks that keep up (see Outbox.recent). */
 const DEFAULT_RECENT_MAX_BYTES = 2 * 1024 * 1024;
 
+/**
+ * The outbox file's format, kept in SQLite's `user_version`: 2 holds telemetry packed against
+ * stored layouts. Versions before this number was kept left it 0 (some of them wrote packed
+ * rows too). A file of a higher format than this version knows is refused at open: reading
+ * it would hand sinks rows this version cannot expand.
+ */
+export const OUTBOX_FORMAT = 2;
+
 /** A row as it was stored, kept for a while in memory. */
 interface RecentRow { seq: number; kind: string; createdMs: number; payload: string; encoded: string | null; bytes: number; layout: number | null }
 
@@ -276,6 +284,14 @@ export class Outbox {
     this.ageCheckEveryMs = Math.max(100, Math.min(60_000, ...ages.map((a) => a / 10)));
 
     this.db = new Database(file);
+    const format = this.db.pragma('user_version', { simple: true }) as number;
+    if (format > OUTBOX_FORMAT) {
+      this.db.close();
+      throw new Error(
+        `outbox ${file} was written by a newer energy-gateway (outbox format ${format}; this version reads up to ${OUTBOX_FORMAT}): `
+        + 'run the newer version until its backlog is delivered, or move the file aside',
+      );
+    }
     this.db.pragma('journal_mode = WAL');
     // FULL: a stored record survives a power cut, not only a crash. Acknowledgements
     // and drops are written with NORMAL (see ack): losing one means a redelivery.
@@ -284,6 +300,7 @@ export class Outbox {
     // Keep the WAL from staying huge after a replay deleted a large backlog.
     this.db.pragma(`journal_size_limit = ${64 * 1024 * 1024}`);
     this.migrate();
+    if (format < OUTBOX_FORMAT) this.db.pragma(`user_version = ${OUTBOX_FORMAT}`);
     // Checkpoints (copying the WAL into the database, with an fsync): small ones here,
     // large ones in a worker thread, so that they never stall a commit or a delivery.
     this.checkpointer = file === ':memory:' ? null : startCheckpointer({

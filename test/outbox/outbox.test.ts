@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { pino } from 'pino';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { Outbox, type OutboxOptions } from '../../src/outbox/outbox.js';
+import { Outbox, OUTBOX_FORMAT, type OutboxOptions } from '../../src/outbox/outbox.js';
 
 let dir: string;
 const open: Outbox[] = [];
@@ -384,10 +384,28 @@ describe('outbox', () => {
     db.prepare('INSERT INTO cursors VALUES (?, ?)').run('influx', 0);
     db.close();
     const o = outbox(['mqtt', 'influx'], 'old.sqlite');
+    const reread = new Database(file, { readonly: true });
+    expect(reread.pragma('user_version', { simple: true })).toBe(OUTBOX_FORMAT);
+    reread.close();
     expect(o.peek('mqtt', 10).map((r) => r.seq)).toEqual([3]);
     expect(o.peek('influx', 10).map((r) => r.seq)).toEqual([1, 2, 3]);
     expect(o.stats().bytes).toBeGreaterThan(0);
     o.commit([telemetry(4)], {}, 4);
     expect(o.maxSeq()).toBe(4);
+  });
+
+  it('refuses an outbox written in a newer format, and leaves it as it was', () => {
+    const o = outbox(['mqtt'], 'newer.sqlite');
+    o.commit([telemetry(1)], {}, 1);
+    o.close();
+    const file = join(dir, 'newer.sqlite');
+    const db = new Database(file);
+    db.pragma(`user_version = ${OUTBOX_FORMAT + 1}`);
+    db.close();
+    expect(() => outbox(['mqtt'], 'newer.sqlite')).toThrow(`written by a newer energy-gateway (outbox format ${OUTBOX_FORMAT + 1}; this version reads up to ${OUTBOX_FORMAT})`);
+    const after = new Database(file, { readonly: true });
+    expect(after.pragma('user_version', { simple: true })).toBe(OUTBOX_FORMAT + 1);
+    expect(after.prepare('SELECT COUNT(*) FROM records').pluck().get()).toBe(1);
+    after.close();
   });
 });
