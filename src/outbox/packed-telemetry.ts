@@ -247,21 +247,20 @@ export class PackedTelemetry {
     const close = stored.length - 2;
     if (layout === undefined || this.valuesAt < 0) return this.orphanText(this.numbers());
     const n = layout.size;
+    // Not this layout's record (its numbers are not n): kept as uncertain.
+    const ends = numberEnds(stored, first, close, n);
+    if (ends === null) return this.orphanText(this.numbers());
     const glue = layout.glue;
     // Cut at the commas straight into the pieces to join: no array of numbers on the way.
     const parts = new Array<string>(2 * n + 2);
     parts[0] = stored.slice(0, this.valuesAt);
     let from = first;
     for (let k = 0; k < n; k++) {
-      const comma = stored.indexOf(',', from);
-      const to = k === n - 1 ? close : comma;
-      // A comma missing before the last number, or one inside it: not this layout's record.
-      if (k === n - 1 ? comma >= 0 && comma < close : comma < 0 || comma > close) return this.orphanText(this.numbers());
+      const to = ends[k]!;
       parts[2 * k + 1] = glue[k]!;
       parts[2 * k + 2] = stored.slice(from, to);
       from = to + 1;
     }
-    if (n === 0 && close !== first) return this.orphanText(this.numbers());
     parts[2 * n + 1] = glue[n]!;
     return parts.join('');
   }
@@ -341,7 +340,7 @@ let endsScratch = new Int32Array(256);
 
 /**
  * Where each of the `n` numbers between `first` and `close` ends (a comma, or `close` for
- * the last), or null when the numbers are not `n` (the same test as text()). The array is
+ * the last), or null when the numbers are not `n`: text() and bytes() cut by it. The array is
  * shared: valid until the next call.
  */
 function numberEnds(stored: string, first: number, close: number, n: number): Int32Array | null {
