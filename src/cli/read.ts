@@ -6,7 +6,7 @@ import { ModbusBus } from '../protocols/modbus/bus.js';
 import { resolveModbusDevices } from '../protocols/modbus/device.js';
 import { TransportError } from '../protocols/modbus/errors.js';
 import type { PointValue } from '../core/sample.js';
-import { readDevice, requestCount, type Refusal } from '../protocols/modbus/poll.js';
+import { probesNext, readDevice, requestCount, type Refusal } from '../protocols/modbus/poll.js';
 import { DEVICE_QUERY_OPTIONS, parseCommandArgs, requireString } from './args.js';
 import { EXIT_FAILURE, EXIT_OK, UsageError, type Command } from './command.js';
 import { loadGatewayConfig, printWarnings } from './load-config.js';
@@ -80,10 +80,17 @@ export const readCommand: Command = {
     const tsMs = Date.now();
     const refusal: Refusal = { error: null };
     try {
-      const read = await readDevice(bus, device, device.classes, device.retries, refusal);
+      const attempt = () => readDevice(bus, device, device.classes, device.retries, refusal);
+      // A first read that timed out with nothing heard is asked once more, as the gateway's
+      // next poll would ask it: a meter that ignores long reads answers that one.
+      const read = await attempt().catch((err: unknown) => {
+        if (err instanceof TransportError && err.kind === 'timeout' && probesNext(device)) return attempt();
+        throw err;
+      });
       const where = `${id} (unit ${device.unitId} on ${busConfig.id})`;
       // Commissioning wants to know: each such block costs requests beyond the plan.
       for (const block of refusal.split ?? []) process.stderr.write(`energy-gateway read: ${where}: refused ${block}: a hole in its map, or more registers than it answers at once; max_gap: 0 or a lower max_registers on the device plans smaller requests\n`);
+      for (const block of refusal.shortened ?? []) process.stderr.write(`energy-gateway read: ${where}: no answer to ${block}: it ignores reads longer than it serves; a lower max_registers on the device plans shorter ones\n`);
       // A block the device refused is published bad by the gateway; here it fails the read
       // (exit 1), with what could be read still printed unless nothing could.
       if (refusal.error !== null && Object.values(read).every((v) => v.quality === 'bad')) {

@@ -1,6 +1,6 @@
 import { loadCatalogueSync } from '../profiles/catalogue.js';
 import type { DriverProfile } from '../profiles/schema.js';
-import { SimulatedMeter } from '../sim/modbus-meter.js';
+import { SimulatedMeter, type LimitAnswer } from '../sim/modbus-meter.js';
 import {
   startModbusRtuOverTcpSimulator, startModbusRtuSimulator, startModbusTcpSimulator, type SimServerHandle,
 } from '../sim/modbus-server.js';
@@ -43,26 +43,32 @@ export function parseMaxRegisters(text: string | undefined): number | undefined 
   return n;
 }
 
-/** --limit-exception: what a read over the limit gets, 3 (the Modbus rule) or 2 (what some meters answer). */
-export function parseLimitException(text: string | undefined): 2 | 3 {
+/** --limit-exception: what a read over the limit gets, 3 (the Modbus rule), 2 (what some meters answer) or silent (no answer). */
+export function parseLimitException(text: string | undefined): LimitAnswer {
   if (text === undefined || text === '3') return 3;
   if (text === '2') return 2;
-  throw new UsageError(`--limit-exception is 2 or 3, got "${text}"`);
+  if (text === 'silent') return 'silent';
+  throw new UsageError(`--limit-exception is 2, 3 or silent, got "${text}"`);
+}
+
+/** "refused with exception 3", or "left unanswered". */
+function limitAnswerText(answer: LimitAnswer): string {
+  return answer === 'silent' ? 'left unanswered' : `refused with exception ${answer}`;
 }
 
 /** What the simulated meters refuse beyond the lenient default, for the banner; null when nothing more. */
 export function refusalNote(
   meters: ReadonlyArray<{ profile: Pick<DriverProfile, 'id' | 'read'> }>,
-  opts: { strict: boolean; maxRegisters?: number | undefined; limitException: 2 | 3 },
+  opts: { strict: boolean; maxRegisters?: number | undefined; limitException: LimitAnswer },
 ): string | null {
   const parts: string[] = [];
   if (opts.strict) parts.push('strict: registers outside each profile refused with exception 2');
   if (opts.maxRegisters !== undefined) {
     // A profile limit below the one asked stays: the option only lowers it.
     const lower = [...new Set(meters.filter((m) => (m.profile.read.max_registers ?? 125) < opts.maxRegisters!).map((m) => `${m.profile.id} over ${m.profile.read.max_registers}, its profile's limit`))];
-    parts.push(`reads over ${opts.maxRegisters} registers refused with exception ${opts.limitException}${lower.length ? ` (${lower.join('; ')})` : ''}`);
+    parts.push(`reads over ${opts.maxRegisters} registers ${limitAnswerText(opts.limitException)}${lower.length ? ` (${lower.join('; ')})` : ''}`);
   } else if (opts.limitException !== 3) {
-    parts.push(`reads over each profile's max_registers refused with exception ${opts.limitException}`);
+    parts.push(`reads over each profile's max_registers ${limitAnswerText(opts.limitException)}`);
   }
   return parts.length ? parts.join('; ') : null;
 }
@@ -120,7 +126,7 @@ export const simulateCommand: Command = {
   summary: 'serve simulated meters over Modbus TCP, RTU or RTU over TCP',
   usage: `energy-gateway simulate [--driver ID] [--units LIST] [--meter ID@UNIT ...] [--host H] [--port P]
                         [--rtu PATH [--baud B] [--parity P]] [--rtu-over-tcp] [--ct-ratio N] [--pt-ratio N] [--seed N] [--at TIME] [--epoch TIME]
-                        [--strict] [--max-registers N] [--limit-exception 2|3]
+                        [--strict] [--max-registers N] [--limit-exception 2|3|silent]
 
 Serves simulated meters built from driver profiles in drivers/: several unit ids behind one
 port, mixed models allowed. Each meter's counters are the exact integral of the rates it
@@ -147,8 +153,10 @@ Fussy meters, as many real ones are (the gateway then reads refused blocks in pi
                     answered if it touches at least one point, the gaps as 0
   --max-registers N refuse a read of more than N registers (1..125) with exception 3; lowers
                     the profile's read.max_registers, never raises it
-  --limit-exception 2|3
-                    the exception for a read over the limit (default 3; some meters answer 2)`,
+  --limit-exception 2|3|silent
+                    the exception for a read over the limit (default 3; some meters answer 2),
+                    or silent: no answer at all, as some meters ignore a read longer than they
+                    serve (the gateway then finds shorter reads by their timeouts)`,
   async run(argv) {
     const { values } = parseCommandArgs(argv, {
       driver: { type: 'string', default: 'eastron-sdm630' },

@@ -78,9 +78,10 @@ async function answer_(ctx: AnswerContext, fault: Fault | undefined, unit: numbe
   const fn = FUNCTIONS[fc];
   if (!fn) return { exception: 1 };
   // A quantity the device does not serve in one request is exception 3 (§6.1-6.4), before
-  // any address is looked at; a meter may be told to answer its limit with 2, as some do.
+  // any address is looked at; a meter may be told to answer its limit with 2, as some do, or
+  // to ignore such a read, as others do.
   if (count < 1) return { exception: 3 };
-  if (count > meter.maxCount(fn)) return { exception: meter.limitException };
+  if (count > meter.maxCount(fn)) return meter.limitException === 'silent' ? null : { exception: meter.limitException };
   if (!meter.readable(fn, address, count)) return meter.refuse === 'silent' ? null : { exception: 2 };
   const data = meter.read(fn, address, count, ctx.now());
   return data ? { data } : { exception: 2 };

@@ -51,11 +51,15 @@ export interface SimulatedMeterOptions {
    */
   maxRegisters?: number;
   /**
-   * The exception a read longer than the limit gets: 3 (illegal data value, the Modbus rule
-   * and the default), or 2, which some meters answer instead.
+   * What a read longer than the limit gets: exception 3 (illegal data value, the Modbus rule
+   * and the default), exception 2, which some meters answer instead, or 'silent': no answer
+   * at all, as cheap meters with a short receive buffer do.
    */
-  limitException?: 2 | 3;
+  limitException?: LimitAnswer;
 }
+
+/** How a meter answers a read over its limit: with this exception, or not at all. */
+export type LimitAnswer = 2 | 3 | 'silent';
 
 type Word = number | boolean;
 type Image = Map<ModbusPoint['function'], Map<number, Word>>;
@@ -96,8 +100,8 @@ export class SimulatedMeter {
   readonly shape: LoadShape;
   readonly profileId: string;
   readonly refuse: 'exception' | 'silent';
-  /** The exception for a read of more registers (or coils) than maxCount. */
-  readonly limitException: 2 | 3;
+  /** What a read of more registers (or coils) than maxCount gets. */
+  readonly limitException: LimitAnswer;
   private readonly epochMs: number;
   private readonly points: readonly ModbusPoint[];
   private readonly byId: Map<string, ModbusPoint>;

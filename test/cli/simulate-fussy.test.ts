@@ -120,7 +120,7 @@ describe('energy-gateway simulate --strict --max-registers', () => {
     [['--max-registers', '0'], '--max-registers is an integer 1..125 (the most registers a Modbus read can ask), got "0"'],
     [['--max-registers', '200'], '--max-registers is an integer 1..125 (the most registers a Modbus read can ask), got "200"'],
     [['--max-registers', 'x'], '--max-registers is an integer 1..125 (the most registers a Modbus read can ask), got "x"'],
-    [['--limit-exception', '4'], '--limit-exception is 2 or 3, got "4"'],
+    [['--limit-exception', '4'], '--limit-exception is 2, 3 or silent, got "4"'],
   ])('exits 2 for %j, serving nothing', async (args, message) => {
     const r = await runCliAsync(['simulate', '--port', '0', ...args]);
     expect(r.code).toBe(2);

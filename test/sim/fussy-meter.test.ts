@@ -63,10 +63,12 @@ describe.each([
   let sim: SimServerHandle;
   let bus: ModbusBus;
   const meter = (unitId: number, fussy: Partial<SimulatedMeterOptions>) => new SimulatedMeter({ unitId, profile: sdm630, epochMs: EPOCH, ...fussy });
-  // 1: lenient (the default), 2: strict, 3: at most 10 registers a read, 4: both, 5: over 10 refused with 2.
+  // 1: lenient (the default), 2: strict, 3: at most 10 registers a read, 4: both, 5: over 10 refused with 2,
+  // 6: over 10 left unanswered.
   const meters = [
     meter(1, {}), meter(2, { strict: true }), meter(3, { maxRegisters: 10 }),
     meter(4, { strict: true, maxRegisters: 10 }), meter(5, { maxRegisters: 10, limitException: 2 }),
+    meter(6, { maxRegisters: 10, limitException: 'silent' }),
   ];
 
   beforeAll(async () => {
@@ -121,6 +123,14 @@ describe.each([
     expect(await refusedWith(bus, 5, 0, 12)).toBe(2);
     expect(await refusedWith(bus, 5, 0, 10)).toBe('answered');
   });
+
+  it('--limit-exception silent leaves a read over the limit unanswered, and answers one within it', async () => {
+    const r = await settle(bus.read(6, 'input', 0, 12, { timeoutMs: 300 }));
+    expect(r.ok).toBe(false);
+    expect((r as { error: TransportError }).error).toMatchObject({ kind: 'timeout' });
+    const words = await bus.read(6, 'input', 0, 10, { timeoutMs: 2000 });
+    expect(float32(words[0]!, words[1]!)).toBeCloseTo(meters[5]!.valueAt('voltage_l1', AT)!, 3);
+  });
 });
 
 describe('simulate\'s fussy options', () => {
@@ -134,11 +144,12 @@ describe('simulate\'s fussy options', () => {
     }
   });
 
-  it('--limit-exception is 2 or 3', () => {
+  it('--limit-exception is 2, 3 or silent', () => {
     expect(parseLimitException(undefined)).toBe(3);
     expect(parseLimitException('2')).toBe(2);
     expect(parseLimitException('3')).toBe(3);
-    expect(() => parseLimitException('4')).toThrow('--limit-exception is 2 or 3, got "4"');
+    expect(parseLimitException('silent')).toBe('silent');
+    expect(() => parseLimitException('4')).toThrow('--limit-exception is 2, 3 or silent, got "4"');
   });
 
   it('the banner says what the meters refuse, and a profile limit the option does not raise', () => {
@@ -151,5 +162,7 @@ describe('simulate\'s fussy options', () => {
       .toBe('reads over 100 registers refused with exception 2 (eastron-sdm630 over 80, its profile\'s limit)');
     expect(refusalNote([{ profile: sdm630 }, { profile: pm }], { strict: false, limitException: 2 }))
       .toBe('reads over each profile\'s max_registers refused with exception 2');
+    expect(refusalNote([{ profile: sdm630 }], { strict: false, maxRegisters: 40, limitException: 'silent' }))
+      .toBe('reads over 40 registers left unanswered');
   });
 });

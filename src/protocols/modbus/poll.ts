@@ -90,7 +90,48 @@ interface Fallback {
   wait: number;
 }
 
-const fallbacks = new WeakMap<ModbusDevice, Map<CompiledRequest, Fallback>>();
+/**
+ * What a device has shown of itself since start: blocks it refused whole and how it reads
+ * them instead, and what its timeouts say about how long a read it answers.
+ *
+ * Some meters do not refuse a read longer than they serve (exception 2 or 3): they ignore
+ * it, and the gateway sees a timeout from a meter that works. A register read of several
+ * points that times out while the device answers other reads is therefore read again at once
+ * in halves (and their halves), and what answers is how the block is read from then on.
+ */
+interface DeviceMemory {
+  /** Blocks read in other requests from now on, or refused at every level. */
+  blocks: Map<CompiledRequest, Fallback> | undefined;
+  /**
+   * The longest register read the device has answered. A read no longer than that which
+   * times out timed out for another reason (the device went away): it is not shortened.
+   */
+  longest: number;
+  /**
+   * The shortest register read that timed out while shorter ones answered: a longer read is
+   * not asked, it is halved first. Infinity until one did.
+   */
+  tooLong: number;
+  /**
+   * Set when a poll's first read timed out with nothing answered, as a dead device's does
+   * and as one's does that ignores the read's length. The next attempt asks that block's
+   * first point alone first: a dead device does not answer it either (one timeout, as the
+   * block would have cost, and the attempt after asks the block whole again), a live one
+   * does, and the block is then asked whole, and in halves if it times out.
+   */
+  probe: boolean;
+}
+
+const memories = new WeakMap<ModbusDevice, DeviceMemory>();
+
+function memoryOf(device: ModbusDevice): DeviceMemory {
+  let mem = memories.get(device);
+  if (mem === undefined) {
+    mem = { blocks: undefined, longest: 0, tooLong: Number.POSITIVE_INFINITY, probe: false };
+    memories.set(device, mem);
+  }
+  return mem;
+}
 
 /** Polls a block refused at every level waits, at most, before its pieces are tried again. */
 const MAX_WAIT = 64;
@@ -103,6 +144,14 @@ const MAX_WAIT = 64;
  */
 const splits = (err: TransportError) => err.exceptionCode === 2 || err.exceptionCode === 3;
 
+/**
+ * Whether the device's next attempt starts with a probe (its last one timed out with nothing
+ * heard): a one-shot read asks once more, so that a device that ignores long reads is read.
+ */
+export function probesNext(device: ModbusDevice): boolean {
+  return memories.get(device)?.probe === true;
+}
+
 /** Where readDevice reports the first request the device refused; the caller keeps one per device. */
 export interface Refusal {
   error: TransportError | null;
@@ -112,6 +161,12 @@ export interface Refusal {
    * device: it reads them so from then on. Absent on most polls.
    */
   split?: string[];
+  /**
+   * Blocks the device did not answer whole (timeouts) but answered in shorter reads, which it
+   * is asked from then on ("input 0+80 (read in 2 pieces)"); each reported once. Absent on
+   * most polls.
+   */
+  shortened?: string[];
 }
 
 /**
@@ -123,7 +178,8 @@ export interface Refusal {
  * refused in the end is published `bad` with the exception as its status; the other blocks
  * are still read, and the first refusal is put in `refusal` (cleared here first). When the
  * device refused every request, the first refusal is thrown: it answers, but only with
- * exceptions, and fails like a device that does.
+ * exceptions, and fails like a device that does. A register read that times out and may be
+ * too long for the device is read in halves (see DeviceMemory) instead of ending the turn.
  */
 export async function readDevice(
   reader: ModbusReader,
@@ -139,12 +195,16 @@ export async function readDevice(
     refused: null,
     firstRefusal: null,
     answered: 0,
+    heard: false,
+    mem: memoryOf(device),
   };
+  const mem = poll.mem;
   let splitNow: string[] | undefined;
-  /** Blocks this poll found refused whole, and how to read them (kept at the end). */
+  let shortenedNow: string[] | undefined;
+  /** Blocks this poll found refused whole or too long, and how to read them (kept at the end). */
   let learned: Array<[CompiledRequest, Fallback]> | undefined;
-  // One lookup per poll; a device that never refused has no entry and pays nothing more.
-  const known = fallbacks.get(device);
+  // A device that never refused nor timed out has no blocks and pays nothing more.
+  const known = mem.blocks;
   for (const whole of plan.requests) {
     const fallback = known?.get(whole);
     if (fallback !== undefined && fallback.requests !== null) {
@@ -155,11 +215,33 @@ export async function readDevice(
       }
       continue;
     }
+    // For nearly every device tooLong is Infinity and probe false: two comparisons a block.
+    if (whole.request.count >= mem.tooLong && mayBeTooLong(whole, mem)) {
+      // Longer than a read the device has left unanswered: not asked whole.
+      const found = await readShortened(reader, device, whole, retries, poll, mem);
+      (learned ??= []).push([whole, { requests: found.requests, skip: 0, wait: 0 }]);
+      (shortenedNow ??= []).push(describe(whole, found.requests.length, found.single));
+      continue;
+    } else if (mem.probe && !poll.heard && mayBeTooLong(whole, mem)) {
+      mem.probe = false;
+      await probeFirstPoint(reader, device, whole, retries, poll);
+    }
     let got: Awaited<ReturnType<typeof readOrRefusal>>;
     try {
       got = await readOrRefusal(reader, device, whole, retries);
     } catch (err) {
-      throw limitHint(err, poll, whole);
+      if (!isTimeout(err) || !mayBeTooLong(whole, mem)) throw err;
+      if (!poll.heard) {
+        // A dead device looks the same: the next attempt tells them apart, at the same cost.
+        mem.probe = true;
+        throw err;
+      }
+      // The device answers, but not this read: read it in halves, and those in halves.
+      const found = await readShortened(reader, device, whole, retries, poll, mem);
+      mem.tooLong = Math.min(mem.tooLong, whole.request.count);
+      (learned ??= []).push([whole, { requests: found.requests, skip: 0, wait: 0 }]);
+      (shortenedNow ??= []).push(describe(whole, found.requests.length, found.single));
+      continue;
     }
     if (!(got instanceof TransportError)) {
       answered(poll, whole, got);
@@ -184,6 +266,7 @@ export async function readDevice(
   if (refusal) {
     refusal.error = poll.firstRefusal;
     refusal.split = splitNow;
+    refusal.shortened = shortenedNow;
   }
   // A device that refuses everything it is asked has nothing to publish: it fails the poll
   // like a device that answers every request with exception 4, and backs off. What it
@@ -196,8 +279,7 @@ export async function readDevice(
   // Kept once the poll is through: a poll that fails later on (a timeout) keeps nothing it
   // found, and the next one finds it again and reports it then (the report goes with a poll).
   if (learned !== undefined) {
-    let byBlock = known;
-    if (byBlock === undefined) fallbacks.set(device, (byBlock = new Map()));
+    const byBlock = (mem.blocks ??= new Map());
     for (const [block, fallback] of learned) byBlock.set(block, fallback);
   }
   const out = publishValues(plan, poll.values, poll.qualities, device.source, device.settings);
@@ -300,16 +382,80 @@ function forgetRefused(known: Map<CompiledRequest, Fallback>): void {
   for (const [block, fallback] of known) if (fallback.requests === null) known.delete(block);
 }
 
+/** A timeout: the device did not answer at all (after any retries). */
+function isTimeout(err: unknown): boolean {
+  return err instanceof TransportError && err.kind === 'timeout';
+}
+
 /**
- * A block that timed out after the device answered this poll's earlier requests, with a hint
- * in its message: some meters do not refuse a read longer than they serve, they ignore it,
- * and the user sees a timeout on a meter that works. Only a hint, as a meter that really
- * stopped answering in the middle of a poll looks the same.
+ * Whether a read that timed out may have been too long for the device: a register read of
+ * several points, longer than any the device has answered.
  */
-function limitHint(err: unknown, poll: PollState, block: CompiledRequest): unknown {
-  if (!(err instanceof TransportError) || err.kind !== 'timeout' || poll.answered === 0 || block.request.count < 2) return err;
+function mayBeTooLong(c: CompiledRequest, mem: DeviceMemory): boolean {
+  const fn = c.request.function;
+  return (fn === 'holding' || fn === 'input') && c.request.count > mem.longest && !isSinglePoint(c);
+}
+
+/**
+ * Reads a block in its halves (and those in theirs, as long as they time out and may be too
+ * long), into this poll, after the device answered something in it. Returns the requests to
+ * read the block with from then on; throws what fails otherwise (a timeout of a read no longer
+ * than one the device answered: it went away).
+ */
+async function readShortened(
+  reader: ModbusReader,
+  device: ModbusDevice,
+  whole: CompiledRequest,
+  retries: number,
+  poll: PollState,
+  mem: DeviceMemory,
+): Promise<Smaller> {
+  const found: Smaller = { requests: [], single: 0 };
+  const read = async (piece: CompiledRequest): Promise<void> => {
+    if (piece.request.count >= mem.tooLong && !isSinglePoint(piece)) {
+      for (const half of halveRequest(piece)) await read(half);
+      return;
+    }
+    let got: Awaited<ReturnType<typeof readOrRefusal>>;
+    try {
+      got = await readOrRefusal(reader, device, piece, retries);
+    } catch (err) {
+      if (!isTimeout(err) || !mayBeTooLong(piece, mem)) throw err;
+      for (const half of halveRequest(piece)) await read(half);
+      // Its halves were heard (a failure would have left here): this read was too long.
+      mem.tooLong = Math.min(mem.tooLong, piece.request.count);
+      return;
+    }
+    await readHalving(reader, device, piece, got, retries, poll, found, true);
+  };
+  for (const half of halveRequest(whole)) await read(half);
+  return found;
+}
+
+/**
+ * Asks a block's first point alone, into this poll: whether a device whose last attempt timed
+ * out with nothing heard is there. Throws its timeout, saying why the read is so short.
+ */
+async function probeFirstPoint(reader: ModbusReader, device: ModbusDevice, whole: CompiledRequest, retries: number, poll: PollState): Promise<void> {
+  let first = whole;
+  for (let halves = halveRequest(first); halves.length > 1; halves = halveRequest(first)) first = halves[0]!;
+  let got: Awaited<ReturnType<typeof readOrRefusal>>;
+  try {
+    got = await readOrRefusal(reader, device, first, retries);
+  } catch (err) {
+    throw probeNote(err, whole);
+  }
+  // Its value is read again with the block; a refusal of it still says the device is there.
+  if (got instanceof TransportError) poll.heard = true;
+  else answered(poll, first, got);
+}
+
+/** A probe's timeout, saying why the read is shorter than the plan's. */
+function probeNote(err: unknown, whole: CompiledRequest): unknown {
+  if (!(err instanceof TransportError) || err.kind !== 'timeout') return err;
+  const req = whole.request;
   return new TransportError(
-    `${err.message}; the device answered this poll's earlier requests: if it ignores reads longer than it serves, a lower max_registers on the device plans shorter ones`,
+    `${err.message}; its first point alone, as ${req.function} ${req.address}+${req.count} timed out whole last time (a device that ignores reads longer than it serves answers a short one)`,
     err.kind, err.exceptionCode, { cause: err },
   );
 }
@@ -323,6 +469,10 @@ interface PollState {
   firstRefusal: TransportError | null;
   /** Requests the device answered with data: none, and a refusal, is a device that only refuses. */
   answered: number;
+  /** Whether the device answered anything in this poll, data or an exception. */
+  heard: boolean;
+  /** The device's: what it answered in this poll is remembered at once. */
+  mem: DeviceMemory;
 }
 
 /**
@@ -346,10 +496,14 @@ async function readOrRefusal(reader: ModbusReader, device: ModbusDevice, compile
 function answered(poll: PollState, compiled: CompiledRequest, data: number[] | boolean[]): void {
   decodeInto(compiled, data, poll.values, poll.qualities);
   poll.answered += 1;
+  poll.heard = true;
+  const req = compiled.request;
+  if (req.count > poll.mem.longest && (req.function === 'holding' || req.function === 'input')) poll.mem.longest = req.count;
 }
 
 /** Marks a refused request's points bad, with the refusal as their status. */
 function refusedBlock(poll: PollState, compiled: CompiledRequest, err: TransportError): void {
+  poll.heard = true;
   poll.firstRefusal ??= withRequest(err, compiled.request) as TransportError;
   const refused = (poll.refused ??= new Map());
   for (const slot of compiled.slot) {

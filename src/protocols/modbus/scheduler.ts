@@ -283,6 +283,9 @@ export class BusScheduler {
       // Once per block: the device reads it in smaller requests from now on, more per poll.
       this.log.info({ bus: this.bus.id, device: s.device.id, blocks: s.refusal.split }, 'device refused a block whole (a hole in its map, or more registers than it answers at once); reading it in smaller requests (max_gap: 0 or a lower max_registers on the device plans them so)');
     }
+    if (s.refusal.shortened !== undefined) {
+      this.log.info({ bus: this.bus.id, device: s.device.id, blocks: s.refusal.shortened }, 'device did not answer a block whole but answers it in shorter reads (it ignores reads longer than it serves); reading it so from now on (a lower max_registers on the device plans them so)');
+    }
     const refused = s.refusal.error === null ? null : s.refusal.error.message;
     return { s, poll: { device: s.device.id, tsMs: Math.max(tickMs, startedMs), values }, refused };
   }

@@ -104,7 +104,20 @@ export async function startServerTcp(vector: IServiceVector): Promise<{ port: nu
  * Device `m`, unit 1 on a Modbus TCP bus, made of inline points (YAML list lines indented for
  * `points:`) and optional device keys (`{ max_gap: 20 }`); throws on any config problem.
  */
-export function inlineDevice(points: string, keys: Record<string, number> = {}): ModbusDevice {
+/** A device of a catalogue driver, alone on a TCP bus, with these keys besides. */
+export function driverDevice(driver: string, keys: Record<string, number | string> = {}): ModbusDevice {
+  const extra = Object.entries(keys).map(([k, v]) => `, ${k}: ${v}`).join('');
+  const config = parseConfigText(`version: 1
+gateway: { id: gw, site: s }
+buses: [{ id: panel, type: modbus_tcp, host: 127.0.0.1 }]
+devices: [{ id: m, driver: ${driver}, bus: panel, unit_id: 1${extra} }]
+`, 'driver.yaml');
+  const { byBus, problems } = resolveModbusDevices(config, catalogue);
+  if (problems.length > 0) throw new Error(problems.map((p) => `${p.path.join('.')}: ${p.message}`).join('\n'));
+  return byBus.get('panel')![0]!;
+}
+
+export function inlineDevice(points: string, keys: Record<string, number | string> = {}): ModbusDevice {
   const extra = Object.entries(keys).map(([k, v]) => `    ${k}: ${v}\n`).join('');
   const config = parseConfigText(`version: 1
 gateway: { id: gw, site: s }
