@@ -3,58 +3,20 @@
 // in halves, down to single points — and the device keeps being read that way, but only once something so
 // read was answered. Each test serves a register map from the byte-scripted Modbus TCP server
 // with a refusal rule of its own, and checks the values read and the requests asked.
-import { afterEach, describe, expect, it } from 'vitest';
-import { parseConfigText } from '../../../src/config/loader.js';
+import { describe, expect, it } from 'vitest';
 import type { PointValue, Quality } from '../../../src/core/sample.js';
 import type { Decoded } from '../../../src/protocols/modbus/decode.js';
-import type { ModbusBus } from '../../../src/protocols/modbus/bus.js';
-import { resolveModbusDevices, type ModbusDevice } from '../../../src/protocols/modbus/device.js';
+import type { ModbusDevice } from '../../../src/protocols/modbus/device.js';
 import { TransportError } from '../../../src/protocols/modbus/errors.js';
 import { compilePollPlan, decodeInto, halveRequest, type CompiledRequest } from '../../../src/protocols/modbus/plan.js';
 import { readDevice, type Refusal } from '../../../src/protocols/modbus/poll.js';
 import { SimulatedMeter } from '../../../src/sim/modbus-meter.js';
 import { startModbusTcpSimulator } from '../../../src/sim/modbus-server.js';
 import { catalogue, driverDevice, inlineDevice, makeBus, settle } from './helpers.js';
-import { startScripted, type Scripted, type ScriptedRequest } from './scripted.js';
+import type { ScriptedRequest } from './scripted.js';
+import { closingAfterEach, word, type RuleMeter } from './rule-meter.js';
 
-/** The word a register holds, the same on every request (holding and input alike). */
-const word = (address: number) => (address * 7 + 1000) & 0xffff;
-
-/** Answers an exception code, null to answer the words, or 'silent' not to answer. */
-type Rule = (req: ScriptedRequest) => number | null | 'silent';
-
-let closing: Array<() => Promise<void>> = [];
-afterEach(async () => {
-  await Promise.all(closing.map((c) => c()));
-  closing = [];
-});
-
-interface Meter {
-  server: Scripted;
-  bus: ModbusBus;
-  /** Requests the meter refused, since it started. */
-  refused: ScriptedRequest[];
-}
-
-async function meter(rule: Rule): Promise<Meter> {
-  const refused: ScriptedRequest[] = [];
-  const server = await startScripted('mbap', (req, reply) => {
-    const code = rule(req);
-    if (code === 'silent') return;
-    if (code !== null) {
-      refused.push(req);
-      reply.send(reply.frame(Buffer.from([req.unit, req.fc | 0x80, code])));
-      return;
-    }
-    reply.send(reply.frame(reply.answerPdu(req.unit, req.fc, Array.from({ length: req.count }, (_, i) => word(req.address + i)))));
-  });
-  const bus = makeBus({ type: 'modbus_tcp', host: '127.0.0.1', port: server.port, timeout: '500ms' });
-  closing.push(async () => {
-    await bus.close();
-    await server.stop();
-  });
-  return { server, bus, refused };
-}
+const { closeAfter, ruleMeter: meter } = closingAfterEach();
 
 interface Poll {
   values: Record<string, PointValue>;
@@ -65,7 +27,7 @@ interface Poll {
   refused: number;
 }
 
-async function poll(m: Meter, device: ModbusDevice): Promise<Poll> {
+async function poll(m: RuleMeter, device: ModbusDevice): Promise<Poll> {
   const refusal: Refusal = { error: null };
   const before = m.server.requests.length;
   const refusedBefore = m.refused.length;
@@ -129,7 +91,7 @@ describe('a meter whose per-request limit is below the plan\'s (exception 3 to l
     const read = async (maxRegisters: number) => {
       const sim = await startModbusTcpSimulator([new SimulatedMeter({ unitId: 1, profile: { ...sdm630, read: { max_registers: maxRegisters } }, epochMs: Date.UTC(2025, 0, 1) })], { now });
       const bus = makeBus({ type: 'modbus_tcp', host: '127.0.0.1', port: sim.port, timeout: '1s' });
-      closing.push(async () => {
+      closeAfter(async () => {
         await bus.close();
         await sim.stop();
       });

@@ -5,7 +5,7 @@
 // which costs a dead device no more than asking the block again. Each test serves a register
 // map from the byte-scripted Modbus TCP server with a rule of its own, and checks the values
 // read, the requests asked and what the timeouts cost.
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { PointValue } from '../../../src/core/sample.js';
 import type { ModbusDevice } from '../../../src/protocols/modbus/device.js';
 import { TransportError } from '../../../src/protocols/modbus/errors.js';
@@ -19,39 +19,17 @@ import { ModbusBus } from '../../../src/protocols/modbus/bus.js';
 import { resolveModbusDevices } from '../../../src/protocols/modbus/device.js';
 import { BusScheduler, type Availability } from '../../../src/protocols/modbus/scheduler.js';
 import { capturingLogger, catalogue, driverDevice, inlineDevice, makeBus, settle } from './helpers.js';
-import { sleep, startScripted, type Scripted, type ScriptedRequest } from './scripted.js';
+import { sleep, type ScriptedRequest } from './scripted.js';
+import { closingAfterEach, word, type RuleMeter } from './rule-meter.js';
 
 /** The devices' timeout. */
 const TIMEOUT_MS = 300;
 const TIMEOUT = { timeout: `${TIMEOUT_MS}ms` };
 
-/** The word a register holds, the same on every request. */
-const word = (address: number) => (address * 7 + 1000) & 0xffff;
-
-let closing: Array<() => Promise<void>> = [];
-afterEach(async () => {
-  await Promise.all(closing.map((c) => c()));
-  closing = [];
-});
-
-interface Meter {
-  server: Scripted;
-  bus: ModbusBus;
-}
+const { closeAfter, ruleMeter } = closingAfterEach();
 
 /** A meter that answers a request when `answers` says so, and otherwise stays silent. */
-async function meter(answers: (req: ScriptedRequest) => boolean): Promise<Meter> {
-  const server = await startScripted('mbap', (req, reply) => {
-    if (!answers(req)) return;
-    reply.send(reply.frame(reply.answerPdu(req.unit, req.fc, Array.from({ length: req.count }, (_, i) => word(req.address + i)))));
-  });
-  const bus = makeBus({ type: 'modbus_tcp', host: '127.0.0.1', port: server.port });
-  closing.push(async () => {
-    await bus.close();
-    await server.stop();
-  });
-  return { server, bus };
-}
+const meter = (answers: (req: ScriptedRequest) => boolean) => ruleMeter((req) => (answers(req) ? null : 'silent'));
 
 interface Attempt {
   values: Record<string, PointValue> | null;
@@ -62,7 +40,7 @@ interface Attempt {
   ms: number;
 }
 
-async function attempt(m: Meter, device: ModbusDevice): Promise<Attempt> {
+async function attempt(m: RuleMeter, device: ModbusDevice): Promise<Attempt> {
   const refusal: Refusal = { error: null };
   const before = m.server.requests.length;
   const startedMs = performance.now();
@@ -204,7 +182,7 @@ describe('the simulated SDM630 that ignores reads over 40 registers (simulate --
     const start = async (options: { maxRegisters?: number; limitException?: 'silent' }) => {
       const sim = await startModbusTcpSimulator([new SimulatedMeter({ unitId: 1, profile: sdm630, epochMs: Date.UTC(2025, 0, 1), ...options })], { now });
       const bus = makeBus({ type: 'modbus_tcp', host: '127.0.0.1', port: sim.port });
-      closing.push(async () => {
+      closeAfter(async () => {
         await bus.close();
         await sim.stop();
       });
