@@ -230,7 +230,7 @@ export async function readDevice(
     try {
       got = await readOrRefusal(reader, device, whole, retries);
     } catch (err) {
-      if (!isTimeout(err) || !mayBeTooLong(whole, mem)) throw err;
+      if (!isNoAnswer(err) || !mayBeTooLong(whole, mem)) throw err;
       if (!poll.heard) {
         // A dead device looks the same: the next attempt tells them apart, at the same cost.
         mem.probe = true;
@@ -382,9 +382,12 @@ function forgetRefused(known: Map<CompiledRequest, Fallback>): void {
   for (const [block, fallback] of known) if (fallback.requests === null) known.delete(block);
 }
 
-/** A timeout: the device did not answer at all (after any retries). */
-function isTimeout(err: unknown): boolean {
-  return err instanceof TransportError && err.kind === 'timeout';
+/**
+ * No answer from the device (after any retries): a timeout, or exception 11 from a TCP
+ * gateway (its serial side got no answer from the device behind it: a timeout reported).
+ */
+function isNoAnswer(err: unknown): err is TransportError {
+  return err instanceof TransportError && (err.kind === 'timeout' || (err.kind === 'exception' && err.exceptionCode === 11));
 }
 
 /**
@@ -420,7 +423,7 @@ async function readShortened(
     try {
       got = await readOrRefusal(reader, device, piece, retries);
     } catch (err) {
-      if (!isTimeout(err) || !mayBeTooLong(piece, mem)) throw err;
+      if (!isNoAnswer(err) || !mayBeTooLong(piece, mem)) throw err;
       for (const half of halveRequest(piece)) await read(half);
       // Its halves were heard (a failure would have left here): this read was too long.
       mem.tooLong = Math.min(mem.tooLong, piece.request.count);
@@ -452,7 +455,7 @@ async function probeFirstPoint(reader: ModbusReader, device: ModbusDevice, whole
 
 /** A probe's timeout, saying why the read is shorter than the plan's. */
 function probeNote(err: unknown, whole: CompiledRequest): unknown {
-  if (!(err instanceof TransportError) || err.kind !== 'timeout') return err;
+  if (!isNoAnswer(err)) return err;
   const req = whole.request;
   return new TransportError(
     `${err.message}; its first point alone, as ${req.function} ${req.address}+${req.count} timed out whole last time (a device that ignores reads longer than it serves answers a short one)`,

@@ -116,6 +116,29 @@ describe('a meter that leaves reads over 8 registers unanswered', () => {
   });
 });
 
+describe('behind a Modbus TCP gateway, which answers exception 11 when the device behind it does not', () => {
+  it('reads the long block in halves, as after a timeout, and keeps reading so', async () => {
+    const d = twoBlocks();
+    const m = await ruleMeter((r) => (r.count > 8 ? 11 : null));
+    const first = await attempt(m, d);
+    expectServed(first.values, d);
+    expect(first.refusal.shortened).toEqual(['holding 100+34 (read in 6 pieces)']);
+    expect(first.refusal.error).toBeNull();
+    const second = await attempt(m, d);
+    expect(second.values).toEqual(first.values);
+    expect(second.asked).toEqual(['0+4', '100+5', '105+4', '109+8', '117+5', '122+4', '126+8']);
+  });
+
+  it('a dead device behind it: the block and its first point in turn, each answered 11', async () => {
+    const d = oneBlock();
+    const m = await ruleMeter(() => 11);
+    const attempts: Attempt[] = [];
+    for (let i = 0; i < 3; i++) attempts.push(await attempt(m, d));
+    expect(attempts.map((a) => a.asked)).toEqual([['0+34'], ['0+1'], ['0+34']]);
+    for (const a of attempts) expect(a.error).toMatchObject({ kind: 'exception', exceptionCode: 11 });
+  });
+});
+
 describe('timeouts that are not about length', () => {
   it('a dead device: each attempt costs one timeout, the block and its first point in turn', async () => {
     const d = oneBlock();
