@@ -81,10 +81,10 @@ export const readCommand: Command = {
     const refusal: Refusal = { error: null };
     try {
       const attempt = () => readDevice(bus, device, device.classes, device.retries, refusal);
-      // A first read that timed out with nothing heard is asked once more, as the gateway's
-      // next poll would ask it: a meter that ignores long reads answers that one.
+      // A first read that got no answer with nothing heard is asked once more, as the
+      // gateway's next poll would ask it: a meter that ignores long reads answers that one.
       const read = await attempt().catch((err: unknown) => {
-        if (err instanceof TransportError && err.kind === 'timeout' && probesNext(device)) return attempt();
+        if (probesNext(device)) return attempt();
         throw err;
       });
       const where = `${id} (unit ${device.unitId} on ${busConfig.id})`;
