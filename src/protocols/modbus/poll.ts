@@ -216,27 +216,27 @@ export async function readDevice(
       continue;
     }
     // For nearly every device tooLong is Infinity and probe false: two comparisons a block.
-    if (whole.request.count >= mem.tooLong && mayBeTooLong(whole, mem)) {
-      // Longer than a read the device has left unanswered: not asked whole.
-      const found = await readShortened(reader, device, whole, retries, poll, mem);
-      (learned ??= []).push([whole, { requests: found.requests, skip: 0, wait: 0 }]);
-      (shortenedNow ??= []).push(describe(whole, found.requests.length, found.single));
-      continue;
-    } else if (mem.probe && !poll.heard && mayBeTooLong(whole, mem)) {
-      mem.probe = false;
-      await probeFirstPoint(reader, device, whole, retries, poll);
-    }
-    let got: Awaited<ReturnType<typeof readOrRefusal>>;
-    try {
-      got = await readOrRefusal(reader, device, whole, retries);
-    } catch (err) {
-      if (!isNoAnswer(err) || !mayBeTooLong(whole, mem)) throw err;
-      if (!poll.heard) {
-        // A dead device looks the same: the next attempt tells them apart, at the same cost.
-        mem.probe = true;
-        throw err;
+    // Null: longer than the device answers, known before (not asked whole) or found now.
+    let got: Awaited<ReturnType<typeof readOrRefusal>> | null = null;
+    if (!(whole.request.count >= mem.tooLong && mayBeTooLong(whole, mem))) {
+      if (mem.probe && !poll.heard && mayBeTooLong(whole, mem)) {
+        mem.probe = false;
+        await probeFirstPoint(reader, device, whole, retries, poll);
       }
-      // The device answers, but not this read: read it in halves, and those in halves.
+      try {
+        got = await readOrRefusal(reader, device, whole, retries);
+      } catch (err) {
+        if (!isNoAnswer(err) || !mayBeTooLong(whole, mem)) throw err;
+        if (!poll.heard) {
+          // A dead device looks the same: the next attempt tells them apart, at the same cost.
+          mem.probe = true;
+          throw err;
+        }
+        // The device answers, but not this read.
+      }
+    }
+    if (got === null) {
+      // In halves, and those in halves; it timed out whole, or one no longer did.
       const found = await readShortened(reader, device, whole, retries, poll, mem);
       mem.tooLong = Math.min(mem.tooLong, whole.request.count);
       (learned ??= []).push([whole, { requests: found.requests, skip: 0, wait: 0 }]);
