@@ -401,9 +401,9 @@ function mayBeTooLong(c: CompiledRequest, mem: DeviceMemory): boolean {
 
 /**
  * Reads a block in its halves (and those in theirs, as long as they time out and may be too
- * long), into this poll, after the device answered something in it. Returns the requests to
- * read the block with from then on; throws what fails otherwise (a timeout of a read no longer
- * than one the device answered: it went away).
+ * long), into this poll. Returns the requests to read the block with from then on; throws what
+ * fails otherwise: a piece no longer than a read the device answered (it went away), or any
+ * piece while nothing was heard in this poll (a dead device costs one timeout an attempt).
  */
 async function readShortened(
   reader: ModbusReader,
@@ -423,7 +423,7 @@ async function readShortened(
     try {
       got = await readOrRefusal(reader, device, piece, retries);
     } catch (err) {
-      if (!isNoAnswer(err) || !mayBeTooLong(piece, mem)) throw err;
+      if (!isNoAnswer(err) || !poll.heard || !mayBeTooLong(piece, mem)) throw err;
       for (const half of halveRequest(piece)) await read(half);
       // Its halves were heard (a failure would have left here): this read was too long.
       mem.tooLong = Math.min(mem.tooLong, piece.request.count);

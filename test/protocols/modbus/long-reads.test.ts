@@ -183,6 +183,35 @@ describe('timeouts that are not about length', () => {
     expect((await attempt(m, d)).asked).toEqual(['0+34']);
   });
 
+  it('a device known to ignore long reads that dies: one timeout an attempt, also for a block it was never read in', async () => {
+    // Two poll classes: a:* every 5 s (the default), b:* every 10 s; the meter answers at most 12 registers.
+    const d = inlineDevice([
+      ...Array.from({ length: 34 }, (_, i) => `      - { id: a${i}, address: ${i}, function: holding, type: uint16 }`),
+      ...Array.from({ length: 30 }, (_, i) => `      - { id: b${i}, address: ${100 + i}, function: holding, type: uint16 }`),
+    ].join('\n'), { ...TIMEOUT, point_intervals: `{ ${Array.from({ length: 30 }, (_, i) => `b${i}: 10s`).join(', ')} }` });
+    const [fast, slow] = d.classes;
+    expect([fast!.requests.map((r) => `${r.address}+${r.count}`), slow!.requests.map((r) => `${r.address}+${r.count}`)]).toEqual([['0+34'], ['100+30']]);
+    let alive = true;
+    const m = await meter((r) => alive && r.count <= 12);
+    const read = async (classes: typeof d.classes) => {
+      const before = m.server.requests.length;
+      const startedMs = performance.now();
+      const r = await settle(readDevice(m.bus, d, classes, 0));
+      return { ok: r.ok, asked: m.server.requests.slice(before).map((q) => `${q.address}+${q.count}`), ms: performance.now() - startedMs };
+    };
+    // Learnt on the first class: 34 and 17 time out, 9 and 8 answer (longer than 9 and
+    // shorter than 17: not known either way).
+    expect((await read([fast!])).ok).toBe(false);
+    expect((await read([fast!])).ok).toBe(true);
+    alive = false;
+    // The second class's block (30) is known too long and asked in halves of 15, longer than any
+    // read answered: the first one's timeout ends the attempt, with nothing heard in it.
+    const dead = await read([slow!]);
+    expect(dead.ok).toBe(false);
+    expect(dead.asked).toHaveLength(1);
+    expect(dead.ms).toBeLessThan(2 * TIMEOUT_MS);
+  });
+
   it('a device read in full before that stops answering in the middle of a poll: no shorter reads', async () => {
     const d = twoBlocks();
     let answers = Number.POSITIVE_INFINITY;
