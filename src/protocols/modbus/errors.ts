@@ -32,6 +32,14 @@ export function isRefusal(err: unknown): err is TransportError {
   return err instanceof TransportError && err.kind === 'exception' && err.exceptionCode !== undefined && REFUSAL_EXCEPTIONS.has(err.exceptionCode);
 }
 
+/**
+ * No answer from the device: a timeout, or exception 11 from a TCP gateway (its serial side
+ * got no answer from the device behind it: a timeout, reported).
+ */
+export function isNoAnswer(err: unknown): err is TransportError {
+  return err instanceof TransportError && (err.kind === 'timeout' || (err.kind === 'exception' && err.exceptionCode === 11));
+}
+
 /** Whether asking again can help: no answer, a garbled one, or a transient exception. */
 export function isRetryable(err: unknown): boolean {
   if (!(err instanceof TransportError)) return false;

@@ -4,7 +4,7 @@ import type { ModbusPoint } from '../../profiles/schema.js';
 import type { ModbusReader } from './bus.js';
 import type { Decoded } from './decode.js';
 import type { ModbusDevice } from './device.js';
-import { isRefusal, isRetryable, TransportError } from './errors.js';
+import { isNoAnswer, isRefusal, isRetryable, TransportError } from './errors.js';
 import { compilePollPlan, decodeInto, halveRequest, isSinglePoint, publishValues, splitRequest, type CompiledRequest, type PollPlan } from './plan.js';
 
 /**
@@ -380,14 +380,6 @@ function describe(whole: CompiledRequest, requests: number, single: number): str
 /** Drops the blocks found refused at every level: the device refused everything this poll, so nothing it refused tells. */
 function forgetRefused(known: Map<CompiledRequest, Fallback>): void {
   for (const [block, fallback] of known) if (fallback.requests === null) known.delete(block);
-}
-
-/**
- * No answer from the device (after any retries): a timeout, or exception 11 from a TCP
- * gateway (its serial side got no answer from the device behind it: a timeout reported).
- */
-function isNoAnswer(err: unknown): err is TransportError {
-  return err instanceof TransportError && (err.kind === 'timeout' || (err.kind === 'exception' && err.exceptionCode === 11));
 }
 
 /**
