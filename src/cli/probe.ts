@@ -10,7 +10,7 @@ import { ORDERS } from '../profiles/order.js';
 import { MODBUS_TCP_PORT, RTU_OVER_TCP_PORT } from '../config/schema.js';
 import { parityArg, parseCommandArgs } from './args.js';
 import { EXIT_FAILURE, EXIT_OK, UsageError, type Command } from './command.js';
-import { manualNumber } from './register-number.js';
+import { manualNumber, manualNumberMeaning } from './register-number.js';
 
 const USAGE = `energy-gateway probe --host H [--port P] --unit U --address A [--count N] [--function input|holding]
 energy-gateway probe --path DEV [--baud B] [--parity P] [--stop-bits S] --unit U --address A ...
@@ -145,6 +145,12 @@ export const probeCommand: Command = {
 
     // The neighbours are a courtesy; the address asked for must be readable.
     const code = reads.find((r) => r.address === address)?.words ? EXIT_OK : EXIT_FAILURE;
+    const meant = code === EXIT_OK ? undefined : manualNumberMeaning(address);
+    if (meant) {
+      // The commonest commissioning slip: the manual's register number typed as the address.
+      process.stderr.write(`hint: ${address} is how manuals number ${meant.fn} register address ${meant.address}; `
+        + `try --function ${meant.fn} --address ${meant.address}\n`);
+    }
     if (values.json) {
       process.stdout.write(`${JSON.stringify({ unit, function: fn, address, count, reads })}\n`);
       return code;

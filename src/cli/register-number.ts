@@ -19,3 +19,15 @@ export function manualRange(fn: ModbusFunction, address: number, count = 1): [st
 export function manualNumber(fn: ModbusFunction, address: number): string {
   return manualRange(fn, address)[0];
 }
+
+/**
+ * The wire address a five-digit manual number stands for, when `address` reads as one:
+ * 30001–39999 is input register 0–9998, 40001–49999 holding register 0–9998. Those are
+ * also legal wire addresses, so this is only a guess, for a hint after such an address
+ * could not be read.
+ */
+export function manualNumberMeaning(address: number): { fn: 'input' | 'holding'; address: number } | undefined {
+  if (address >= 30001 && address <= 39999) return { fn: 'input', address: address - 30001 };
+  if (address >= 40001 && address <= 49999) return { fn: 'holding', address: address - 40001 };
+  return undefined;
+}

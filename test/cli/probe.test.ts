@@ -108,4 +108,14 @@ describe('energy-gateway probe', () => {
       sim.faults.clear();
     }
   }, 60_000);
+
+  it('says which address a manual register number stands for when it was typed as the address', async () => {
+    // Manual register 30053 is wire address 52, where the SDM630 serves total active power.
+    const wrong = await runCliAsync(['probe', '--host', '127.0.0.1', '--port', String(sim.port), '--unit', '1', '--address', '30053']);
+    expect(wrong.code).toBe(1);
+    expect(wrong.stderr).toContain('hint: 30053 is how manuals number input register address 52; try --function input --address 52');
+    const right = await runCliAsync(['probe', '--host', '127.0.0.1', '--port', String(sim.port), '--unit', '1', '--address', '52']);
+    expect(right.code).toBe(0);
+    expect(right.stderr).not.toContain('hint:');
+  }, 30_000);
 });

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { manualNumber, manualRange } from '../../src/cli/register-number.js';
+import { manualNumber, manualNumberMeaning, manualRange } from '../../src/cli/register-number.js';
 
 describe('manual register numbers', () => {
   it('uses the five-digit form while it can hold the register', () => {
@@ -14,5 +14,16 @@ describe('manual register numbers', () => {
     expect(manualNumber('holding', 0x401e)).toBe('416415');
     expect(manualNumber('input', 65535)).toBe('365536');
     expect(manualRange('holding', 9990, 20)).toEqual(['409991', '410010']);
+  });
+
+  it('reads five-digit 3xxxx and 4xxxx numbers back as input and holding addresses, nothing else', () => {
+    expect(manualNumberMeaning(30001)).toEqual({ fn: 'input', address: 0 });
+    expect(manualNumberMeaning(39999)).toEqual({ fn: 'input', address: 9998 });
+    expect(manualNumberMeaning(40073)).toEqual({ fn: 'holding', address: 0x48 });
+    for (const a of [0, 30000, 40000, 50000, 65535]) expect(manualNumberMeaning(a)).toBeUndefined();
+    // The round trip of manualNumber for every five-digit register of both tables.
+    for (const fn of ['input', 'holding'] as const) {
+      for (const a of [0, 1, 500, 9998]) expect(manualNumberMeaning(Number(manualNumber(fn, a)))).toEqual({ fn, address: a });
+    }
   });
 });
