@@ -295,12 +295,15 @@ export class ModbusBus implements ModbusReader {
       await link.open();
     } catch (err) {
       this.backOff();
+      // The serial port library starts its messages with "Error: " (a stringified error),
+      // which then stood in the middle of every availability reason.
+      const why = String((err as Error).message).replace(/^Error: /, '');
       if (!this.down) {
         this.down = true;
-        this.log.warn({ bus: this.id, err: (err as Error).message, retryInMs: this.backoffMs }, 'modbus bus connect failed');
+        this.log.warn({ bus: this.id, err: why, retryInMs: this.backoffMs }, 'modbus bus connect failed');
       }
       await link.close();
-      throw new BusUnreachableError(`cannot connect bus ${this.id}: ${(err as Error).message}`, { cause: err });
+      throw new BusUnreachableError(`cannot connect bus ${this.id}: ${why}`, { cause: err });
     }
     const port = new GuardedPort(link, this.framing);
     const conn: Connection = { link, port, connectedAtMs: monotonicMs(), answered: false, dropped: false };

@@ -2,6 +2,9 @@
 // the gateway's bus, the other a simulated line with several meters (or modbus-serial's own
 // ServerSerial, as an independent implementation). A socat TCP↔pty bridge stands in for a
 // serial device server (RTU over TCP).
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { ModbusBus } from '../../../src/protocols/modbus/bus.js';
 import { TransportError } from '../../../src/protocols/modbus/errors.js';
@@ -11,7 +14,7 @@ import { answerContext, buildVector, startModbusRtuSimulator, type SimServerHand
 import {
   assertBinaries, startPtyPair, startSerialDeviceServer, systemTestAvailability, type PtyPair,
 } from '../../support/servers.js';
-import { catalogue, makeBus, settle } from './helpers.js';
+import { capturingLogger, catalogue, makeBus, settle } from './helpers.js';
 
 const need = systemTestAvailability([{ name: 'socat', debian: 'socat' }]);
 const sdm630 = catalogue.get('eastron-sdm630')!;
@@ -22,6 +25,27 @@ function steppingClock(): () => number {
   let t = T0;
   return () => (t += 1000);
 }
+
+describe('Modbus RTU on a serial port that is not there', () => {
+  it('says which port could not be opened, in words, and keeps trying', async () => {
+    const { log, lines } = capturingLogger();
+    const path = join(mkdtempSync(join(tmpdir(), 'eg-rtu-')), 'ttyUSB9');
+    const bus = makeBus({ id: 'rs485', type: 'modbus_rtu', path, timeout: '200ms' }, log);
+    try {
+      const err = await bus.read(1, 'input', 0, 2, { timeoutMs: 200 }).then(() => null, (e: unknown) => e as Error);
+      expect(err).toBeInstanceOf(TransportError);
+      expect(err!.message.startsWith('cannot connect bus rs485: ')).toBe(true);
+      expect(err!.message).toContain(path);
+      expect(err!.message).not.toContain('Error:');
+      const warned = lines.filter((l) => l.msg === 'modbus bus connect failed');
+      expect(warned).toHaveLength(1);
+      expect(String(warned[0]!.err)).toContain(path);
+      expect(String(warned[0]!.err)).not.toContain('Error:');
+    } finally {
+      await bus.close();
+    }
+  });
+});
 
 // Without socat installed this skips, outside CI only, with a warning naming the
 // Debian package; under CI=true the missing binary fails the test (assertBinaries).
