@@ -82,6 +82,11 @@ export const probeCommand: Command = {
     if ((values.path !== undefined || values['rtu-over-tcp']) && (unit < 1 || unit > 247)) {
       throw new UsageError(`--unit on a serial line is 1..247; ${unit === 0 ? '0 is broadcast, which no device answers' : `${unit} is reserved`}`);
     }
+    const sixDigits = values.address !== undefined && /^\d{6}$/.test(values.address) ? manualNumberMeaning(Number(values.address)) : undefined;
+    if (sixDigits) {
+      throw new UsageError(`--address is the wire address (0..65535); ${values.address} is how manuals number ${sixDigits.fn} register address ${sixDigits.address}: `
+        + `try --function ${sixDigits.fn} --address ${sixDigits.address}`);
+    }
     const address = intArg(values.address, '--address', undefined, 0, 65535);
     const count = intArg(values.count, '--count', 2, 1, 4);
     if (count === 3) throw new UsageError('--count is 1, 2 or 4 (16-, 32- or 64-bit values)');

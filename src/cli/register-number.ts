@@ -21,13 +21,16 @@ export function manualNumber(fn: ModbusFunction, address: number): string {
 }
 
 /**
- * The wire address a five-digit manual number stands for, when `address` reads as one:
- * 30001–39999 is input register 0–9998, 40001–49999 holding register 0–9998. Those are
- * also legal wire addresses, so this is only a guess, for a hint after such an address
- * could not be read.
+ * The wire address a manual number stands for, when `address` reads as one: 30001–39999
+ * is input register 0–9998 and 40001–49999 holding register 0–9998; six digits, 300001–
+ * 365536 and 400001–465536, reach every register. Five-digit ones are also legal wire
+ * addresses, so for those this is only a guess, for a hint after such an address could
+ * not be read.
  */
 export function manualNumberMeaning(address: number): { fn: 'input' | 'holding'; address: number } | undefined {
   if (address >= 30001 && address <= 39999) return { fn: 'input', address: address - 30001 };
   if (address >= 40001 && address <= 49999) return { fn: 'holding', address: address - 40001 };
+  if (address >= 300001 && address <= 365536) return { fn: 'input', address: address - 300001 };
+  if (address >= 400001 && address <= 465536) return { fn: 'holding', address: address - 400001 };
   return undefined;
 }

@@ -117,5 +117,9 @@ describe('energy-gateway probe', () => {
     const right = await runCliAsync(['probe', '--host', '127.0.0.1', '--port', String(sim.port), '--unit', '1', '--address', '52']);
     expect(right.code).toBe(0);
     expect(right.stderr).not.toContain('hint:');
+    // Six digits cannot be a wire address at all: a usage error that says what to type.
+    const six = await runCliAsync(['probe', '--host', '127.0.0.1', '--port', String(sim.port), '--unit', '1', '--address', '416415']);
+    expect(six.code).toBe(2);
+    expect(six.stderr).toContain('416415 is how manuals number holding register address 16414: try --function holding --address 16414');
   }, 30_000);
 });

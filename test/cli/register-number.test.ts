@@ -16,14 +16,16 @@ describe('manual register numbers', () => {
     expect(manualRange('holding', 9990, 20)).toEqual(['409991', '410010']);
   });
 
-  it('reads five-digit 3xxxx and 4xxxx numbers back as input and holding addresses, nothing else', () => {
+  it('reads 3xxxx(x) and 4xxxx(x) numbers back as input and holding addresses, nothing else', () => {
     expect(manualNumberMeaning(30001)).toEqual({ fn: 'input', address: 0 });
     expect(manualNumberMeaning(39999)).toEqual({ fn: 'input', address: 9998 });
     expect(manualNumberMeaning(40073)).toEqual({ fn: 'holding', address: 0x48 });
-    for (const a of [0, 30000, 40000, 50000, 65535]) expect(manualNumberMeaning(a)).toBeUndefined();
+    expect(manualNumberMeaning(416415)).toEqual({ fn: 'holding', address: 16414 });
+    expect(manualNumberMeaning(365536)).toEqual({ fn: 'input', address: 65535 });
+    for (const a of [0, 30000, 40000, 50000, 65535, 300000, 365537, 465537]) expect(manualNumberMeaning(a)).toBeUndefined();
     // The round trip of manualNumber for every five-digit register of both tables.
     for (const fn of ['input', 'holding'] as const) {
-      for (const a of [0, 1, 500, 9998]) expect(manualNumberMeaning(Number(manualNumber(fn, a)))).toEqual({ fn, address: a });
+      for (const a of [0, 1, 500, 9998, 9999, 16414, 65535]) expect(manualNumberMeaning(Number(manualNumber(fn, a)))).toEqual({ fn, address: a });
     }
   });
 });
