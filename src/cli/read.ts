@@ -101,6 +101,13 @@ export const readCommand: Command = {
       const planned = requestCount(device.classes);
       const sent = bus.stats.requests === planned ? `${planned} requests` : `${bus.stats.requests} requests (${planned} planned)`;
       print(id, `unit ${device.unitId} on ${busConfig.id}, ${sent}`, tsMs, read, values.json === true);
+      // A profile built partly from transcriptions says which points; the display settles them.
+      // Ratio registers are read for the others' primary-side values and not printed themselves.
+      for (const p of device.source.points) {
+        if (p.unverified === undefined) continue;
+        const what = p.internal ? `${p.id} (read for the primary-side values)` : p.id;
+        process.stderr.write(`energy-gateway read: ${where}: ${what} is not confirmed by the manufacturer's manual (${p.unverified}): compare ${p.internal ? 'the values that use it' : 'its value'} with the meter's display\n`);
+      }
       if (refusal.error !== null) {
         const refused = Object.entries(read).filter(([, v]) => v.status !== undefined).map(([k]) => k);
         process.stderr.write(`energy-gateway read: ${where}: ${refusal.error.message}; no value for ${refused.join(', ')}\n`);

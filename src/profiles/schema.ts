@@ -228,6 +228,12 @@ const PointFields = {
   /** Poll class, e.g. "15m" for slow counters; defaults to the device's poll interval. */
   interval: Duration.optional().describe('poll class such as 15s or 15m; default: the device poll interval'),
   description: z.string().optional(),
+  /**
+   * Why this point's address or encoding is not confirmed by the manufacturer's manual (it
+   * rests on a transcription); `read` says so beside the values, so that whoever
+   * commissions the meter compares them with its display.
+   */
+  unverified: z.string().min(1).optional().describe('why the address or encoding is not confirmed by the manufacturer\'s manual; read asks to compare the value with the meter\'s display'),
 };
 
 export const ProfilePoint = z.strictObject(PointFields).superRefine(oneOrderSpelling);
@@ -296,6 +302,8 @@ export interface ModbusPoint {
   /** Poll class in ms; undefined = the device's poll interval. */
   interval?: number;
   description?: string;
+  /** Why the address or encoding is not confirmed by the manufacturer's manual. */
+  unverified?: string;
 }
 
 export const BUILTIN_DEFAULTS = { function: 'holding', type: 'uint16', order: 'ABCD' } as const;
@@ -327,6 +335,7 @@ export function resolvePoint(p: ProfilePoint, defaults: ProfileDefaults = {}): M
   const interval = p.interval ?? defaults.interval;
   if (interval !== undefined) point.interval = interval;
   if (p.description !== undefined) point.description = p.description;
+  if (p.unverified !== undefined) point.unverified = p.unverified;
   return point;
 }
 

@@ -179,4 +179,36 @@ describe('energy-gateway simulate', () => {
       expect(await sim.stop()).toBe(0);
     }
   }, 120_000);
+
+  it('names on stderr the points its profile marks unverified, and only those, without changing the JSON', async () => {
+    const sim = await simulate(['--meter', 'acrel-adl400@1', '--meter', 'eastron-sdm630@2', '--port', '0', '--at', AT]);
+    try {
+      const port = Number(/127\.0\.0\.1:(\d+)/.exec(sim.banner)![1]);
+      const config = configWith('unverified.yaml', `{ id: panel, type: modbus_tcp, host: 127.0.0.1, port: ${port} }`, [
+        '{ id: adl, driver: acrel-adl400, bus: panel, unit_id: 1 }',
+        '{ id: only_energy, driver: acrel-adl400, bus: panel, unit_id: 1, only_points: [active_energy_import_total] }',
+        '{ id: sdm, driver: eastron-sdm630, bus: panel, unit_id: 2 }',
+      ]);
+      const marked = catalogue.get('acrel-adl400')!.points.filter((p) => p.unverified !== undefined).map((p) => p.id);
+      expect(marked.length).toBeGreaterThan(0);
+      const adl = await runCliAsync(['read', '--config', config, '--device', 'adl', '--json']);
+      expect(adl.code, adl.stderr).toBe(0);
+      const named = [...adl.stderr.matchAll(/: (\w+)(?: \(read for the primary-side values\))? is not confirmed by the manufacturer's manual \(/g)].map((m) => m[1]);
+      expect(named.sort()).toEqual([...marked].sort());
+      expect(adl.stderr).toContain('compare its value with the meter\'s display');
+      expect(adl.stderr).toContain('ct_ratio (read for the primary-side values) is not confirmed');
+      // stdout is still one JSON object, the unverified values in it as read.
+      const values = (JSON.parse(adl.stdout) as { values: Record<string, { quality: string }> }).values;
+      expect(values.power_factor_l1?.quality).toBe('good');
+      // A device reading only points with a confirmed address hears about the ratios it needs, nothing else.
+      const energy = await runCliAsync(['read', '--config', config, '--device', 'only_energy', '--json']);
+      expect(energy.code, energy.stderr).toBe(0);
+      expect([...energy.stderr.matchAll(/: (\w+)(?: \(read for the primary-side values\))? is not confirmed/g)].map((m) => m[1]).sort()).toEqual(['ct_ratio', 'pt_ratio']);
+      const sdm = await runCliAsync(['read', '--config', config, '--device', 'sdm', '--json']);
+      expect(sdm.code, sdm.stderr).toBe(0);
+      expect(sdm.stderr).not.toContain('not confirmed');
+    } finally {
+      expect(await sim.stop()).toBe(0);
+    }
+  }, 60_000);
 });
