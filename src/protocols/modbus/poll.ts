@@ -387,8 +387,12 @@ function forgetRefused(known: Map<CompiledRequest, Fallback>): void {
  * several points, longer than any the device has answered.
  */
 function mayBeTooLong(c: CompiledRequest, mem: DeviceMemory): boolean {
-  const fn = c.request.function;
-  return (fn === 'holding' || fn === 'input') && c.request.count > mem.longest && !isSinglePoint(c);
+  return isRegisterRead(c.request) && c.request.count > mem.longest && !isSinglePoint(c);
+}
+
+/** A read of holding or input registers: the reads whose length a device's limit is counted in. */
+function isRegisterRead(req: CompiledRequest['request']): boolean {
+  return req.function === 'holding' || req.function === 'input';
 }
 
 /**
@@ -493,7 +497,7 @@ function answered(poll: PollState, compiled: CompiledRequest, data: number[] | b
   poll.answered += 1;
   poll.heard = true;
   const req = compiled.request;
-  if (req.count > poll.mem.longest && (req.function === 'holding' || req.function === 'input')) poll.mem.longest = req.count;
+  if (req.count > poll.mem.longest && isRegisterRead(req)) poll.mem.longest = req.count;
 }
 
 /** Marks a refused request's points bad, with the refusal as their status. */
